@@ -1,0 +1,346 @@
+"""Settings read once from ``REALTIME_SIO_*`` environment variables (and an optional TOML file) into frozen objects.
+
+Nothing else in the package reads ``os.environ``. Every option is declared once in ``OPTIONS``: that table drives
+parsing, ``realtime-sio serve --help`` and the test that keeps ``docs/configuration.md`` in step with the code.
+A bad value raises :class:`SettingsError` whose message names the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+PREFIX = "REALTIME_SIO_"
+
+LogFormat = Literal["auto", "json", "console"]
+RuleKind = Literal["public", "authenticated", "user", "role", "roles", "laravel", "deny"]
+RULE_KINDS: tuple[RuleKind, ...] = ("public", "authenticated", "user", "role", "roles", "laravel", "deny")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable and what it accepts."""
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """One declarative channel rule: ``pattern`` (``{param}`` = one dot-free segment, ``*`` = anything) → ``allow``."""
+
+    pattern: str
+    allow: RuleKind
+    param: str | None = None  # which ``{param}`` holds the user id / role (default: the first one)
+    roles: tuple[str, ...] = ()  # for allow = "roles": the identity needs one of these
+
+
+DEFAULT_CHANNEL_RULES: tuple[ChannelRule, ...] = (
+    ChannelRule("private-user.{id}", "user"),
+    ChannelRule("private-App.Models.User.{id}", "user"),
+    ChannelRule("private-role.{role}", "role"),
+    ChannelRule("presence-chat.{room}", "authenticated"),
+)
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """How connect-time JWTs are verified and which claims carry identity."""
+
+    secret: str | None = field(default=None, repr=False)
+    public_key: str | None = field(default=None, repr=False)  # PEM text (RS256/ES256)
+    jwks: str | None = field(default=None, repr=False)  # JWKS document text
+    algorithms: tuple[str, ...] = ("HS256",)
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_seconds: float = 30.0
+    user_claim: str = "sub"
+    roles_claim: str = "roles"
+    info_claims: tuple[str, ...] = ("name",)
+    max_token_bytes: int = 8192
+    default_ttl_seconds: int = 3600
+
+    @property
+    def enabled(self) -> bool:
+        """True when some verification key is configured."""
+        return bool(self.secret or self.public_key or self.jwks)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs, validated."""
+
+    host: str = "127.0.0.1"
+    port: int = 6001
+    log_format: LogFormat = "auto"
+    log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()  # () = same origin only; ("*",) = any
+    api_key: str | None = field(default=None, repr=False)
+    jwt: JwtSettings = field(default_factory=JwtSettings)
+    channel_rules: tuple[ChannelRule, ...] = DEFAULT_CHANNEL_RULES
+    auto_join: bool = True
+    user_room: str = "private-user.{id}"
+    role_room: str = "private-role.{role}"
+    transports: tuple[str, ...] = ("websocket", "polling")
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_message_bytes: int = 100_000
+    api_max_body_bytes: int = 100_000
+    max_channel_name_length: int = 200
+    max_subscriptions_per_socket: int = 100
+    subscribe_rate: float = 20.0  # subscribes per second, sustained, per socket
+    subscribe_burst: int = 50
+    ws_compression: bool = False
+    max_buffered_bytes: int = 1_048_576
+    redis_url: str | None = field(default=None, repr=False)
+    redis_prefix: str = "laravel_database_"
+    redis_ingest: bool = True
+    drain_seconds: float = 5.0
+    shutdown_timeout: float = 20.0
+    config_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One environment variable: its setting, parser, help text."""
+
+    name: str  # suffix after REALTIME_SIO_
+    attr: str  # "host" or "jwt.secret"
+    parse: Callable[[str, str], Any]
+    help: str
+    accepts: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.lower().replace("_", "-")
+
+
+def _str(var: str, raw: str) -> str:
+    return raw
+
+
+def _opt_str(var: str, raw: str) -> str | None:
+    return raw or None
+
+
+def _int(lo: int, hi: int) -> Callable[[str, str], int]:
+    def parse(var: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r}: expected an integer from {lo} to {hi}") from None
+        if not lo <= value <= hi:
+            raise SettingsError(f"{var}={raw!r}: expected an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str, str], float]:
+    def parse(var: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r}: expected a number from {lo:g} to {hi:g}") from None
+        if not lo <= value <= hi:
+            raise SettingsError(f"{var}={raw!r}: expected a number from {lo:g} to {hi:g}")
+        return value
+
+    return parse
+
+
+def _bool(var: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{var}={raw!r}: expected true/false (1/0, yes/no, on/off)")
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(var: str, raw: str) -> str:
+        if raw not in choices:
+            raise SettingsError(f"{var}={raw!r}: expected one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def _csv(var: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+
+
+def _algorithms(var: str, raw: str) -> tuple[str, ...]:
+    algs = _csv(var, raw)
+    bad = [a for a in algs if a not in _ALGORITHMS]
+    if bad or not algs:
+        raise SettingsError(f"{var}={raw!r}: expected a comma-separated list of {', '.join(_ALGORITHMS)}")
+    return algs
+
+
+def _transports(var: str, raw: str) -> tuple[str, ...]:
+    values = _csv(var, raw)
+    if not values or any(v not in ("websocket", "polling") for v in values):
+        raise SettingsError(f"{var}={raw!r}: expected websocket, polling or websocket,polling")
+    return values
+
+
+def _file_text(var: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    try:
+        return Path(raw).read_text()
+    except OSError as exc:
+        raise SettingsError(f"{var}={raw!r}: expected a readable file ({exc.strerror})") from None
+
+
+def _origins(var: str, raw: str) -> tuple[str, ...]:
+    values = _csv(var, raw)
+    for v in values:
+        if v != "*" and not (v.startswith("http://") or v.startswith("https://")):
+            raise SettingsError(f"{var}={raw!r}: expected '*' or comma-separated origins like https://app.example")
+    return values
+
+
+def _redis_url(var: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{var}: expected a redis://, rediss:// or unix:// URL")
+    return raw
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("HOST", "host", _str, "address to listen on", "an IP address or host name"),
+    Option("PORT", "port", _int(0, 65535), "TCP port to listen on", "an integer 0-65535"),
+    Option("LOG_FORMAT", "log_format", _choice("auto", "json", "console"), "log renderer (auto = console on a tty, JSON otherwise)", "auto, json, console"),
+    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level", "debug, info, warning, error"),
+    Option("CORS_ORIGINS", "cors_origins", _origins, "origins allowed to open sockets (empty = same origin only)", "'*' or comma-separated origins"),
+    Option("API_KEY", "api_key", _opt_str, "bearer key for POST /api/v1/events (unset = route refuses every request)", "any string", secret=True),
+    Option("JWT_SECRET", "jwt.secret", _opt_str, "HMAC secret for HS256/384/512 tokens", "any string", secret=True),
+    Option("JWT_PUBLIC_KEY_FILE", "jwt.public_key", _file_text, "PEM public key file for RS*/ES* tokens", "a readable file path"),
+    Option("JWT_JWKS_FILE", "jwt.jwks", _file_text, "JWKS file (keys chosen by kid)", "a readable file path"),
+    Option("JWT_ALGORITHMS", "jwt.algorithms", _algorithms, "accepted JWT algorithms", ", ".join(_ALGORITHMS)),
+    Option("JWT_ISSUER", "jwt.issuer", _opt_str, "required iss claim (unset = not checked)", "any string"),
+    Option("JWT_AUDIENCE", "jwt.audience", _opt_str, "required aud claim (unset = not checked)", "any string"),
+    Option("JWT_LEEWAY", "jwt.leeway_seconds", _float(0, 300), "clock skew allowed for exp/nbf/iat, seconds", "a number 0-300"),
+    Option("JWT_USER_CLAIM", "jwt.user_claim", _str, "claim holding the user id", "a claim name"),
+    Option("JWT_ROLES_CLAIM", "jwt.roles_claim", _str, "claim holding the roles (list or comma string)", "a claim name"),
+    Option("JWT_INFO_CLAIMS", "jwt.info_claims", _csv, "claims copied into presence user_info", "comma-separated claim names"),
+    Option("JWT_MAX_BYTES", "jwt.max_token_bytes", _int(256, 65536), "longest token accepted", "an integer 256-65536"),
+    Option("JWT_TTL", "jwt.default_ttl_seconds", _int(1, 31_536_000), "lifetime of tokens minted by `realtime-sio token`", "seconds"),
+    Option("AUTO_JOIN", "auto_join", _bool, "authenticated sockets join their user and role rooms at connect", "true/false"),
+    Option("USER_ROOM", "user_room", _str, "room template joined automatically for the user", "a channel name with {id}"),
+    Option("ROLE_ROOM", "role_room", _str, "room template joined automatically for each role", "a channel name with {role}"),
+    Option("TRANSPORTS", "transports", _transports, "Engine.IO transports served", "websocket,polling"),
+    Option("PING_INTERVAL", "ping_interval", _float(1, 300), "Engine.IO ping interval, seconds", "a number 1-300"),
+    Option("PING_TIMEOUT", "ping_timeout", _float(1, 300), "Engine.IO ping timeout, seconds", "a number 1-300"),
+    Option("MAX_MESSAGE_BYTES", "max_message_bytes", _int(1024, 64_000_000), "largest inbound Socket.IO message", "bytes 1024-64000000"),
+    Option("API_MAX_BODY_BYTES", "api_max_body_bytes", _int(1024, 64_000_000), "largest HTTP publish body (413 above)", "bytes 1024-64000000"),
+    Option("MAX_CHANNEL_NAME_LENGTH", "max_channel_name_length", _int(8, 1000), "longest channel name accepted", "an integer 8-1000"),
+    Option("MAX_SUBSCRIPTIONS", "max_subscriptions_per_socket", _int(1, 100_000), "channels one socket may join", "an integer"),
+    Option("SUBSCRIBE_RATE", "subscribe_rate", _float(0.1, 100_000), "sustained subscribes per second per socket", "a number"),
+    Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
+    Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
+    Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
+    Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
+    Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
+    Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
+    Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
+    Option("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(1, 3600), "hard limit for the whole shutdown, seconds", "a number 1-3600"),
+    Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules", "a file path"),
+)
+
+OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
+
+
+def load(env: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from an environment mapping; raises :class:`SettingsError`."""
+    top: dict[str, Any] = {}
+    jwt: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = env.get(option.env)
+        if raw is None:
+            continue
+        value = option.parse(option.env, raw)
+        target, _, attr = option.attr.rpartition(".")
+        (jwt if target == "jwt" else top)[attr] = value
+    for var in env:
+        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV:
+            raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
+    if top.get("config_file"):
+        top["channel_rules"] = load_rules_file(top["config_file"])
+    settings = Settings(jwt=JwtSettings(**jwt), **top)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    jwt = settings.jwt
+    hmac_algs = [a for a in jwt.algorithms if a.startswith("HS")]
+    asym_algs = [a for a in jwt.algorithms if not a.startswith("HS")]
+    if hmac_algs and asym_algs:
+        raise SettingsError(
+            f"{PREFIX}JWT_ALGORITHMS={','.join(jwt.algorithms)}: mix of HMAC and public-key algorithms is refused "
+            "(it enables key-confusion attacks); choose one family"
+        )
+    if asym_algs and jwt.enabled and not (jwt.public_key or jwt.jwks):
+        raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: {asym_algs[0]} needs {PREFIX}JWT_PUBLIC_KEY_FILE or {PREFIX}JWT_JWKS_FILE")
+    if hmac_algs and (jwt.public_key or jwt.jwks) and not jwt.secret:
+        raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: a public key is configured; set RS256/ES256 algorithms")
+    if jwt.secret is not None and hmac_algs and len(jwt.secret) < 16:
+        raise SettingsError(f"{PREFIX}JWT_SECRET: expected at least 16 characters")
+    if "{id}" not in settings.user_room:
+        raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
+    if "{role}" not in settings.role_room:
+        raise SettingsError(f"{PREFIX}ROLE_ROOM={settings.role_room!r}: expected a template containing {{role}}")
+
+
+def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
+    """Read ``[[channels]]`` rules from a TOML file; raises :class:`SettingsError` naming the file and rule."""
+    var = f"{PREFIX}CONFIG_FILE={path!r}"
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise SettingsError(f"{var}: expected a readable TOML file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{var}: invalid TOML ({exc})") from None
+    entries = data.get("channels", [])
+    if not isinstance(entries, list):
+        raise SettingsError(f"{var}: expected [[channels]] tables")
+    return tuple(parse_rule(entry, f"{var} channels[{i}]") for i, entry in enumerate(entries))
+
+
+def parse_rule(entry: Any, where: str) -> ChannelRule:
+    """Validate one rule mapping ``{pattern, allow, param?, roles?}``."""
+    if not isinstance(entry, dict):
+        raise SettingsError(f"{where}: expected a table with pattern and allow")
+    pattern, allow = entry.get("pattern"), entry.get("allow")
+    if not isinstance(pattern, str) or not pattern:
+        raise SettingsError(f"{where}: expected pattern = \"private-user.{{id}}\"-style string")
+    if allow not in RULE_KINDS:
+        raise SettingsError(f"{where}: allow={allow!r}: expected one of {', '.join(RULE_KINDS)}")
+    param = entry.get("param")
+    if param is not None and (not isinstance(param, str) or "{" + param + "}" not in pattern):
+        raise SettingsError(f"{where}: param={param!r}: expected the name of a {{placeholder}} in the pattern")
+    roles = entry.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise SettingsError(f"{where}: roles: expected a list of strings")
+    if allow in ("user", "role") and "{" not in pattern:
+        raise SettingsError(f"{where}: allow={allow!r} needs a {{placeholder}} in the pattern")
+    if allow == "roles" and not roles:
+        raise SettingsError(f"{where}: allow='roles' needs roles = [\"admin\", ...]")
+    if allow == "public" and pattern.startswith(("private-", "presence-")):
+        raise SettingsError(f"{where}: private-/presence- channels cannot be public")
+    unknown = set(entry) - {"pattern", "allow", "param", "roles"}
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+    return ChannelRule(pattern=pattern, allow=allow, param=param, roles=tuple(roles))
