@@ -152,20 +152,20 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         log.info("client_disconnected", sid=sid, user_id=conn.identity.user_id, reason=str(reason))
 
     # -- subscribe / unsubscribe -------------------------------------------------------------------------------
-    async def on_subscribe(self, sid: str, data: Any = None, *_: Any) -> None:
+    async def on_subscribe(self, sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
+        """Join a channel; the return value is the ack for clients that ask for one (Echo does not)."""
         conn = self.connections.get(sid)
         if conn is None:
-            return
+            return {"ok": False}
         channel_hint = payloads.channel_hint(data)
         try:
             request = payloads.subscribe_request(data, self._settings.max_channel_name_length)
             self._check_limits(conn, request.channel)
         except RealtimeError as exc:
-            await self._subscription_error(sid, channel_hint, exc.error, exc.detail)
-            return
+            return await self._subscription_error(sid, channel_hint, exc.error, exc.detail)
         channel = request.channel
         if channel in conn.channels:
-            return  # already joined: subscribing twice is a no-op, as Echo may resend after reconnects
+            return {"ok": True, "channel": channel}  # subscribing twice is a no-op (Echo resends after reconnects)
         kind = kind_of(channel)
         decision = self._rules.decide(conn.identity, channel)
         member: Member | None = None
@@ -173,18 +173,17 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             answer = await self._delegate(sid, conn, channel, request.headers)
             if answer.status != 200:
                 error = errors.AUTH_UNAVAILABLE if answer.status == 0 else errors.CHANNEL_FORBIDDEN
-                await self._subscription_error(sid, channel, error, status=answer.status)
-                return
+                return await self._subscription_error(sid, channel, error, status=answer.status)
             member = answer.member
         elif decision == "deny":
-            await self._subscription_error(sid, channel, errors.CHANNEL_FORBIDDEN)
-            return
+            return await self._subscription_error(sid, channel, errors.CHANNEL_FORBIDDEN)
         elif kind == "presence":
             member = Member(user_id=conn.identity.info["id"], user_info=dict(conn.identity.info))
-        if sid not in self.connections:
-            return  # disconnected while the delegated decision was pending
+        if sid not in self.connections or channel in conn.channels:
+            return {"ok": False}  # disconnected, or joined meanwhile, while the delegated decision was pending
         since = request.since if request.since is not None else conn.positions.pop(channel, None)
         await self._join(sid, conn, channel, member=member, since=since)
+        return {"ok": True, "channel": channel}
 
     def _check_limits(self, conn: Connection, channel: str) -> None:
         s = self._settings
@@ -241,7 +240,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _subscription_error(
         self, sid: str, channel: str | None, error: ErrorCode, detail: str | None = None, status: int | None = None
-    ) -> None:
+    ) -> dict[str, Any]:
         code_status = error.status if status is None else status
         kind = kind_of(channel) if channel else "public"
         outcome = "denied" if error in (errors.CHANNEL_FORBIDDEN, errors.AUTH_UNAVAILABLE) else "invalid"
@@ -251,7 +250,9 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         else:
             self._metrics.bad_input.labels(reason=error.code).inc()
         log.info("subscription_denied", sid=sid, channel=channel, code=error.code, status=code_status)
-        await self.emit("subscription_error", (channel, code_status, error.payload(detail)), to=sid)
+        payload = error.payload(detail)
+        await self.emit("subscription_error", (channel, code_status, payload), to=sid)
+        return {"ok": False, "channel": channel, "status": code_status, **payload}
 
     # -- whispers and ping -------------------------------------------------------------------------------------
     async def on_client_event(self, sid: str, data: Any = None, *_: Any) -> None:

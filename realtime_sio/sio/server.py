@@ -53,6 +53,9 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
         always_connect=False,
+        # Handlers run in the socket's read loop: a socket's events are handled in the order it sent them (subscribe
+        # before whisper, unsubscribe after subscribe) and no task is created per inbound event.
+        async_handlers=False,
     )
     eio = sio.eio
     eio._async = dict(eio._async, websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes))
