@@ -94,6 +94,8 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "laravel_database_"
     redis_ingest: bool = True
+    cluster_prefix: str = "rsio"
+    node_lease_seconds: float = 10.0
     history_size: int = 1000
     history_seconds: float = 120.0
     drain_seconds: float = 5.0
@@ -256,6 +258,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
     Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
     Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
+    Option("CLUSTER_PREFIX", "cluster_prefix", _str, "prefix of every key and channel realtime_sio itself keeps in Redis", "a string"),
+    Option("NODE_LEASE_SECONDS", "node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
     Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
     Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
