@@ -20,7 +20,7 @@ import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import logs
+from realtime_sio import client_assets, logs
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
@@ -107,6 +107,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app = web.Application(middlewares=[_refuse_handshakes_while_draining(health)])
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
+    web_app.add_routes(client_assets.routes())
     web_app.add_routes(
         events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
     )
