@@ -43,6 +43,7 @@ TOKEN_MALFORMED = _e("token_malformed", 401, "The token is not a well-formed JWT
 TOKEN_TOO_LARGE = _e("token_too_large", 401, "The token is longer than the server accepts.")
 TOKEN_MISSING_CLAIM = _e("token_missing_claim", 401, "The token lacks a required claim (exp or the user id claim).")
 TOKENS_DISABLED = _e("tokens_disabled", 401, "This server has no JWT key configured; connect without a token.")
+POSITIONS_INVALID = _e("positions_invalid", 400, "Recovery positions are malformed or too many.")
 SERVER_DRAINING = _e("server_draining", 503, "This instance is shutting down; reconnect to another one.", True)
 
 # -- subscribe failures: subscription_error(channel, status) ----------------------------------------------------

@@ -15,6 +15,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
 
 CHANNEL_KINDS = ("public", "private", "presence")
@@ -53,6 +54,7 @@ class Metrics:
 
 def create(registry: CollectorRegistry | None = None, *, process: bool = True) -> Metrics:
     """Build and register every collector on ``registry`` (a fresh one by default)."""
+    disable_created_metrics()  # *_created series double the exposition for no operational value
     reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
     if process:
         ProcessCollector(registry=reg)

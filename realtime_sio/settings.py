@@ -94,6 +94,8 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "laravel_database_"
     redis_ingest: bool = True
+    history_size: int = 1000
+    history_seconds: float = 120.0
     drain_seconds: float = 5.0
     shutdown_timeout: float = 20.0
     config_file: str | None = None
@@ -254,6 +256,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
     Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
     Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
+    Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
+    Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
     Option("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(1, 3600), "hard limit for the whole shutdown, seconds", "a number 1-3600"),
     Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules", "a file path"),
@@ -296,8 +300,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: {asym_algs[0]} needs {PREFIX}JWT_PUBLIC_KEY_FILE or {PREFIX}JWT_JWKS_FILE")
     if hmac_algs and (jwt.public_key or jwt.jwks) and not jwt.secret:
         raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: a public key is configured; set RS256/ES256 algorithms")
-    if jwt.secret is not None and hmac_algs and len(jwt.secret) < 16:
-        raise SettingsError(f"{PREFIX}JWT_SECRET: expected at least 16 characters")
+    needed = max((int(a[2:]) // 8 for a in hmac_algs), default=0)
+    if jwt.secret is not None and len(jwt.secret.encode()) < needed:
+        raise SettingsError(
+            f"{PREFIX}JWT_SECRET: expected at least {needed} bytes for {','.join(hmac_algs)} (RFC 7518 §3.2)"
+        )
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
     if "{role}" not in settings.role_room:

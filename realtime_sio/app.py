@@ -1,0 +1,184 @@
+"""Composition root: builds every part from :class:`Settings` and owns the lifecycle. The only module that knows all others.
+
+Start: listeners (Redis) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
+``/ready`` turns 503 and new connections are refused → connected clients are told to reconnect, spread over
+``drain_seconds`` → background listeners stop → Redis closes → the HTTP site closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from realtime_sio import logs
+from realtime_sio import metrics as metrics_module
+from realtime_sio.auth.rules import ChannelRules
+from realtime_sio.auth.tokens import TokenVerifier
+from realtime_sio.metrics import Metrics
+from realtime_sio.probes import Health
+from realtime_sio.probes import routes as probe_routes
+from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport
+from realtime_sio.publish.events_api import routes as events_routes
+from realtime_sio.publish.history import MemoryHistory
+from realtime_sio.settings import Settings
+from realtime_sio.sio import server as sio_server
+from realtime_sio.sio.fanout import ByteQueue, LeanManager
+from realtime_sio.sio.namespace import EchoNamespace
+from realtime_sio.sio.presence import LocalPresence
+from realtime_sio.sio.recovery import Recovery
+
+log = logs.get(__name__)
+
+APP_KEY: web.AppKey[Realtime] = web.AppKey("realtime", object)  # type: ignore[arg-type]
+
+
+@dataclass
+class Realtime:
+    """Everything one server instance is made of."""
+
+    settings: Settings
+    metrics: Metrics
+    health: Health
+    sio: socketio.AsyncServer
+    manager: LeanManager
+    namespace: EchoNamespace
+    broadcaster: Broadcaster
+    web_app: web.Application
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
+    """Wire every part for ``settings``; no I/O happens until the aiohttp app starts."""
+    metrics = metrics_module.create(registry)
+    health = Health()
+    sio_ref: list[socketio.AsyncServer] = []
+
+    def slow_consumer(eio_sid: str) -> None:
+        metrics.slow_consumer_disconnects.inc()
+        log.warning("slow_consumer_disconnected", eio_sid=eio_sid)
+        sock = sio_ref[0].eio.sockets.get(eio_sid)
+        if sock is not None and not sock.closing:
+            asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+
+    manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
+    sio = sio_server.create(settings, manager)
+    sio_ref.append(sio)
+    sio.eio.create_queue = lambda *a, **k: ByteQueue(*a, **k)
+
+    transport = LocalTransport()
+    history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
+    broadcaster = Broadcaster(manager, metrics, history, transport)
+    transport.broadcaster = broadcaster
+    namespace = EchoNamespace(
+        settings=settings,
+        verifier=TokenVerifier(settings.jwt),
+        rules=ChannelRules(settings.channel_rules),
+        presence=LocalPresence(),
+        broadcaster=broadcaster,
+        recovery=Recovery(broadcaster, metrics),
+        metrics=metrics,
+        is_draining=lambda: health.draining,
+    )
+    sio.register_namespace(namespace)
+
+    web_app = web.Application(middlewares=[_refuse_handshakes_while_draining(health)])
+    sio.attach(web_app)
+    web_app.add_routes(probe_routes(health, metrics))
+    web_app.add_routes(
+        events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
+    )
+    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app)
+    web_app[APP_KEY] = realtime
+    return realtime
+
+
+def _refuse_handshakes_while_draining(health: Health) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if health.draining and request.path.startswith("/socket.io") and "sid" not in request.query:
+            return web.json_response({"code": "server_draining", "message": "This instance is shutting down."}, status=503)
+        return await handler(request)
+
+    return middleware
+
+
+async def drain(realtime: Realtime) -> None:
+    """Refuse new connections and close the open ones over ``drain_seconds`` so clients reconnect elsewhere.
+
+    Sockets are closed at the Engine.IO level ("transport close"), which socket.io-client treats as a reason to
+    reconnect, unlike a Socket.IO server disconnect.
+    """
+    realtime.health.draining = True
+    realtime.metrics.draining.set(1)
+    sockets = list(realtime.sio.eio.sockets)
+    log.info("drain_started", connections=len(sockets), seconds=realtime.settings.drain_seconds)
+    if not sockets:
+        return
+    steps = max(1, min(len(sockets), int(realtime.settings.drain_seconds * 20)))
+    per_step = -(-len(sockets) // steps)
+    pause = realtime.settings.drain_seconds / steps
+    for start in range(0, len(sockets), per_step):
+        batch = sockets[start : start + per_step]
+        await asyncio.gather(*(_close_eio(realtime, s) for s in batch), return_exceptions=True)
+        if start + per_step < len(sockets):
+            await asyncio.sleep(pause)
+    log.info("drain_finished", connections=len(sockets))
+
+
+async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
+    sock = realtime.sio.eio.sockets.get(eio_sid)
+    if sock is not None and not sock.closed:
+        await sock.close(wait=False, abort=False)
+
+
+async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:
+    """Ordered, bounded shutdown: drain → stop background tasks → close resources → close the site."""
+    timeout = realtime.settings.shutdown_timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    async def step(name: str, coro: Awaitable[Any]) -> None:
+        remaining = max(0.1, deadline - loop.time())
+        try:
+            await asyncio.wait_for(coro, remaining)
+        except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - shutdown continues whatever one step does
+            log.warning("shutdown_step_failed", step=name, error=type(exc).__name__)
+
+    await step("drain", drain(realtime))
+    for task in realtime.background:
+        task.cancel()
+    await step("background", asyncio.gather(*realtime.background, return_exceptions=True))
+    for close in reversed(realtime.closers):
+        await step("close", close())
+    await step("http", runner.cleanup())
+
+
+async def serve(settings: Settings, ready: Callable[[int], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down in order."""
+    realtime = build(settings)
+    runner = web.AppRunner(realtime.web_app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url))
+    if ready is not None:
+        ready(port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown_started")
+    await shutdown(realtime, runner)
+    log.info("shutdown_finished")

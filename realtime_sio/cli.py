@@ -1,0 +1,114 @@
+"""Command line: ``realtime-sio serve | token | watchdog``; argv → Settings → app.
+
+Every ``serve`` flag mirrors one ``REALTIME_SIO_*`` variable (flags win); a bad value exits with status 2 and one
+line naming the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+
+from realtime_sio import __version__, logs, settings as settings_module
+from realtime_sio.settings import OPTIONS, JwtSettings, Settings, SettingsError
+
+
+def _defaults() -> dict[str, object]:
+    top = {f.name: f.default for f in fields(Settings)}
+    jwt = {f"jwt.{f.name}": f.default for f in fields(JwtSettings)}
+    return {**top, **jwt}
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = _defaults()
+    for option in OPTIONS:
+        default = "(unset)" if option.secret else defaults.get(option.attr)
+        if isinstance(default, tuple):
+            default = ",".join(str(d) for d in default) or "(empty)"
+        parser.add_argument(
+            option.flag,
+            dest=option.env,
+            metavar="VALUE",
+            help=f"{option.help}; accepts {option.accepts}; env {option.env}; default {default}",
+        )
+
+
+def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Environment overlaid with the flags given on the command line."""
+    merged = {k: v for k, v in env.items() if k.startswith(settings_module.PREFIX)}
+    for option in OPTIONS:
+        value = getattr(args, option.env, None)
+        if value is not None:
+            merged[option.env] = value
+    return settings_module.load(merged)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="realtime-sio", description="Laravel Echo-compatible Socket.IO server.")
+    parser.add_argument("--version", action="version", version=f"realtime-sio {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server", description="Run the server. Every flag overrides its REALTIME_SIO_* variable.")
+    _add_setting_flags(serve)
+    token = sub.add_parser("token", help="mint a development JWT with the configured secret")
+    token.add_argument("--user", required=True, help="user id (the sub claim)")
+    token.add_argument("--roles", default="", help="comma-separated roles")
+    token.add_argument("--name", default=None, help="display name (presence user_info.name)")
+    token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default REALTIME_SIO_JWT_TTL)")
+    _add_setting_flags(token)
+    watchdog = sub.add_parser("watchdog", help="health-check an instance and roll back after repeated failures")
+    try:
+        from realtime_sio import watchdog as watchdog_module
+    except ImportError:  # the watchdog lands with the operations work (issue 6)
+        watchdog_module = None  # type: ignore[assignment]
+    if watchdog_module is not None:
+        watchdog_module.add_arguments(watchdog)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``realtime-sio`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    environ = os.environ if env is None else env
+    if args.command == "watchdog":
+        from realtime_sio import watchdog as watchdog_module
+
+        logs.configure(environ.get("REALTIME_SIO_LOG_FORMAT", "auto"), "info")
+        return int(asyncio.run(watchdog_module.run(args)))
+    try:
+        settings = load_settings(args, environ)
+    except SettingsError as exc:
+        print(f"realtime-sio: error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "token":
+        from realtime_sio.auth.tokens import mint
+
+        roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+        try:
+            print(mint(settings.jwt, args.user, roles, args.name, args.ttl))
+        except ValueError as exc:
+            print(f"realtime-sio: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    logs.configure(settings.log_format, settings.log_level)
+    from realtime_sio import app
+
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we ship
+        runner = asyncio.Runner()
+    try:
+        with runner:
+            runner.run(app.serve(settings))
+    except ValueError as exc:  # construction-time configuration problems (e.g. an unusable JWKS)
+        print(f"realtime-sio: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"realtime-sio: error: cannot listen on {settings.host}:{settings.port} ({exc.strerror})", file=sys.stderr)
+        return 1
+    return 0

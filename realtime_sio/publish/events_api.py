@@ -1,0 +1,118 @@
+"""``POST /api/v1/events``: the sidecar route Laravel (or any backend) calls to emit ``(event, channel, data)``.
+
+Authenticated with ``Authorization: Bearer <REALTIME_SIO_API_KEY>`` (constant-time comparison). Body
+``{"channel" | "channels": [...], "event", "data", "socket_id"?}``; ``socket_id`` is excluded (Laravel's toOthers).
+Errors are JSON ``{"error": {code, message, retryable, detail?}}`` with the catalogue's status; nothing is emitted
+unless the whole request is valid. 503 when delivery cannot be guaranteed (Redis down in a cluster).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from realtime_sio import errors, logs
+from realtime_sio.channels import is_valid_name
+from realtime_sio.errors import ErrorCode, RealtimeError
+from realtime_sio.metrics import Metrics
+from realtime_sio.publish.broadcaster import Broadcaster
+
+log = logs.get(__name__)
+
+MAX_CHANNELS = 100
+MAX_EVENT_NAME = 200
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    channels: tuple[str, ...]
+    event: str
+    data: Any
+    socket_id: str | None
+
+
+def error_response(error: ErrorCode, detail: str | None = None) -> web.Response:
+    """The JSON error body every publish route answers with."""
+    return web.json_response({"error": error.payload(detail)}, status=error.status)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, or ``RealtimeError(payload_too_large)`` past ``limit`` bytes (checked before reading it all)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
+    return body
+
+
+def parse_event_request(body: bytes, max_channel_length: int) -> EventRequest:
+    """Validate the JSON body; raises ``RealtimeError(body_invalid)`` naming the first problem."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RealtimeError(errors.API_BODY_INVALID, "body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise RealtimeError(errors.API_BODY_INVALID, "body must be a JSON object")
+    if "channel" in doc and "channels" in doc:
+        raise RealtimeError(errors.API_BODY_INVALID, "give channel or channels, not both")
+    raw = [doc["channel"]] if "channel" in doc else doc.get("channels")
+    if not isinstance(raw, list) or not raw:
+        raise RealtimeError(errors.API_BODY_INVALID, "channel (string) or channels (non-empty list) is required")
+    if len(raw) > MAX_CHANNELS:
+        raise RealtimeError(errors.API_BODY_INVALID, f"at most {MAX_CHANNELS} channels")
+    for channel in raw:
+        if not is_valid_name(channel, max_channel_length):
+            raise RealtimeError(errors.API_BODY_INVALID, f"invalid channel name {str(channel)[:80]!r}")
+    event = doc.get("event")
+    if not isinstance(event, str) or not event or len(event) > MAX_EVENT_NAME:
+        raise RealtimeError(errors.API_BODY_INVALID, f"event must be a non-empty string of at most {MAX_EVENT_NAME} characters")
+    socket_id = doc.get("socket_id")
+    if socket_id is not None and not isinstance(socket_id, str):
+        raise RealtimeError(errors.API_BODY_INVALID, "socket_id must be a string")
+    return EventRequest(tuple(dict.fromkeys(raw)), event, doc.get("data"), socket_id or None)
+
+
+def bearer_ok(request: web.Request, api_key: str | None) -> bool:
+    """True when the request carries ``Authorization: Bearer <api_key>`` (constant-time)."""
+    if not api_key:
+        return False
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() != "bearer ":
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), api_key.encode())
+
+
+def routes(broadcaster: Broadcaster, metrics: Metrics, api_key: str | None, max_body: int, max_channel_length: int) -> list[web.RouteDef]:
+    """The sidecar route bound to its collaborators."""
+
+    async def post_events(request: web.Request) -> web.Response:
+        status_label = "200"
+        try:
+            if not bearer_ok(request, api_key):
+                detail = None if api_key else "REALTIME_SIO_API_KEY is not configured on this server"
+                raise RealtimeError(errors.API_UNAUTHORIZED, detail)
+            req = parse_event_request(await read_body(request, max_body), max_channel_length)
+            positions: dict[str, str | None] = {}
+            try:
+                for channel in req.channels:
+                    positions[channel] = await broadcaster.publish(
+                        channel, req.event, req.data, except_sid=req.socket_id, source="http"
+                    )
+            except Exception as exc:  # noqa: BLE001 - transport failure: tell the publisher to retry
+                log.warning("publish_failed", route="events", error=type(exc).__name__, published=len(positions))
+                raise RealtimeError(errors.API_UNAVAILABLE, f"{len(positions)} of {len(req.channels)} channels published") from None
+            return web.json_response({"ok": True, "channels": len(req.channels), "positions": positions})
+        except RealtimeError as exc:
+            status_label = str(exc.error.status)
+            if exc.error is not errors.API_UNAVAILABLE:
+                log.info("api_request_rejected", route="events", code=exc.error.code)
+            return error_response(exc.error, exc.detail)
+        finally:
+            metrics.api_requests.labels(route="events", status=status_label).inc()
+
+    return [web.post("/api/v1/events", post_events)]

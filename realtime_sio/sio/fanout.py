@@ -1,0 +1,98 @@
+"""Lean room fan-out and bounded per-connection send buffers.
+
+python-socketio's ``AsyncManager.emit`` encodes a broadcast once but then creates one asyncio task per recipient
+(python-socketio notes §1.4), which dominates CPU at 10k-member rooms. ``LeanManager.emit`` keeps the encode-once
+packet and puts it straight onto each recipient's Engine.IO send queue: no task, no await per recipient. Emits with
+an ack callback keep the library path.
+
+Every send queue counts the bytes it holds (:class:`ByteQueue`); a recipient whose queue would pass
+``max_buffered_bytes`` is a slow reader and is disconnected (``on_slow_consumer``), so one client that stops reading
+cannot grow memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+
+def _size(item: Any) -> int:
+    if item is None:
+        return 0
+    encoded = item.encode()
+    return len(encoded)
+
+
+class ByteQueue(asyncio.Queue[Any]):
+    """An unbounded asyncio.Queue that also tracks how many encoded bytes it holds."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bytes = 0
+
+    def _put(self, item: Any) -> None:
+        self.bytes += _size(item)
+        super()._put(item)  # type: ignore[misc]
+
+    def _get(self) -> Any:
+        item = super()._get()  # type: ignore[misc]
+        self.bytes -= _size(item)
+        return item
+
+
+class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
+    """In-memory client manager with task-free fan-out and slow-reader protection."""
+
+    def __init__(self, max_buffered_bytes: int, on_slow_consumer: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.max_buffered_bytes = max_buffered_bytes
+        self.on_slow_consumer = on_slow_consumer or (lambda sid: None)
+        self.last_delivered = 0  # recipients of the most recent emit (read by the broadcaster for metrics)
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None:
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
+            return
+        self.last_delivered = self.fanout(event, data, namespace, to or room, skip_sid)
+
+    def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any) -> int:
+        """Queue one encoded packet for every participant of ``room`` except ``skip_sid``; returns recipients."""
+        if namespace not in self.rooms:
+            return 0
+        args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        eio_pkts = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+        size = sum(len(p.encode()) for p in eio_pkts)
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        sockets = self.server.eio.sockets
+        delivered = 0
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            sock = sockets.get(eio_sid)
+            if sock is None or sock.closed or sock.closing:
+                continue
+            queue = sock.queue
+            if getattr(queue, "bytes", 0) + size > self.max_buffered_bytes:
+                self.on_slow_consumer(eio_sid)
+                continue
+            for p in eio_pkts:
+                queue.put_nowait(p)
+            delivered += 1
+        return delivered

@@ -1,0 +1,276 @@
+"""The Laravel Echo socket protocol on namespace ``/``: connect, subscribe, unsubscribe, client event, ping.
+
+Handlers parse (``sio/payloads.py``), decide (``auth.rules`` / ``auth.laravel``, pure or delegated) and act
+(rooms, presence, the broadcaster). Every refusal is a documented catalogue code: ``connect_error`` data at connect,
+``subscription_error(channel, status, {code, message})`` on subscribe; nothing a client sends can raise out of here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
+
+import socketio
+
+from realtime_sio import errors, logs
+from realtime_sio.auth.rules import ChannelRules
+from realtime_sio.auth.tokens import Identity, TokenVerifier
+from realtime_sio.channels import kind_of
+from realtime_sio.errors import ErrorCode, RealtimeError
+from realtime_sio.metrics import Metrics
+from realtime_sio.publish.broadcaster import Broadcaster
+from realtime_sio.settings import Settings
+from realtime_sio.sio import payloads
+from realtime_sio.sio.presence import Member, PresenceStore
+from realtime_sio.sio.recovery import Recovery
+
+log = logs.get(__name__)
+
+
+@dataclass(frozen=True)
+class DelegatedAnswer:
+    """What the app's /broadcasting/auth said: HTTP status (0 = unreachable) and presence member data."""
+
+    status: int
+    member: Member | None = None
+
+
+class Authorizer(Protocol):
+    """Delegates a channel decision to Laravel (``auth.laravel``)."""
+
+    async def authorize(
+        self, channel: str, socket_id: str, headers: Mapping[str, str], cookie: str | None, identity: Identity
+    ) -> DelegatedAnswer: ...
+
+
+@dataclass
+class Connection:
+    """Per-socket state. ``channels`` holds every channel joined through subscribe or auto-join."""
+
+    identity: Identity
+    cookie: str | None
+    positions: dict[str, tuple[int, int]]  # recovery positions presented at connect, consumed on join
+    channels: set[str] = field(default_factory=set)
+    tokens: float = 0.0
+    refilled: float = 0.0
+
+
+class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Laravel Echo's socket.io connector protocol, as laravel-echo-server speaks it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: TokenVerifier,
+        rules: ChannelRules,
+        presence: PresenceStore,
+        broadcaster: Broadcaster,
+        recovery: Recovery,
+        metrics: Metrics,
+        is_draining: Callable[[], bool],
+        authorizer: Authorizer | None = None,
+    ) -> None:
+        super().__init__("/")
+        self._settings = settings
+        self._verifier = verifier
+        self._rules = rules
+        self._presence = presence
+        self._broadcaster = broadcaster
+        self._recovery = recovery
+        self._metrics = metrics
+        self._is_draining = is_draining
+        self._authorizer = authorizer
+        self.connections: dict[str, Connection] = {}
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "subscribe": self.on_subscribe,
+            "unsubscribe": self.on_unsubscribe,
+            "client event": self.on_client_event,
+            "ping": self.on_ping,
+        }
+
+    # -- dispatch ----------------------------------------------------------------------------------------------
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        handler = self._handlers.get(event)
+        if handler is None:
+            self._drop(args[0] if args else None, "unknown_event", event=str(event)[:64])
+            return None
+        try:
+            return await handler(*args)
+        except Exception:  # noqa: BLE001 - a handler bug must not take the socket down; logged once with context
+            log.exception("handler_failed", handler_event=event, sid=args[0] if args else None)
+            return None
+
+    def _drop(self, sid: str | None, reason: str, **context: Any) -> None:
+        self._metrics.bad_input.labels(reason=reason).inc()
+        log.info("client_input_dropped", reason=reason, sid=sid, **context)
+
+    # -- connect / disconnect ----------------------------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if self._is_draining():
+            self._refuse(errors.SERVER_DRAINING, "draining")
+        try:
+            token = payloads.token_from(auth, environ)
+            identity = self._verifier.verify(token)
+            positions = payloads.connect_positions(auth, self._settings.max_subscriptions_per_socket)
+        except RealtimeError as exc:
+            self._refuse(exc.error, exc.error.code, exc.detail)
+        conn = Connection(
+            identity=identity,
+            cookie=environ.get("HTTP_COOKIE"),
+            positions=positions,
+            tokens=float(self._settings.subscribe_burst),
+            refilled=time.monotonic(),
+        )
+        self.connections[sid] = conn
+        self._metrics.connects.labels(outcome="accepted").inc()
+        self._metrics.connections.inc()
+        log.info("client_connected", sid=sid, user_id=identity.user_id, transport=payloads.transport_of(environ))
+        if identity.authenticated and self._settings.auto_join:
+            for channel in payloads.auto_rooms(self._settings, identity):
+                await self._join(sid, conn, channel, since=conn.positions.pop(channel, None))
+
+    def _refuse(self, error: ErrorCode, reason: str, detail: str | None = None) -> NoReturn:
+        self._metrics.connects.labels(outcome="refused").inc()
+        if error is not errors.SERVER_DRAINING:
+            self._metrics.auth_failures.labels(reason=reason).inc()
+        log.info("connection_refused", reason=reason)
+        raise socketio.exceptions.ConnectionRefusedError(error.message, error.payload(detail))
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self.connections.pop(sid, None)
+        if conn is None:
+            return
+        self._metrics.connections.dec()
+        self._metrics.disconnects.labels(reason=payloads.disconnect_reason(reason)).inc()
+        self._recovery.forget(sid)
+        for channel in list(conn.channels):
+            await self._leave(sid, conn, channel, in_room=False)
+        log.info("client_disconnected", sid=sid, user_id=conn.identity.user_id, reason=str(reason))
+
+    # -- subscribe / unsubscribe -------------------------------------------------------------------------------
+    async def on_subscribe(self, sid: str, data: Any = None, *_: Any) -> dict[str, Any]:
+        """Join a channel; the return value is the ack for clients that ask for one (Echo does not)."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return {"ok": False}
+        channel_hint = payloads.channel_hint(data)
+        try:
+            request = payloads.subscribe_request(data, self._settings.max_channel_name_length)
+            self._check_limits(conn, request.channel)
+        except RealtimeError as exc:
+            return await self._subscription_error(sid, channel_hint, exc.error, exc.detail)
+        channel = request.channel
+        if channel in conn.channels:
+            return {"ok": True, "channel": channel}  # subscribing twice is a no-op (Echo resends after reconnects)
+        kind = kind_of(channel)
+        decision = self._rules.decide(conn.identity, channel)
+        member: Member | None = None
+        if decision == "laravel":
+            answer = await self._delegate(sid, conn, channel, request.headers)
+            if answer.status != 200:
+                error = errors.AUTH_UNAVAILABLE if answer.status == 0 else errors.CHANNEL_FORBIDDEN
+                return await self._subscription_error(sid, channel, error, status=answer.status)
+            member = answer.member
+        elif decision == "deny":
+            return await self._subscription_error(sid, channel, errors.CHANNEL_FORBIDDEN)
+        elif kind == "presence":
+            member = Member(user_id=conn.identity.info["id"], user_info=dict(conn.identity.info))
+        if sid not in self.connections or channel in conn.channels:
+            return {"ok": False}  # disconnected, or joined meanwhile, while the delegated decision was pending
+        since = request.since if request.since is not None else conn.positions.pop(channel, None)
+        await self._join(sid, conn, channel, member=member, since=since)
+        return {"ok": True, "channel": channel}
+
+    def _check_limits(self, conn: Connection, channel: str) -> None:
+        s = self._settings
+        now = time.monotonic()
+        conn.tokens = min(float(s.subscribe_burst), conn.tokens + (now - conn.refilled) * s.subscribe_rate)
+        conn.refilled = now
+        if conn.tokens < 1.0:
+            raise RealtimeError(errors.RATE_LIMITED)
+        conn.tokens -= 1.0
+        if channel not in conn.channels and len(conn.channels) >= s.max_subscriptions_per_socket:
+            raise RealtimeError(errors.TOO_MANY_SUBSCRIPTIONS)
+
+    async def _delegate(self, sid: str, conn: Connection, channel: str, headers: Mapping[str, str]) -> DelegatedAnswer:
+        if self._authorizer is None:
+            log.warning("laravel_auth_not_configured", channel=channel)
+            return DelegatedAnswer(status=403)
+        return await self._authorizer.authorize(channel, sid, headers, conn.cookie, conn.identity)
+
+    async def _join(
+        self, sid: str, conn: Connection, channel: str, member: Member | None = None, since: tuple[int, int] | None = None
+    ) -> None:
+        kind = kind_of(channel)
+        gate = self._recovery.open_gate(sid, channel) if since is not None else None
+        await self.enter_room(sid, channel)
+        conn.channels.add(channel)
+        self._metrics.subscriptions.labels(kind=kind).inc()
+        self._metrics.subscribe_requests.labels(kind=kind, outcome="joined").inc()
+        log.info("channel_joined", sid=sid, channel=channel, user_id=conn.identity.user_id)
+        if member is not None:
+            result = await self._presence.join(channel, sid, member)
+            await self.emit("presence:subscribed", (channel, [m.wire() for m in result.members]), to=sid)
+            if result.first_for_user:
+                await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
+        if gate is not None and since is not None:
+            await self._recovery.recover(sid, channel, since, gate)
+
+    async def on_unsubscribe(self, sid: str, data: Any = None, *_: Any) -> None:
+        conn = self.connections.get(sid)
+        channel = payloads.channel_hint(data)
+        if conn is None or channel is None or channel not in conn.channels:
+            return
+        await self._leave(sid, conn, channel, in_room=True)
+
+    async def _leave(self, sid: str, conn: Connection, channel: str, *, in_room: bool) -> None:
+        conn.channels.discard(channel)
+        kind = kind_of(channel)
+        self._metrics.subscriptions.labels(kind=kind).dec()
+        if in_room:
+            await self.leave_room(sid, channel)
+        if kind == "presence":
+            result = await self._presence.leave(channel, sid)
+            if result.last_for_user and result.member is not None:
+                await self._broadcaster.signal(channel, "presence:leaving", result.member.wire(), except_sid=sid)
+
+    async def _subscription_error(
+        self, sid: str, channel: str | None, error: ErrorCode, detail: str | None = None, status: int | None = None
+    ) -> dict[str, Any]:
+        code_status = error.status if status is None else status
+        kind = kind_of(channel) if channel else "public"
+        outcome = "denied" if error in (errors.CHANNEL_FORBIDDEN, errors.AUTH_UNAVAILABLE) else "invalid"
+        self._metrics.subscribe_requests.labels(kind=kind, outcome=outcome).inc()
+        if outcome == "denied":
+            self._metrics.auth_failures.labels(reason=error.code).inc()
+        else:
+            self._metrics.bad_input.labels(reason=error.code).inc()
+        log.info("subscription_denied", sid=sid, channel=channel, code=error.code, status=code_status)
+        payload = error.payload(detail)
+        await self.emit("subscription_error", (channel, code_status, payload), to=sid)
+        return {"ok": False, "channel": channel, "status": code_status, **payload}
+
+    # -- whispers and ping -------------------------------------------------------------------------------------
+    async def on_client_event(self, sid: str, data: Any = None, *_: Any) -> None:
+        conn = self.connections.get(sid)
+        if conn is None:
+            return
+        whisper = payloads.client_event(data, self._settings.max_channel_name_length)
+        if whisper is None:
+            self._drop(sid, "client_event_invalid")
+            return
+        if kind_of(whisper.channel) == "public":
+            self._drop(sid, "client_event_public_channel", channel=whisper.channel)
+            return
+        if whisper.channel not in conn.channels:
+            self._drop(sid, "client_event_not_member", channel=whisper.channel)
+            return
+        await self._broadcaster.signal(whisper.channel, whisper.event, whisper.data, except_sid=sid, source="whisper")
+
+    async def on_ping(self, sid: str, *_: Any) -> str:
+        """The migration plan's Artillery ``ping``: the return value is the ack when the client asked for one."""
+        return "pong"

@@ -1,0 +1,194 @@
+"""Test helpers: real redis-server and realtime_sio processes on free ports, and deadline-based waiting clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import socketio
+
+from realtime_sio.auth.tokens import mint
+from realtime_sio.settings import JwtSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
+API_KEY = "test-api-key-42"
+JWT = JwtSettings(secret=JWT_SECRET)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def token(user: str | int, roles: list[str] | None = None, name: str | None = None, ttl: int = 600) -> str:
+    """A valid HS256 token for the test secret."""
+    return mint(JWT, str(user), roles or [], name, ttl)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true or raise after ``timeout`` seconds (blocking; for process start-up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Await until ``predicate`` is true, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on a free port that a test may stop and start again."""
+
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: _port_open(self.port), what=f"redis-server on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+        wait_until(lambda: not _port_open(self.port), what="redis-server to stop")
+
+
+@dataclass
+class ServerProcess:
+    """A real ``python -m realtime_sio serve`` process on a free port."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="realtime-sio-", suffix=".log")[1]))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
+        env.update(self.env)
+        env["REALTIME_SIO_PORT"] = str(self.port)
+        env.setdefault("REALTIME_SIO_LOG_FORMAT", "json")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "realtime_sio", "serve"], env=env, stdout=log, stderr=log, cwd=ROOT)
+        log.close()
+        wait_until(self._healthy, timeout=20, what=f"realtime_sio on {self.port} (log {self.log_path})")
+
+    def _healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {self.proc.returncode}: {self.logs()[-2000:]}")
+        return _port_open(self.port)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """Settings every test server shares: the test secret and key, any origin, a short drain."""
+    env = {
+        "REALTIME_SIO_JWT_SECRET": JWT_SECRET,
+        "REALTIME_SIO_API_KEY": API_KEY,
+        "REALTIME_SIO_CORS_ORIGINS": "*",
+        "REALTIME_SIO_DRAIN_SECONDS": "0.5",
+        "REALTIME_SIO_LOG_LEVEL": "debug",
+    }
+    env.update(extra)
+    return env
+
+
+class Client:
+    """A ``socketio.AsyncClient`` that records every event it receives, for deadline-based assertions."""
+
+    def __init__(self, url: str, **client_kwargs: Any) -> None:
+        self.url = url
+        self.sio = socketio.AsyncClient(reconnection=client_kwargs.pop("reconnection", False), **client_kwargs)
+        self.events: list[tuple[str, tuple[Any, ...]]] = []
+        self.connect_errors: list[Any] = []
+        self.sio.on("*", self._record)
+        self.sio.on("connect_error", self.connect_errors.append)
+
+    def _record(self, event: str, *args: Any) -> None:
+        self.events.append((event, args))
+
+    async def connect(self, auth: Any = None, transports: list[str] | None = None, headers: Mapping[str, str] | None = None, **kw: Any) -> None:
+        await self.sio.connect(
+            self.url, auth=auth, transports=transports or ["websocket"], headers=dict(headers or {}), wait_timeout=10, **kw
+        )
+
+    @property
+    def sid(self) -> str:
+        sid = self.sio.get_sid()
+        assert sid is not None
+        return sid
+
+    def named(self, event: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.events if name == event]
+
+    async def wait_for(self, event: str, count: int = 1, timeout: float = 10.0) -> list[tuple[Any, ...]]:
+        await eventually(lambda: len(self.named(event)) >= count, timeout, f"{count} x {event!r} (got {self.events[-5:]})")
+        return self.named(event)
+
+    async def subscribe(self, channel: str, **extra: Any) -> None:
+        await self.sio.emit("subscribe", {"channel": channel, **extra})
+
+    async def joined(self, channel: str, timeout: float = 10.0, **extra: Any) -> dict[str, Any]:
+        """Subscribe and wait for the server's ack; fails unless the join succeeded."""
+        ack = await self.sio.call("subscribe", {"channel": channel, **extra}, timeout=timeout)
+        assert isinstance(ack, dict) and ack.get("ok") is True, f"subscribe {channel!r} refused: {ack}"
+        return ack
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
