@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -230,7 +230,7 @@ def _kill_group(pid: int) -> None:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
 def alert_payload(url: str, streak: list[CheckResult], outcome: RollbackOutcome, now: float) -> dict[str, Any]:
@@ -263,7 +263,7 @@ async def send_alert(session: aiohttp.ClientSession, webhook: str, payload: dict
     return False
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+def _positive(kind: type[int | float]) -> Callable[[str], Any]:
     def parse(raw: str) -> Any:
         try:
             value = kind(raw)

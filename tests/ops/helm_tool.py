@@ -42,7 +42,7 @@ def helm_binary() -> str:
             "into /usr/local/bin) or set HELM_BIN to a helm 3/4 binary",
             pytrace=False,
         )
-    version = subprocess.run([candidate, "version", "--short"], capture_output=True, text=True, timeout=30)
+    version = subprocess.run([candidate, "version", "--short"], capture_output=True, text=True, timeout=30, check=False)
     if version.returncode != 0 or not version.stdout.startswith(("v3.", "v4.")):
         pytest.fail(f"{candidate} is not a working helm 3/4: {version.stdout}{version.stderr}", pytrace=False)
     return candidate
@@ -76,7 +76,7 @@ def run_helm(helm: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", "KUBECONFIG": "/dev/null"}
     for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
         env[var] = "/tmp/realtime-sio-helm-home"
-    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
 def render(helm: str, values: Values = Values()) -> list[dict[str, Any]]:

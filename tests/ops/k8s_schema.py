@@ -33,7 +33,7 @@ def validate(doc: dict[str, Any]) -> None:
     """Raise (a jsonschema ValidationError or AssertionError) unless ``doc`` is valid for every supported version."""
     key = (doc.get("apiVersion"), doc.get("kind"))
     if key in _CRD_SCHEMAS:
-        _crd_validator(_CRD_SCHEMAS[key]).validate(doc)  # type: ignore[index]
+        _crd_validator(_CRD_SCHEMAS[key]).validate(doc)
         return
     for version in KUBERNETES_VERSIONS:
         try:

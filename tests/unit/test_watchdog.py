@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -113,7 +115,7 @@ async def test_watch_keeps_the_interval_between_check_starts() -> None:
         return OK
 
     await watchdog.watch(check, FailureCounter(3), interval=0.05, max_checks=3)
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(g >= 0.045 for g in gaps), gaps
 
 
@@ -134,7 +136,7 @@ async def test_rollback_timeout_kills_the_whole_process_group(tmp_path: Path) ->
     child = int(pidfile.read_text())
     deadline = time.monotonic() + 5
     while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
     assert not _alive(child)
 
 
