@@ -97,9 +97,18 @@ def test_split_step_sends_its_weight_to_realtime_sio_and_the_rest_to_reverb(helm
 
 
 def test_weight_zero_is_the_rollback(helm: str) -> None:
-    """migration.weight=0 (the watchdog's rollback) keeps the canary but sends it nothing."""
+    """migration.weight=0 (the watchdog's rollback) removes the canary Ingress, so no sticky canary cookie can keep
+    a browser on realtime_sio, while the main Ingress keeps routing everything to Reverb."""
     docs = render(helm, Values(files=("values-split-90.yaml",), sets=("migration.weight=0",)))
-    assert find(docs, "Ingress", f"{FULLNAME}-canary")["metadata"]["annotations"][WEIGHT] == "0"
+    assert [i["metadata"]["name"] for i in docs if i["kind"] == "Ingress"] == [FULLNAME]
+    assert set(_backends(find(docs, "Ingress", FULLNAME)).values()) == {"laravel-reverb"}
+
+
+def test_pinning_cookie_routes_by_cookie_even_at_weight_zero(helm: str) -> None:
+    """migration.cookie adds nginx canary-by-cookie, so the app can pin browsers with always/never at any weight."""
+    docs = render(helm, Values(sets=("migration.enabled=true", "migration.weight=0", "migration.cookie=realtime_backend")))
+    notes = find(docs, "Ingress", f"{FULLNAME}-canary")["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary-by-cookie"] == "realtime_backend" and notes[WEIGHT] == "0"
 
 
 @pytest.mark.parametrize("weight", ["101", "-1"])

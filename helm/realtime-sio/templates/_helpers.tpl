@@ -110,7 +110,9 @@ nginx.ingress.kubernetes.io/proxy-buffering: "off"
 nginx.ingress.kubernetes.io/affinity: cookie
 nginx.ingress.kubernetes.io/affinity-mode: persistent
 nginx.ingress.kubernetes.io/session-cookie-name: {{ .Values.ingress.affinityCookieName | quote }}
-nginx.ingress.kubernetes.io/session-cookie-max-age: {{ .Values.ingress.affinityCookieMaxAge | quote }}
+{{- with .Values.ingress.affinityCookieMaxAge }}
+nginx.ingress.kubernetes.io/session-cookie-max-age: {{ . | quote }}
+{{- end }}
 {{- if .Values.ingress.tls.enabled }}
 nginx.ingress.kubernetes.io/session-cookie-secure: "true"
 nginx.ingress.kubernetes.io/session-cookie-samesite: "None"
