@@ -6,11 +6,16 @@ import argparse
 import asyncio
 import itertools
 import os
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from realtime_sio import metrics as metrics_module
@@ -175,3 +180,56 @@ def test_arguments_have_the_documented_defaults_and_reject_nonsense() -> None:
     assert (args.interval, args.max_failures, args.timeout, args.expect_traffic, args.max_checks) == (30.0, 3, 5.0, False, None)
     with pytest.raises(argparse.ArgumentError):
         parser.parse_args(["--url", "u", "--rollback-cmd", "true", "--interval", "0"])
+
+
+@pytest.fixture
+async def stub_server() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """A stand-in HTTP server whose /health status, /metrics body and delay the test sets (edge cases only; the
+    integration tests use the real server)."""
+    state: dict[str, Any] = {"health": 200, "metrics": _exposition(2), "delay": 0.0}
+
+    async def health(_: web.Request) -> web.Response:
+        await asyncio.sleep(state["delay"])
+        return web.json_response({"status": "ok"}, status=state["health"])
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(text=state["metrics"])
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), state
+    await server.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"health": 503}, "health_status"),
+        ({"delay": 1.0}, "health_timeout"),
+        ({"metrics": "<html>oops</html>\n"}, "metrics_unparseable"),
+        ({"metrics": "# TYPE up gauge\nup 1\n"}, "metric_missing"),
+        ({"metrics": _exposition(0)}, "no_connections"),
+    ],
+)
+async def test_check_once_reports_each_failure_code(
+    stub_server: tuple[str, dict[str, Any]], change: dict[str, Any], code: str
+) -> None:
+    """check_once turns a 503, a slow answer, garbage metrics, a missing metric and zero connections into their codes."""
+    url, state = stub_server
+    async with aiohttp.ClientSession() as session:
+        assert (await watchdog.check_once(session, url, expect_traffic=True, timeout=0.3)).ok
+        state.update(change)
+        result = await watchdog.check_once(session, url, expect_traffic=True, timeout=0.3)
+    assert [f.code for f in result.failures] == [code]
+
+
+async def test_alert_to_an_unreachable_webhook_is_logged_not_raised() -> None:
+    """send_alert returns False when the webhook cannot be reached, so the exit status still reports the rollback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with aiohttp.ClientSession() as session:
+        assert await watchdog.send_alert(session, f"http://127.0.0.1:{port}/hook", {"text": "x"}, timeout=1) is False
