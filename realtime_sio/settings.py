@@ -7,6 +7,7 @@ A bad value raises :class:`SettingsError` whose message names the variable and w
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -131,8 +132,17 @@ def _opt_str(var: str, raw: str) -> str | None:
     return raw or None
 
 
+# Kubernetes injects REALTIME_SIO_SERVICE_HOST, REALTIME_SIO_PORT_6001_TCP... for a Service named realtime-sio.
+_SERVICE_LINK = re.compile(re.escape(PREFIX) + r"(SERVICE_[A-Z0-9_]+|PORT_\d+_TCP[A-Z_]*)")
+
+
 def _int(lo: int, hi: int) -> Callable[[str, str], int]:
     def parse(var: str, raw: str) -> int:
+        if raw.startswith("tcp://"):
+            raise SettingsError(
+                f"{var}={raw!r}: this is a Kubernetes service link, not a port; set enableServiceLinks: false "
+                "on the pod (the Helm chart does) or name the Service differently"
+            )
         try:
             value = int(raw)
         except ValueError:
@@ -282,7 +292,7 @@ def load(env: Mapping[str, str]) -> Settings:
         target, _, attr = option.attr.rpartition(".")
         (jwt if target == "jwt" else top)[attr] = value
     for var in env:
-        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV:
+        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
         top["channel_rules"] = load_rules_file(top["config_file"])
