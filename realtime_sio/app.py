@@ -68,13 +68,16 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     metrics = metrics_module.create(registry)
     health = Health()
     sio_ref: list[socketio.AsyncServer] = []
+    dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
 
     def slow_consumer(eio_sid: str) -> None:
         metrics.slow_consumer_disconnects.inc()
         log.warning("slow_consumer_disconnected", eio_sid=eio_sid)
         sock = sio_ref[0].eio.sockets.get(eio_sid)
         if sock is not None and not sock.closing:
-            asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+            task = asyncio.get_running_loop().create_task(sio_server.drop(sock))
+            dropping.add(task)
+            task.add_done_callback(dropping.discard)
 
     manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
