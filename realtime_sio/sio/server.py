@@ -10,6 +10,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
+from realtime_sio.sio.lean_socket import SocketTable
 
 
 def _websocket_class(compress: bool, max_msg_size: int) -> type:
@@ -61,6 +62,7 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
         async_handlers=False,
     )
     eio = sio.eio
+    eio.sockets = SocketTable()
     eio._async = dict(eio._async, websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes))
     return sio
 
