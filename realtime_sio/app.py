@@ -1,6 +1,6 @@
 """Composition root: builds every part from :class:`Settings` and owns the lifecycle. The only module that knows all others.
 
-Start: listeners (Redis) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
+Start: Laravel auth session and the Redis listener (aiohttp ``on_startup``) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
 ``/ready`` turns 503 and new connections are refused → connected clients are told to reconnect, spread over
 ``drain_seconds`` → background listeners stop → Redis closes → the HTTP site closes.
 """
@@ -20,15 +20,19 @@ from prometheus_client import CollectorRegistry
 
 from realtime_sio import logs
 from realtime_sio import metrics as metrics_module
+from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
+from realtime_sio.publish import redis_listener
 from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport
+from realtime_sio.publish.channel_directory import LocalChannelDirectory
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
-from realtime_sio.settings import Settings
+from realtime_sio.publish.pusher_api import PusherApi
+from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
@@ -38,6 +42,10 @@ from realtime_sio.sio.recovery import Recovery
 log = logs.get(__name__)
 
 APP_KEY: web.AppKey[Realtime] = web.AppKey("realtime", object)  # type: ignore[arg-type]
+
+# With REALTIME_SIO_LARAVEL_AUTH_URL set and LARAVEL_AUTH_DEFAULT true, private-/presence- channels that no
+# configured rule matches are asked of Laravel (laravel-echo-server's behaviour) instead of being denied.
+LARAVEL_FALLBACK_RULES = (ChannelRule("private-*", "laravel"), ChannelRule("presence-*", "laravel"))
 
 
 @dataclass
@@ -78,15 +86,21 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
     broadcaster = Broadcaster(manager, metrics, history, transport)
     transport.broadcaster = broadcaster
+    presence = LocalPresence()
+    authorizer = _laravel_authorizer(settings)
+    rules = settings.channel_rules
+    if authorizer is not None and settings.laravel_auth_default:
+        rules += LARAVEL_FALLBACK_RULES
     namespace = EchoNamespace(
         settings=settings,
         verifier=TokenVerifier(settings.jwt),
-        rules=ChannelRules(settings.channel_rules),
-        presence=LocalPresence(),
+        rules=ChannelRules(rules),
+        presence=presence,
         broadcaster=broadcaster,
         recovery=Recovery(broadcaster, metrics),
         metrics=metrics,
         is_draining=lambda: health.draining,
+        authorizer=authorizer,
     )
     sio.register_namespace(namespace)
 
@@ -96,9 +110,73 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app.add_routes(
         events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
     )
+    pusher = PusherApi(
+        settings.pusher_apps,
+        broadcaster,
+        LocalChannelDirectory(manager, presence),
+        metrics,
+        max_body=settings.api_max_body_bytes,
+        max_channel_length=settings.max_channel_name_length,
+        timestamp_window=settings.pusher_timestamp_window,
+        max_batch=settings.pusher_max_batch_events,
+    )
+    web_app.add_routes(pusher.routes())
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app)
     web_app[APP_KEY] = realtime
+    if authorizer is not None:
+        _start_laravel_auth(realtime, authorizer)
+    if settings.redis_url and settings.redis_ingest:
+        _start_redis_listener(realtime, settings.redis_url)
     return realtime
+
+
+def _laravel_authorizer(settings: Settings) -> LaravelAuthorizer | None:
+    if not settings.laravel_auth_url:
+        return None
+    return LaravelAuthorizer(
+        settings.laravel_auth_url,
+        timeout=settings.laravel_auth_timeout,
+        cache_ttl=settings.laravel_auth_cache_ttl,
+        max_connections=settings.laravel_auth_max_connections,
+    )
+
+
+def _start_laravel_auth(realtime: Realtime, authorizer: LaravelAuthorizer) -> None:
+    async def start(_: web.Application) -> None:
+        await authorizer.start()
+
+    realtime.web_app.on_startup.append(start)
+    realtime.closers.append(authorizer.close)
+
+
+def _start_redis_listener(realtime: Realtime, url: str) -> None:
+    """Run the Laravel Redis listener as a background task; /ready says redis_down until it has subscribed."""
+    settings = realtime.settings
+    listener = redis_listener.RedisListener(
+        redis_listener.client(url),
+        prefix=settings.redis_prefix,
+        broadcaster=realtime.broadcaster,
+        metrics=realtime.metrics,
+        health=realtime.health,
+        max_bytes=settings.redis_max_message_bytes,
+        max_channel_length=settings.max_channel_name_length,
+        backoff=redis_listener.Backoff(cap=settings.redis_reconnect_max),
+    )
+    realtime.health.redis = "down"
+    realtime.metrics.redis_up.set(0)
+
+    async def start(_: web.Application) -> None:
+        task = asyncio.get_running_loop().create_task(listener.run(), name="redis_listener")
+        task.add_done_callback(_report_exit)
+        realtime.background.append(task)
+
+    realtime.web_app.on_startup.append(start)
+    realtime.closers.append(listener.close)
+
+
+def _report_exit(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background_task_failed", task=task.get_name(), error=repr(task.exception()))
 
 
 def _refuse_handshakes_while_draining(health: Health) -> Any:
