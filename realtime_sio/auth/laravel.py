@@ -176,17 +176,14 @@ class LaravelAuthorizer:
             async with self._session.post(
                 self._url, data={"channel_name": channel, "socket_id": socket_id}, headers=headers, allow_redirects=False
             ) as response:
-                body = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                body = await _read_limited(response.content, MAX_RESPONSE_BYTES)
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("laravel_auth_unreachable", channel=channel, error=type(exc).__name__, seconds=_since(started))
             return DelegatedAnswer(status=0)
-        if len(body) > MAX_RESPONSE_BYTES:
-            answer = DelegatedAnswer(status=BAD_RESPONSE)
-        else:
-            answer = interpret(channel, status, body)
+        answer = DelegatedAnswer(status=BAD_RESPONSE) if body is None else interpret(channel, status, body)
         if answer.status == BAD_RESPONSE and status == 200:
-            log.warning("laravel_auth_bad_response", channel=channel, size=len(body), seconds=_since(started))
+            log.warning("laravel_auth_bad_response", channel=channel, too_large=body is None, seconds=_since(started))
         elif answer.status != 200:
             log.info("laravel_auth_denied", channel=channel, status=status, seconds=_since(started))
         else:
@@ -200,6 +197,16 @@ class LaravelAuthorizer:
             while len(self._cache) >= MAX_CACHE_ENTRIES:  # still full of live entries: drop the oldest inserted
                 del self._cache[next(iter(self._cache))]
         self._cache[key] = (now + self._cache_ttl, answer)
+
+
+async def _read_limited(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """The whole body, or None past ``limit`` bytes (``read(n)`` alone may return only what is buffered)."""
+    body = bytearray()
+    while chunk := await stream.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _since(started: float) -> float:
