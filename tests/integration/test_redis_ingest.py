@@ -208,3 +208,19 @@ async def test_listener_survives_redis_restart(
     assert alice.sio.connected
     logs = server.logs()
     assert '"redis_listener_disconnected"' in logs and '"recovered": true' in logs
+
+
+@pytest.mark.parametrize("redis_running", [True, False])
+async def test_sigterm_stops_listener_cleanly(
+    redis_running: bool, redis_server: RedisServer, server_factory: Callable[..., ServerProcess]
+) -> None:
+    """SIGTERM cancels the listener (subscribed, or sleeping in backoff) and closes Redis without a failed step."""
+    server = server_factory(REALTIME_SIO_REDIS_URL=redis_server.url)
+    await until_ready(server)
+    if not redis_running:
+        redis_server.stop()
+        await eventually(lambda: '"redis_listener_disconnected"' in server.logs(), what="the outage to be noticed")
+    assert server.terminate() == 0
+    logs = server.logs()
+    assert '"shutdown_finished"' in logs
+    assert "shutdown_step_failed" not in logs and "background_task_failed" not in logs
