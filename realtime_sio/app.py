@@ -149,8 +149,14 @@ def _start_laravel_auth(realtime: Realtime, authorizer: LaravelAuthorizer) -> No
     realtime.closers.append(authorizer.close)
 
 
-def _start_redis_listener(realtime: Realtime, url: str) -> None:
-    """Run the Laravel Redis listener as a background task; /ready says redis_down until it has subscribed."""
+def _start_redis_listener(
+    realtime: Realtime, url: str, claim: redis_listener.Claim = redis_listener.always_claim, ignore: tuple[str, ...] = ()
+) -> None:
+    """Run the Laravel Redis listener as a background task; /ready says redis_down until it has subscribed.
+
+    In a cluster pass ``claim`` (exactly one node publishes each Laravel message) and ``ignore`` (the bus's own
+    channel prefix, which ``*`` would match with an empty Laravel prefix); see ``publish/redis_listener.py``.
+    """
     settings = realtime.settings
     listener = redis_listener.RedisListener(
         redis_listener.client(url),
@@ -161,6 +167,8 @@ def _start_redis_listener(realtime: Realtime, url: str) -> None:
         max_bytes=settings.redis_max_message_bytes,
         max_channel_length=settings.max_channel_name_length,
         backoff=redis_listener.Backoff(cap=settings.redis_reconnect_max),
+        claim=claim,
+        ignore=ignore,
     )
     realtime.health.redis = "down"
     realtime.metrics.redis_up.set(0)

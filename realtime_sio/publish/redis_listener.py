@@ -12,6 +12,9 @@ Laravel message. Before publishing, the listener awaits ``claim(redis_channel, p
 node only, e.g. ``SET <ns>:claim:<sha256(channel + payload)> 1 NX PX <ttl>`` (caveat: two identical payloads on one
 channel inside ``ttl`` then count as one), or replaces pub/sub with a stream and a consumer group. A claim that
 raises skips the message (reason ``claim_failed``): delivering it from every node would be worse than once from none.
+
+``ignore`` lists Redis channel prefixes that are not Laravel's and are skipped silently: with an empty Laravel prefix
+the pattern is ``*``, which also matches the cluster bus's own channels (pass its prefix here when wiring it).
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ class RedisListener:
         max_channel_length: int,
         backoff: Backoff | None = None,
         claim: Claim = always_claim,
+        ignore: tuple[str, ...] = (),
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -101,6 +105,7 @@ class RedisListener:
         self._max_channel_length = max_channel_length
         self._backoff = backoff or Backoff()
         self._claim = claim
+        self._ignore = tuple(p.encode() for p in ignore if p)
         self._outage_logged = False
         for reason in REASONS:
             metrics.redis_messages_rejected.labels(reason=reason)
@@ -147,6 +152,8 @@ class RedisListener:
 
     async def handle(self, channel: bytes, payload: bytes) -> None:
         """Validate, claim and publish one message; never raises except on cancellation."""
+        if self._ignore and channel.startswith(self._ignore):
+            return
         try:
             msg = parse(channel, payload, self._prefix, self._max_bytes, self._max_channel_length)
         except Rejected as exc:
