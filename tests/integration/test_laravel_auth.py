@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import socketio
 from aiohttp import web
 
 from tests.support import (
@@ -19,6 +20,7 @@ from tests.support import (
     base_env,
     eventually,
     free_port,
+    token,
     wait_until,
 )
 
@@ -329,3 +331,23 @@ async def test_unreachable_laravel_is_status_0(server_factory: Callable[..., Ser
     await client.connect(headers={"Cookie": SESSION_COOKIE})
     ack = await subscribe_ack(client, "private-orders.ok")
     assert (ack["ok"], ack["status"]) == (False, 0)
+
+
+async def test_echo_bearer_for_laravel_does_not_refuse_connection(
+    server: ServerProcess, laravel: FakeLaravel, clients: Callable[..., Client]
+) -> None:
+    """Echo's bearerToken lands in the handshake auth.headers too; a non-JWT (Sanctum) token there connects anonymously."""
+    client = clients(server.url)
+    await client.connect(auth=bearer(7))  # what Echo sends as Socket.IO auth when given bearerToken
+    assert client.connect_errors == []
+    assert (await subscribe_ack(client, "private-orders.ok", auth=bearer(7)))["ok"] is True
+    assert laravel.for_socket(client.sid)[0].headers["Authorization"] == "Bearer user-7"
+
+
+async def test_forged_jwt_in_echo_headers_still_refused(server: ServerProcess, clients: Callable[..., Client]) -> None:
+    """A JWT of this server's algorithm with a bad signature is refused even when Laravel auth is on."""
+    forged = token(7)[:-4] + "AAAA"
+    client = clients(server.url)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(auth={"headers": {"Authorization": f"Bearer {forged}"}})
+    assert client.connect_errors and client.connect_errors[-1]["data"]["code"] == "token_bad_signature"
