@@ -1,6 +1,6 @@
 """Composition root: builds every part from :class:`Settings` and owns the lifecycle. The only module that knows all others.
 
-Start: Laravel auth session and the Redis listener (aiohttp ``on_startup``) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
+Start: Laravel auth session, background services (cluster bus, node heartbeat, Laravel Redis listener) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
 ``/ready`` turns 503 and new connections are refused → connected clients are told to reconnect, spread over
 ``drain_seconds`` → background listeners stop → Redis closes → the HTTP site closes.
 """
@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import logs
+from realtime_sio import client_assets, logs
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
@@ -26,8 +28,12 @@ from realtime_sio.auth.tokens import TokenVerifier
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
+from realtime_sio.cluster import bus as bus_module
+from realtime_sio.cluster.bus import RedisBus
+from realtime_sio.cluster.nodes import Nodes
+from realtime_sio.cluster.presence import RedisPresence
 from realtime_sio.publish import redis_listener
-from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport
+from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
 from realtime_sio.publish.channel_directory import LocalChannelDirectory
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
@@ -36,7 +42,7 @@ from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
-from realtime_sio.sio.presence import LocalPresence
+from realtime_sio.sio.presence import LocalPresence, Member, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 
 log = logs.get(__name__)
@@ -60,6 +66,8 @@ class Realtime:
     namespace: EchoNamespace
     broadcaster: Broadcaster
     web_app: web.Application
+    # services[name] = coroutine factory started as a background task when the app starts
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -82,11 +90,17 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio_ref.append(sio)
     sio.eio.create_queue = lambda *a, **k: ByteQueue(*a, **k)
 
-    history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-    transport = LocalTransport(history)
-    broadcaster = Broadcaster(manager, metrics, transport)
-    transport.broadcaster = broadcaster
-    presence = LocalPresence()
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
+    presence: PresenceStore
+    if settings.redis_url:
+        broadcaster, presence = _cluster(settings, manager, metrics, health, services, closers)
+    else:
+        history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
+        local = LocalTransport(history)
+        broadcaster = Broadcaster(manager, metrics, local)
+        local.broadcaster = broadcaster
+        presence = LocalPresence()
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
     if authorizer is not None and settings.laravel_auth_default:
@@ -107,6 +121,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app = web.Application(middlewares=[_refuse_handshakes_while_draining(health)])
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
+    web_app.add_routes(client_assets.routes())
     web_app.add_routes(
         events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
     )
@@ -121,12 +136,16 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         max_batch=settings.pusher_max_batch_events,
     )
     web_app.add_routes(pusher.routes())
-    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app)
-    web_app[APP_KEY] = realtime
     if authorizer is not None:
-        _start_laravel_auth(realtime, authorizer)
+        web_app.on_startup.append(_starter(authorizer.start))
+        closers.append(authorizer.close)
     if settings.redis_url and settings.redis_ingest:
-        _start_redis_listener(realtime, settings.redis_url)
+        # The bus's own pub/sub channels share the Redis server: with an empty Laravel prefix the listener's `*`
+        # pattern would see them, so they are skipped by prefix.
+        _laravel_listener(settings, broadcaster, metrics, health, services, closers, ignore=(settings.cluster_prefix + ":",))
+    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
+    web_app[APP_KEY] = realtime
+    web_app.on_startup.append(_start_services)
     return realtime
 
 
@@ -141,50 +160,91 @@ def _laravel_authorizer(settings: Settings) -> LaravelAuthorizer | None:
     )
 
 
-def _start_laravel_auth(realtime: Realtime, authorizer: LaravelAuthorizer) -> None:
-    async def start(_: web.Application) -> None:
-        await authorizer.start()
-
-    realtime.web_app.on_startup.append(start)
-    realtime.closers.append(authorizer.close)
-
-
-def _start_redis_listener(
-    realtime: Realtime, url: str, claim: redis_listener.Claim = redis_listener.always_claim, ignore: tuple[str, ...] = ()
+def _laravel_listener(
+    settings: Settings,
+    broadcaster: Broadcaster,
+    metrics: Metrics,
+    health: Health,
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
+    closers: list[Callable[[], Awaitable[None]]],
+    claim: redis_listener.Claim = redis_listener.always_claim,
+    ignore: tuple[str, ...] = (),
 ) -> None:
-    """Run the Laravel Redis listener as a background task; /ready says redis_down until it has subscribed.
+    """Laravel's Redis broadcaster → broadcaster, as a background service; /ready is redis_down until it subscribed.
 
-    In a cluster pass ``claim`` (exactly one node publishes each Laravel message) and ``ignore`` (the bus's own
-    channel prefix, which ``*`` would match with an empty Laravel prefix); see ``publish/redis_listener.py``.
+    With several nodes pass ``claim`` so exactly one node publishes each Laravel message (publish/redis_listener.py).
     """
-    settings = realtime.settings
+    assert settings.redis_url is not None
     listener = redis_listener.RedisListener(
-        redis_listener.client(url),
+        redis_listener.client(settings.redis_url),
         prefix=settings.redis_prefix,
-        broadcaster=realtime.broadcaster,
-        metrics=realtime.metrics,
-        health=realtime.health,
+        broadcaster=broadcaster,
+        metrics=metrics,
+        health=health,
         max_bytes=settings.redis_max_message_bytes,
         max_channel_length=settings.max_channel_name_length,
         backoff=redis_listener.Backoff(cap=settings.redis_reconnect_max),
         claim=claim,
         ignore=ignore,
     )
-    realtime.health.redis = "down"
-    realtime.metrics.redis_up.set(0)
-
-    async def start(_: web.Application) -> None:
-        task = asyncio.get_running_loop().create_task(listener.run(), name="redis_listener")
-        task.add_done_callback(_report_exit)
-        realtime.background.append(task)
-
-    realtime.web_app.on_startup.append(start)
-    realtime.closers.append(listener.close)
+    health.link(redis_listener.LINK, up=False)
+    metrics.redis_up.set(0)
+    services["laravel_redis_listener"] = listener.run
+    closers.append(listener.close)
 
 
-def _report_exit(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background_task_failed", task=task.get_name(), error=repr(task.exception()))
+def _cluster(
+    settings: Settings,
+    manager: LeanManager,
+    metrics: Metrics,
+    health: Health,
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
+    closers: list[Callable[[], Awaitable[None]]],
+) -> tuple[Broadcaster, PresenceStore]:
+    """Redis-backed transport, history and presence, with this node's heartbeat (docs/scaling.md)."""
+    assert settings.redis_url is not None
+    client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
+    node_id = uuid.uuid4().hex[:12]
+    prefix = settings.cluster_prefix
+    health.link(bus_module.LINK, up=False)  # until the bus has subscribed
+    deliver_ref: list[Callable[[Message], int]] = []
+    bus = RedisBus(
+        client,
+        prefix,
+        settings.history_size,
+        settings.history_seconds,
+        deliver=lambda message: deliver_ref[0](message),
+        local_channels=lambda: manager.channel_counts().keys(),
+        health=health,
+        metrics=metrics,
+    )
+    broadcaster = Broadcaster(manager, metrics, bus)
+    deliver_ref.append(broadcaster.deliver)
+    presence = RedisPresence(client, prefix, node_id)
+
+    async def announce_leaving(channel: str, member: Member) -> None:
+        await broadcaster.signal(channel, "presence:leaving", member.wire())
+
+    nodes = Nodes(client, prefix, node_id, settings.node_lease_seconds, presence, manager.channel_counts, announce_leaving)
+    services["cluster_bus"] = bus.run
+    services["cluster_nodes"] = nodes.run
+    closers.append(client.aclose)
+    closers.append(nodes.leave)
+    log.info("cluster_node", node=node_id, prefix=prefix)
+    return broadcaster, presence
+
+
+def _starter(start: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def on_startup(_: web.Application) -> None:
+        await start()
+
+    return on_startup
+
+
+async def _start_services(web_app: web.Application) -> None:
+    realtime = web_app[APP_KEY]
+    for name, factory in realtime.services.items():
+        realtime.background.append(asyncio.get_running_loop().create_task(factory(), name=name))
 
 
 def _refuse_handshakes_while_draining(health: Health) -> Any:

@@ -114,6 +114,8 @@ class Settings:
     laravel_auth_cache_ttl: float = 0.0  # seconds positive answers are reused; 0 = off
     laravel_auth_default: bool = True  # delegate private-/presence- channels no rule matches (when the URL is set)
     laravel_auth_max_connections: int = 100
+    cluster_prefix: str = "rsio"
+    node_lease_seconds: float = 10.0
     history_size: int = 1000
     history_seconds: float = 120.0
     drain_seconds: float = 5.0
@@ -149,8 +151,17 @@ def _opt_str(var: str, raw: str) -> str | None:
     return raw or None
 
 
+# Kubernetes injects REALTIME_SIO_SERVICE_HOST, REALTIME_SIO_PORT_6001_TCP... for a Service named realtime-sio.
+_SERVICE_LINK = re.compile(re.escape(PREFIX) + r"(SERVICE_[A-Z0-9_]+|PORT_\d+_TCP[A-Z_]*)")
+
+
 def _int(lo: int, hi: int) -> Callable[[str, str], int]:
     def parse(var: str, raw: str) -> int:
+        if raw.startswith("tcp://"):
+            raise SettingsError(
+                f"{var}={raw!r}: this is a Kubernetes service link, not a port; set enableServiceLinks: false "
+                "on the pod (the Helm chart does) or name the Service differently"
+            )
         try:
             value = int(raw)
         except ValueError:
@@ -318,6 +329,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("LARAVEL_AUTH_CACHE_TTL", "laravel_auth_cache_ttl", _float(0, 86_400), "reuse positive Laravel answers per user and channel for this long (0 = off)", "seconds 0-86400"),
     Option("LARAVEL_AUTH_DEFAULT", "laravel_auth_default", _bool, "with LARAVEL_AUTH_URL set, delegate private-/presence- channels no rule matches", "true/false"),
     Option("LARAVEL_AUTH_MAX_CONNECTIONS", "laravel_auth_max_connections", _int(1, 10_000), "concurrent connections to Laravel's auth endpoint", "an integer 1-10000"),
+    Option("CLUSTER_PREFIX", "cluster_prefix", _str, "prefix of every key and channel realtime_sio itself keeps in Redis", "a string"),
+    Option("NODE_LEASE_SECONDS", "node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
     Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
     Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
@@ -340,7 +353,7 @@ def load(env: Mapping[str, str]) -> Settings:
         target, _, attr = option.attr.rpartition(".")
         (jwt if target == "jwt" else top)[attr] = value
     for var in env:
-        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV:
+        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
         config = load_config_file(top["config_file"])

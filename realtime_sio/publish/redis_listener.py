@@ -2,7 +2,7 @@
 
 One task runs :meth:`RedisListener.run` for the life of the server. A malformed message is counted
 (``redis_messages_rejected{reason}``), logged once as ``redis_message_rejected`` and skipped; a lost connection
-marks Redis down (``/ready`` → ``redis_down``, ``redis_up`` 0) and is retried with capped exponential backoff,
+marks its Redis link down (``/ready`` → ``redis_down``, ``redis_up`` 0) and is retried with capped exponential backoff,
 resubscribing on success. Only cancellation ends the loop.
 
 Cluster seam (issue 4). Redis pub/sub hands every PUBLISH to *every* subscribed node, and in a cluster the
@@ -47,6 +47,7 @@ from realtime_sio.publish.redis_message import (
 log = logs.get(__name__)
 
 Claim = Callable[[bytes, bytes], Awaitable[bool]]
+LINK = "laravel_listener"  # this subscriber's name in Health.links
 IDLE_PING_SECONDS = 10.0  # ping a silent subscription this often; no answer within another period = dead link
 
 
@@ -184,13 +185,13 @@ class RedisListener:
 
     def _up(self) -> None:
         self._backoff.reset()
-        self._health.redis = "up"
-        self._metrics.redis_up.set(1)
+        self._health.link(LINK, up=True)
+        self._metrics.redis_up.set(1 if self._health.redis == "up" else 0)
         log.info("redis_listener_subscribed", pattern=self._pattern, recovered=self._outage_logged)
         self._outage_logged = False
 
     def _down(self, exc: BaseException, pause: float) -> None:
-        self._health.redis = "down"
+        self._health.link(LINK, up=False)
         self._metrics.redis_up.set(0)
         fields: dict[str, Any] = {"error": type(exc).__name__, "retry_in": round(pause, 3)}
         if not self._outage_logged:  # one warning per outage; each further attempt at debug level
