@@ -87,6 +87,10 @@ async def test_laravel_payloads_reach_clients(
     assert set(private[2]) == {"position"}
     (presence,) = await alice.wait_for("message.posted")
     assert presence[:2] == ("presence-chat.1", {"text": "hé", "socket": "someone-else"})
+    # The cluster bus shares this Redis (its own pub/sub traffic carried both events): with an empty prefix the
+    # listener's `*` pattern sees it too, and must skip it rather than count it as bad Laravel messages.
+    text = await metrics_text(server)
+    assert sum(sample(text, "realtime_sio_redis_messages_rejected_total", reason=r) for r in ("not_json", "channel_invalid")) == 0
 
 
 async def test_to_others_excludes_exactly_that_socket(
@@ -223,4 +227,7 @@ async def test_sigterm_stops_listener_cleanly(
     assert server.terminate() == 0
     logs = server.logs()
     assert '"shutdown_finished"' in logs
-    assert "shutdown_step_failed" not in logs and "background_task_failed" not in logs
+    assert '"step": "background"' not in logs  # the listener was cancelled promptly, in backoff or not
+    if redis_running:
+        assert "shutdown_step_failed" not in logs
+    # With Redis down the cluster's node-leave step may fail (it needs Redis); closing the listener never does.
