@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from realtime_sio.auth.pusher_signature import sign, signed_params
-from tests.support import Client, ServerProcess, base_env, token
+from tests.integration.test_redis_ingest import until_ready
+from tests.support import Client, RedisServer, ServerProcess, base_env, token
 
 JS = Path(__file__).resolve().parent.parent / "js"
 APP = {"appId": "app-1", "key": "key-1", "secret": "secret-one-0123456789"}
@@ -288,3 +289,17 @@ async def test_large_body_read_whole(server_factory: Callable[..., ServerProcess
     assert (status, answer) == (200, {})
     (args,) = await alice.wait_for("big")
     assert args[1] == payload
+
+
+async def test_503_when_delivery_cannot_be_guaranteed(
+    redis_server: RedisServer, server_factory: Callable[..., ServerProcess]
+) -> None:
+    """With the cluster transport and Redis down, a trigger answers 503 unavailable (the publisher retries)."""
+    apps = f"{APP['appId']}:{APP['key']}:{APP['secret']}"
+    node = server_factory(REALTIME_SIO_PUSHER_APPS=apps, REALTIME_SIO_REDIS_URL=redis_server.url)
+    await until_ready(node)
+    body = json.dumps({"name": "e", "channel": "news-503", "data": "{}"}).encode()
+    assert (await signed(node, "POST", "/apps/app-1/events", body))[0] == 200
+    redis_server.stop()
+    status, answer = await signed(node, "POST", "/apps/app-1/events", body)
+    assert (status, answer["error"]["code"], answer["error"]["retryable"]) == (503, "unavailable", True)
