@@ -34,7 +34,9 @@ from realtime_sio.cluster.nodes import Nodes
 from realtime_sio.cluster.presence import RedisPresence
 from realtime_sio.publish import redis_listener
 from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
-from realtime_sio.publish.channel_directory import LocalChannelDirectory
+from realtime_sio.cluster.claim import IngestClaim
+from realtime_sio.cluster.directory import ClusterChannelDirectory
+from realtime_sio.publish.channel_directory import ChannelDirectory, LocalChannelDirectory
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.pusher_api import PusherApi
@@ -96,14 +98,17 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
     presence: PresenceStore
+    directory: ChannelDirectory
+    claim = redis_listener.always_claim
     if settings.redis_url:
-        broadcaster, presence = _cluster(settings, manager, metrics, health, services, closers)
+        broadcaster, presence, directory, claim = _cluster(settings, manager, metrics, health, services, closers)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
         local = LocalTransport(history)
         broadcaster = Broadcaster(manager, metrics, local)
         local.broadcaster = broadcaster
         presence = LocalPresence()
+        directory = LocalChannelDirectory(manager, presence)
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
     if authorizer is not None and settings.laravel_auth_default:
@@ -131,7 +136,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     pusher = PusherApi(
         settings.pusher_apps,
         broadcaster,
-        LocalChannelDirectory(manager, presence),
+        directory,
         metrics,
         max_body=settings.api_max_body_bytes,
         max_channel_length=settings.max_channel_name_length,
@@ -145,7 +150,9 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     if settings.redis_url and settings.redis_ingest:
         # The bus's own pub/sub channels share the Redis server: with an empty Laravel prefix the listener's `*`
         # pattern would see them, so they are skipped by prefix.
-        _laravel_listener(settings, broadcaster, metrics, health, services, closers, ignore=(settings.cluster_prefix + ":",))
+        _laravel_listener(
+            settings, broadcaster, metrics, health, services, closers, claim=claim, ignore=(settings.cluster_prefix + ":",)
+        )
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
@@ -203,8 +210,9 @@ def _cluster(
     health: Health,
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
     closers: list[Callable[[], Awaitable[None]]],
-) -> tuple[Broadcaster, PresenceStore]:
-    """Redis-backed transport, history and presence, with this node's heartbeat (docs/scaling.md)."""
+) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.Claim]:
+    """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
+    heartbeat (docs/scaling.md)."""
     assert settings.redis_url is not None
     client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
     node_id = uuid.uuid4().hex[:12]
@@ -234,7 +242,8 @@ def _cluster(
     closers.append(client.aclose)
     closers.append(nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)
-    return broadcaster, presence
+    directory = ClusterChannelDirectory(nodes, manager, presence)
+    return broadcaster, presence, directory, IngestClaim(client, prefix, node_id)
 
 
 def _starter(start: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:

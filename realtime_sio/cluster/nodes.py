@@ -118,9 +118,9 @@ class Nodes:
         await self._redis.delete(self._subs_key(self.node_id))
 
     # -- cluster-wide channel directory (the Pusher API's queries) -----------------------------------------------
-    async def counts(self) -> dict[str, int]:
-        """Channel → subscription count summed over live nodes."""
-        nodes = await self.live()
+    async def counts(self, exclude_self: bool = False) -> dict[str, int]:
+        """Channel → subscription count summed over live nodes (optionally all but this one)."""
+        nodes = [n for n in await self.live() if not (exclude_self and n == self.node_id)]
         async with self._redis.pipeline(transaction=False) as pipe:
             for node_id in nodes:
                 pipe.hgetall(self._subs_key(node_id))
