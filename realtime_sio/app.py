@@ -18,10 +18,13 @@ import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import logs
+from realtime_sio import __version__, logs
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
+from realtime_sio.dashboard import feed as dashboard_feed
+from realtime_sio.dashboard.routes import routes as dashboard_routes
+from realtime_sio.dashboard.stream import Streams
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
@@ -78,11 +81,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
     broadcaster = Broadcaster(manager, metrics, history, transport)
     transport.broadcaster = broadcaster
+    presence = LocalPresence()
     namespace = EchoNamespace(
         settings=settings,
         verifier=TokenVerifier(settings.jwt),
         rules=ChannelRules(settings.channel_rules),
-        presence=LocalPresence(),
+        presence=presence,
         broadcaster=broadcaster,
         recovery=Recovery(broadcaster, metrics),
         metrics=metrics,
@@ -96,6 +100,13 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app.add_routes(
         events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
     )
+    if settings.dashboard_token:  # unset: no route, so /dashboard answers 404
+        feed = dashboard_feed.Feed(
+            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__
+        )
+        streams = Streams(feed, settings.dashboard_max_streams)
+        web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
+        web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app)
     web_app[APP_KEY] = realtime
     return realtime

@@ -1,0 +1,115 @@
+"""The dashboard's data source: samples the metrics registry and the live socket state into one shared snapshot.
+
+Sampling happens on demand, at most once per ``min_interval``: every open stream and every ``snapshot.json`` request
+within that interval gets the same encoded bytes, so N viewers cost one registry walk per second, and nothing is
+sampled while nobody watches. Samples are kept for :data:`~realtime_sio.dashboard.snapshot.ERROR_WINDOW` seconds
+(plus slack) so rates and "recent" error counts can be computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from realtime_sio import logs
+from realtime_sio.dashboard import snapshot
+from realtime_sio.probes import Health
+from realtime_sio.sio.presence import PresenceStore
+
+if TYPE_CHECKING:
+    import socketio
+
+    from realtime_sio.sio.namespace import Connection
+
+log = logs.get(__name__)
+
+PRESENCE_TIMEOUT = 0.5  # seconds; a slow cluster presence store must not stall every viewer
+
+
+def transport_lookup(sio: socketio.AsyncServer, namespace: str = "/") -> Callable[[str], str]:
+    """A function mapping a Socket.IO sid to the Engine.IO transport it uses now."""
+
+    def transport_of(sid: str) -> str:
+        eio_sid = sio.manager.eio_sid_from_sid(sid, namespace)
+        sock = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if sock is None:
+            return "unknown"
+        return "websocket" if sock.upgraded else "polling"
+
+    return transport_of
+
+
+class Feed:
+    """Builds (and caches for ``min_interval``) the encoded snapshot every dashboard viewer receives."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        connections: Mapping[str, Connection],
+        presence: PresenceStore,
+        health: Health,
+        transport_of: Callable[[str], str],
+        version: str,
+        *,
+        min_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._registry = registry
+        self._connections = connections
+        self._presence = presence
+        self._health = health
+        self._transport_of = transport_of
+        self._version = version
+        self._min_interval = min_interval
+        self._clock = clock
+        self._wall = wall
+        self._started = clock()
+        self._samples: deque[snapshot.Sample] = deque()
+        self._cached: tuple[float, bytes] | None = None
+        self._lock = asyncio.Lock()
+
+    async def encoded(self) -> bytes:
+        """The newest snapshot as compact JSON bytes (rebuilt when older than ``min_interval``)."""
+        cached = self._cached
+        if cached is not None and self._clock() - cached[0] < self._min_interval:
+            return cached[1]
+        async with self._lock:  # concurrent viewers wait for one build instead of each building their own
+            cached = self._cached
+            if cached is not None and self._clock() - cached[0] < self._min_interval:
+                return cached[1]
+            body = json.dumps(await self.build(), separators=(",", ":")).encode()
+            self._cached = (self._clock(), body)
+            return body
+
+    async def build(self) -> snapshot.Snapshot:
+        """Take a sample now and build a fresh snapshot (uncached)."""
+        now = self._clock()
+        self._samples.append(snapshot.read_sample(self._registry.collect(), now))
+        horizon = now - snapshot.ERROR_WINDOW - 5.0
+        while len(self._samples) > 1 and self._samples[0].at < horizon:
+            self._samples.popleft()
+        live = snapshot.Live(
+            version=self._version,
+            generated_at=self._wall(),
+            uptime_seconds=now - self._started,
+            draining=self._health.draining,
+            redis_state=self._health.redis,
+            connections=self._connections,
+            transport_of=self._transport_of,
+            presence=await self._presence_counts(),
+        )
+        return snapshot.build(list(self._samples), live)
+
+    async def _presence_counts(self) -> Mapping[str, int] | None:
+        try:
+            return await asyncio.wait_for(self._presence.channels(), PRESENCE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - whatever the store raises (timeout, Redis error) only blanks one panel
+            log.warning("dashboard_presence_unavailable", error=type(exc).__name__)
+            return None
