@@ -106,6 +106,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         )
         streams = Streams(feed, settings.dashboard_max_streams)
         web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
+        web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app)
     web_app[APP_KEY] = realtime

@@ -1,18 +1,20 @@
 """The dashboard's data source: samples the metrics registry and the live socket state into one shared snapshot.
 
-Sampling happens on demand, at most once per ``min_interval``: every open stream and every ``snapshot.json`` request
-within that interval gets the same encoded bytes, so N viewers cost one registry walk per second, and nothing is
-sampled while nobody watches. Samples are kept for :data:`~realtime_sio.dashboard.snapshot.ERROR_WINDOW` seconds
-(plus slack) so rates and "recent" error counts can be computed.
+A background task (``sampling``, run from the app's ``cleanup_ctx``) records the counters once per second, so rates
+and "recent" errors cover the last minute as soon as a dashboard opens; samples older than
+:data:`~realtime_sio.dashboard.snapshot.ERROR_WINDOW` (plus slack) are dropped. Snapshots are built on demand and
+cached for ``min_interval``: every open stream and ``snapshot.json`` request inside that interval gets the same
+encoded bytes, so N viewers cost one build per second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -58,6 +60,7 @@ class Feed:
         version: str,
         *,
         min_interval: float = 0.5,
+        interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -68,6 +71,7 @@ class Feed:
         self._transport_of = transport_of
         self._version = version
         self._min_interval = min_interval
+        self._interval = interval
         self._clock = clock
         self._wall = wall
         self._started = clock()
@@ -88,13 +92,33 @@ class Feed:
             self._cached = (self._clock(), body)
             return body
 
-    async def build(self) -> snapshot.Snapshot:
-        """Take a sample now and build a fresh snapshot (uncached)."""
+    def sample(self) -> None:
+        """Record the registry's counters now and forget samples older than the longest window."""
         now = self._clock()
         self._samples.append(snapshot.read_sample(self._registry.collect(), now))
         horizon = now - snapshot.ERROR_WINDOW - 5.0
         while len(self._samples) > 1 and self._samples[0].at < horizon:
             self._samples.popleft()
+
+    async def sampling(self, _: object = None) -> AsyncIterator[None]:
+        """aiohttp ``cleanup_ctx``: sample once per ``interval`` for the server's whole life, so a dashboard opened
+        during an incident already has the last minute's rates and errors."""
+        task = asyncio.get_running_loop().create_task(self._sample_forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self._samples or self._clock() - self._samples[-1].at >= self._interval * 0.9:
+                self.sample()
+
+    async def build(self) -> snapshot.Snapshot:
+        """Take a sample now and build a fresh snapshot (uncached)."""
+        self.sample()
+        now = self._clock()
         live = snapshot.Live(
             version=self._version,
             generated_at=self._wall(),

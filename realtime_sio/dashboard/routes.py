@@ -24,7 +24,7 @@ log = logs.get(__name__)
 
 MAX_LOGIN_BODY = 4096
 COOKIE_PATH = "/dashboard"
-_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -87,17 +87,20 @@ def routes(token: str, feed: Feed, streams: Streams, static: dict[str, tuple[byt
     files = static if static is not None else load_static()
 
     def login_page(message: str, status: int) -> web.Response:
+        # No WWW-Authenticate here even on 401: with a Basic challenge the browser would replace the form with its
+        # own credentials dialog.
         body = files["login.html"][0].decode().replace("{{message}}", html.escape(message))
         response = web.Response(text=body, content_type="text/html", status=status)
-        if status == 401:
-            # Tells API clients (curl -u) which scheme works; browsers are not prompted because the form is the UI.
-            response.headers["WWW-Authenticate"] = 'Basic realm="realtime_sio dashboard", charset="UTF-8"'
         _secured(response)
         return response
 
-    def unauthorized_json() -> web.StreamResponse:
-        headers = {"WWW-Authenticate": 'Basic realm="realtime_sio dashboard"'}
-        return _secured(web.json_response({"error": "unauthorized"}, status=401, headers=headers))
+    def unauthorized_json(request: web.Request) -> web.StreamResponse:
+        # Challenge only clients that speak Basic already (curl -u, scripts); a browser's EventSource or fetch
+        # would otherwise pop up a credentials dialog when its session cookie expires.
+        basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
+        headers = {"WWW-Authenticate": 'Basic realm="realtime_sio dashboard", charset="UTF-8"'} if basic else {}
+        body = {"error": "unauthorized", "hint": "sign in at /dashboard, or use HTTP Basic with the dashboard token as password"}
+        return _secured(web.json_response(body, status=401, headers=headers))
 
     def guarded(handler: Handler, *, page: bool = False) -> Handler:
         async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -107,7 +110,7 @@ def routes(token: str, feed: Feed, streams: Streams, static: dict[str, tuple[byt
             if verdict == "invalid":
                 log.warning("dashboard_auth_failed", path=request.path, remote=request.remote)
             if not page:
-                return unauthorized_json()
+                return unauthorized_json(request)
             if verdict == "absent":
                 return login_page("", 200)  # absent is not wrong: offer the form
             response = login_page("That credential is not valid.", 401)

@@ -151,7 +151,7 @@ async def run_scenario(name: str, params: dict[str, Any], timeout: float = SCENA
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps({"chromium": str(CHROMIUM), **params}).encode()), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise AssertionError(f"scenario {name} did not finish within {timeout}s") from None
@@ -168,11 +168,8 @@ async def run_scenario(name: str, params: dict[str, Any], timeout: float = SCENA
 
 async def publish(server_url: str, channel: str, event: str, data: Any) -> None:
     """POST one event to the server's sidecar route; fails unless it is accepted."""
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            f"{server_url}/api/v1/events",
-            json={"channel": channel, "event": event, "data": data},
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as response:
-            body = await response.text()
-            assert response.status == 200, f"publish answered {response.status}: {body}"
+    body = {"channel": channel, "event": event, "data": data}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession() as session, session.post(f"{server_url}/api/v1/events", json=body, headers=headers) as response:
+        text = await response.text()
+        assert response.status == 200, f"publish answered {response.status}: {text}"
