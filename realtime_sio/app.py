@@ -77,9 +77,9 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio_ref.append(sio)
     sio.eio.create_queue = lambda *a, **k: ByteQueue(*a, **k)
 
-    transport = LocalTransport()
     history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-    broadcaster = Broadcaster(manager, metrics, history, transport)
+    transport = LocalTransport(history)
+    broadcaster = Broadcaster(manager, metrics, transport)
     transport.broadcaster = broadcaster
     presence = LocalPresence()
     namespace = EchoNamespace(

@@ -304,8 +304,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: {asym_algs[0]} needs {PREFIX}JWT_PUBLIC_KEY_FILE or {PREFIX}JWT_JWKS_FILE")
     if hmac_algs and (jwt.public_key or jwt.jwks) and not jwt.secret:
         raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: a public key is configured; set RS256/ES256 algorithms")
-    if jwt.secret is not None and hmac_algs and len(jwt.secret) < 32:
-        raise SettingsError(f"{PREFIX}JWT_SECRET: expected at least 32 characters (RFC 7518 §3.2)")
+    needed = max((int(a[2:]) // 8 for a in hmac_algs), default=0)
+    if jwt.secret is not None and len(jwt.secret.encode()) < needed:
+        raise SettingsError(
+            f"{PREFIX}JWT_SECRET: expected at least {needed} bytes for {','.join(hmac_algs)} (RFC 7518 §3.2)"
+        )
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
     if settings.dashboard_token is not None and len(settings.dashboard_token) < 16:
