@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what the browser tests need, idempotently: Debian's chromium (never a downloaded browser build), node and
+# npm when missing, and the locked npm packages of tests/browser (playwright-core, socket.io-client, laravel-echo).
+# Safe to run on every CI start: each step is skipped when already satisfied.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "tests/browser: missing ${missing[*]}; install with: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# npm ci only when the lock file changed since the last install (the stamp holds its checksum).
+stamp=node_modules/.installed-lock.sha256
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$want" > "$stamp"
+fi
