@@ -16,6 +16,7 @@ from realtime_sio.channels import kind_of
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample as PromSample
 
     from realtime_sio.sio.namespace import Connection
 
@@ -24,14 +25,6 @@ LATENCY_WINDOW = 10.0  # seconds: delivery latency quantiles
 ERROR_WINDOW = 60.0  # seconds: "recent" error counts
 MAX_CHANNEL_ROWS = 100
 MAX_CONNECTION_ROWS = 25
-
-# Error families shown on the dashboard: metric family name → category shown in the table.
-_ERROR_FAMILIES = {
-    "realtime_sio_auth_failures": "auth",
-    "realtime_sio_bad_input": "bad_input",
-    "realtime_sio_redis_messages_rejected": "redis",
-}
-
 
 @dataclass(frozen=True)
 class Sample:
@@ -120,55 +113,99 @@ class Snapshot(TypedDict):
 
 
 # -- reading the registry -----------------------------------------------------------------------------------------
+@dataclass
+class _Fold:
+    """Accumulates one registry walk; ``_FOLDS`` says what each metric family contributes."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    buckets: list[tuple[float, float]] = field(default_factory=list)
+    errors: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def add(self, key: str, value: float) -> None:
+        self.values[key] = self.values.get(key, 0.0) + value
+
+    def error(self, category: str, reason: str, value: float) -> None:
+        if value:
+            self.errors[(category, reason)] = self.errors.get((category, reason), 0.0) + value
+
+
+def _counter(key: str) -> Callable[[_Fold, PromSample], None]:
+    def fold(acc: _Fold, s: PromSample) -> None:
+        if s.name.endswith("_total"):
+            acc.add(key, s.value)
+
+    return fold
+
+
+def _connects(acc: _Fold, s: PromSample) -> None:
+    if s.name.endswith("_total"):
+        acc.add("connects" if s.labels.get("outcome") == "accepted" else "refused", s.value)
+
+
+def _latency(acc: _Fold, s: PromSample) -> None:
+    if s.name.endswith("_bucket"):
+        acc.buckets.append((float(s.labels["le"]), s.value))
+
+
+def _errors(category: str) -> Callable[[_Fold, PromSample], None]:
+    def fold(acc: _Fold, s: PromSample) -> None:
+        if s.name.endswith("_total"):
+            acc.error(category, s.labels.get("reason", "buffer_full"), s.value)
+
+    return fold
+
+
+def _api_errors(acc: _Fold, s: PromSample) -> None:
+    status = s.labels.get("status", "")
+    if s.name.endswith("_total") and status.isdigit() and int(status) >= 400:
+        acc.error("api", f"{s.labels.get('route', '?')} {status}", s.value)
+
+
+def _gauge(key: str) -> Callable[[_Fold, PromSample], None]:
+    def fold(acc: _Fold, s: PromSample) -> None:
+        acc.values[key] = s.value
+
+    return fold
+
+
+# metric family name → what it adds to a sample (the error families are the dashboard's "Errors" table)
+_FOLDS: dict[str, Callable[[_Fold, PromSample], None]] = {
+    "realtime_sio_connects": _connects,
+    "realtime_sio_disconnects": _counter("disconnects"),
+    "realtime_sio_messages_delivered": _counter("deliveries"),
+    "realtime_sio_events_received": _counter("events"),
+    "realtime_sio_delivery_latency_seconds": _latency,
+    "realtime_sio_auth_failures": _errors("auth"),
+    "realtime_sio_bad_input": _errors("bad_input"),
+    "realtime_sio_redis_messages_rejected": _errors("redis"),
+    "realtime_sio_slow_consumer_disconnects": _errors("slow_consumer"),
+    "realtime_sio_api_requests": _api_errors,
+    "realtime_sio_redis_up": _gauge("redis_up"),
+    "process_resident_memory_bytes": _gauge("rss_bytes"),
+}
+
+
 def read_sample(families: Iterable[Metric], at: float) -> Sample:
     """Fold the registry's collected families into one :class:`Sample`."""
-    values: dict[str, float] = {}
-    buckets: list[tuple[float, float]] = []
-    errors: dict[tuple[str, str], float] = {}
-    rss: float | None = None
+    acc = _Fold()
     for family in families:
-        name = family.name
-        for s in family.samples:
-            if name == "realtime_sio_connects" and s.name.endswith("_total"):
-                key = "connects" if s.labels.get("outcome") == "accepted" else "refused"
-                values[key] = values.get(key, 0.0) + s.value
-            elif name == "realtime_sio_disconnects" and s.name.endswith("_total"):
-                values["disconnects"] = values.get("disconnects", 0.0) + s.value
-            elif name == "realtime_sio_messages_delivered" and s.name.endswith("_total"):
-                values["deliveries"] = s.value
-            elif name == "realtime_sio_events_received" and s.name.endswith("_total"):
-                values["events"] = values.get("events", 0.0) + s.value
-            elif name == "realtime_sio_delivery_latency_seconds" and s.name.endswith("_bucket"):
-                buckets.append((float(s.labels["le"]), s.value))
-            elif name in _ERROR_FAMILIES and s.name.endswith("_total"):
-                reason = s.labels.get("reason", "unknown")
-                errors[(_ERROR_FAMILIES[name], reason)] = s.value
-            elif name == "realtime_sio_slow_consumer_disconnects" and s.name.endswith("_total") and s.value:
-                errors[("slow_consumer", "buffer_full")] = s.value
-            elif name == "realtime_sio_api_requests" and s.name.endswith("_total") and _is_error_status(s.labels.get("status")):
-                key = ("api", f"{s.labels.get('route', '?')} {s.labels['status']}")
-                errors[key] = errors.get(key, 0.0) + s.value
-            elif name == "realtime_sio_redis_up":
-                values["redis_up"] = s.value
-            elif name == "process_resident_memory_bytes":
-                rss = s.value
-    buckets.sort()
+        fold = _FOLDS.get(family.name)
+        if fold is not None:
+            for s in family.samples:
+                fold(acc, s)
+    v = acc.values
     return Sample(
         at=at,
-        connects=values.get("connects", 0.0),
-        refused=values.get("refused", 0.0),
-        disconnects=values.get("disconnects", 0.0),
-        deliveries=values.get("deliveries", 0.0),
-        events=values.get("events", 0.0),
-        latency_buckets=tuple(buckets),
-        errors=errors,
-        redis_up=values.get("redis_up", 1.0),
-        rss_bytes=rss,
+        connects=v.get("connects", 0.0),
+        refused=v.get("refused", 0.0),
+        disconnects=v.get("disconnects", 0.0),
+        deliveries=v.get("deliveries", 0.0),
+        events=v.get("events", 0.0),
+        latency_buckets=tuple(sorted(acc.buckets)),
+        errors=acc.errors,
+        redis_up=v.get("redis_up", 1.0),
+        rss_bytes=v.get("rss_bytes"),
     )
-
-
-def _is_error_status(status: str | None) -> bool:
-    return status is not None and status.isdigit() and int(status) >= 400
 
 
 # -- windows, rates, quantiles ------------------------------------------------------------------------------------
@@ -187,7 +224,8 @@ def rate(now: Sample, then: Sample | None, attr: str) -> float | None:
     """Per-second increase of a counter between two samples (``None`` without a baseline)."""
     if then is None or now.at <= then.at:
         return None
-    return max(0.0, (getattr(now, attr) - getattr(then, attr)) / (now.at - then.at))
+    increase = float(getattr(now, attr)) - float(getattr(then, attr))
+    return max(0.0, increase / (now.at - then.at))
 
 
 def quantile(q: float, now: Sequence[tuple[float, float]], then: Sequence[tuple[float, float]] = ()) -> float | None:
