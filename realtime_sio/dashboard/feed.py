@@ -111,9 +111,9 @@ class Feed:
 
     async def _sample_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
             if not self._samples or self._clock() - self._samples[-1].at >= self._interval * 0.9:
-                self.sample()
+                self.sample()  # the first one at start-up: a zero baseline, so early errors count as recent
+            await asyncio.sleep(self._interval)
 
     async def build(self) -> snapshot.Snapshot:
         """Take a sample now and build a fresh snapshot (uncached)."""

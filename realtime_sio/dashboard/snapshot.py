@@ -25,6 +25,7 @@ LATENCY_WINDOW = 10.0  # seconds: delivery latency quantiles
 ERROR_WINDOW = 60.0  # seconds: "recent" error counts
 MAX_CHANNEL_ROWS = 100
 MAX_CONNECTION_ROWS = 25
+SERIES_POINTS = 60  # sparkline points (one per sample, ~1 s apart)
 
 @dataclass(frozen=True)
 class Sample:
@@ -40,6 +41,7 @@ class Sample:
     errors: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (category, reason) → total
     redis_up: float = 1.0
     rss_bytes: float | None = None
+    connections: float = 0.0  # open connections (a gauge), for the sparkline
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class ErrorRow(TypedDict):
     total: float
 
 
+class Series(TypedDict):
+    connections: list[float]
+    deliveries_per_second: list[float]
+
+
 class Snapshot(TypedDict):
     version: str
     generated_at: float
@@ -110,6 +117,7 @@ class Snapshot(TypedDict):
     channels: dict[str, Any]
     recent_connections: list[ConnectionRow]
     errors: dict[str, Any]
+    series: Series
 
 
 # -- reading the registry -----------------------------------------------------------------------------------------
@@ -182,6 +190,7 @@ _FOLDS: dict[str, Callable[[_Fold, PromSample], None]] = {
     "realtime_sio_api_requests": _api_errors,
     "realtime_sio_redis_up": _gauge("redis_up"),
     "process_resident_memory_bytes": _gauge("rss_bytes"),
+    "websocket_connections_total": _gauge("connections"),  # a gauge despite the name (the migration plan's)
 }
 
 
@@ -205,6 +214,7 @@ def read_sample(families: Iterable[Metric], at: float) -> Sample:
         errors=acc.errors,
         redis_up=v.get("redis_up", 1.0),
         rss_bytes=v.get("rss_bytes"),
+        connections=v.get("connections", 0.0),
     )
 
 
@@ -298,6 +308,16 @@ def connection_rows(
     ]
 
 
+def series(samples: Sequence[Sample], points: int = SERIES_POINTS) -> Series:
+    """The last ``points`` samples as sparkline series: open connections, and deliveries/s between neighbours."""
+    recent = list(samples)[-(points + 1) :]
+    pairs = list(zip(recent, recent[1:]))
+    return {
+        "connections": [s.connections for s in recent[-points:]],
+        "deliveries_per_second": [round(rate(b, a, "deliveries") or 0.0, 2) for a, b in pairs],
+    }
+
+
 def build(samples: Sequence[Sample], live: Live) -> Snapshot:
     """The whole snapshot for the newest sample; ``samples`` is oldest-first and must not be empty."""
     now = samples[-1]
@@ -349,4 +369,5 @@ def build(samples: Sequence[Sample], live: Live) -> Snapshot:
             "window_seconds": _round(now.at - error_base.at, 1) if error_base is not None else None,
             "rows": error_rows(now, error_base),
         },
+        "series": series(samples),
     }

@@ -50,6 +50,7 @@ await run(async (browser) => {
     redis: document.getElementById('redis-state').textContent,
     channels: [...document.querySelectorAll('#channels-table tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent)),
     connections: [...document.querySelectorAll('#connections-table tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent)),
+    errors: [...document.querySelectorAll('#errors-table tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent)),
     deliveriesTotal: document.getElementById('deliveries-total').textContent,
     latencyP50: document.getElementById('latency-p50').textContent,
   }));

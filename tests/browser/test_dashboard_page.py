@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import socketio
+
 from tests.browser.harness import PageServer, publish, run_scenario
-from tests.support import ROOT, ServerProcess, token
+from tests.support import ROOT, Client, ServerProcess, token
 
 DASHBOARD_TOKEN = "dashboard-test-token-0123456789"
 # The issue asks for the browser's connection "within a second". Snapshots are pushed once per second; the test
@@ -20,10 +23,12 @@ DOCS_SCREENSHOT = ROOT / "docs" / "images" / "dashboard.png"
 
 
 async def test_dashboard_shows_browser_connection_and_refuses_wrong_token(
-    server_factory: Callable[..., ServerProcess], page_server: PageServer, artifacts: str
+    server_factory: Callable[..., ServerProcess], page_server: PageServer, artifacts: str, clients: Callable[..., Client]
 ) -> None:
     """After signing in, the dashboard lists the Echo page's socket and channel by the deadline; wrong tokens get 401."""
     server = server_factory(REALTIME_SIO_CORS_ORIGINS=page_server.origin(), REALTIME_SIO_DASHBOARD_TOKEN=DASHBOARD_TOKEN)
+    with pytest.raises(socketio.exceptions.ConnectionError):  # one refused connection for the Errors panel
+        await clients(server.url).connect(auth={"token": "not-a-jwt"})
 
     async def action(body: dict[str, Any]) -> dict[str, Any]:
         await publish(server.url, "private-user.42", "OrderShipped", {"order_id": body["seq"]})
@@ -63,6 +68,7 @@ async def test_dashboard_shows_browser_connection_and_refuses_wrong_token(
     assert channels["private-user.42"][1:3] == ["private", "1"]
     assert channels["presence-chat.lobby"][1:] == ["presence", "1", "1"]
     assert "orders" in channels
+    assert ["auth", "token_malformed", "1"] in [[row[0], row[1], row[3]] for row in result["rows"]["errors"]]
     sockets = {row[0]: row for row in result["rows"]["connections"]}
     assert sockets[result["sid"]][1] == "42"
     assert result["narrow"]["scrollWidth"] <= result["narrow"]["innerWidth"], "the dashboard overflows a 360 px window"

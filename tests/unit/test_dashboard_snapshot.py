@@ -45,7 +45,9 @@ def test_read_sample_folds_the_registry() -> None:
     m.redis_messages_rejected.labels(reason="not_json").inc()
     m.api_requests.labels(route="events", status="401").inc()
     m.api_requests.labels(route="events", status="200").inc(5)
+    m.connections.inc(2)
     s = snapshot.read_sample(m.registry.collect(), at=5.0)
+    assert s.connections == 2
     assert (s.connects, s.refused, s.disconnects, s.deliveries) == (3, 1, 2, 10)
     assert s.latency_buckets[-1] == (math.inf, 1.0)
     assert s.errors == {
@@ -136,3 +138,12 @@ def test_build_without_history_has_no_rates() -> None:
     assert snap["connections"]["connects_per_second"] is None
     assert snap["deliveries"]["latency_window_seconds"] is None
     assert snap["errors"]["window_seconds"] is None
+
+
+def test_series_feed_the_sparklines() -> None:
+    """Series hold the open-connection gauge per sample and deliveries/s between neighbouring samples."""
+    samples = [snapshot.Sample(at=float(t), deliveries=10.0 * t, connections=float(t % 3)) for t in range(100)]
+    result = snapshot.series(samples, points=60)
+    assert len(result["connections"]) == 60 and result["connections"][-1] == 99 % 3
+    assert result["deliveries_per_second"] == [10.0] * 60
+    assert snapshot.series(samples[:1]) == {"connections": [0.0], "deliveries_per_second": []}

@@ -3,8 +3,7 @@
 'use strict';
 
 (function () {
-  const HISTORY = 60; // sparkline points (one per snapshot, ~1 s apart)
-  const history = { connections: [], deliveries: [] };
+  const POINTS = 60; // sparkline width in samples (the server keeps one per second)
   let source = null;
 
   const $ = (id) => document.getElementById(id);
@@ -67,7 +66,7 @@
     const svg = $(id);
     if (!svg) return;
     const max = Math.max(1, ...values);
-    const step = values.length > 1 ? 60 / (HISTORY - 1) : 0;
+    const step = values.length > 1 ? 60 / (POINTS - 1) : 0;
     const offset = 60 - step * (values.length - 1);
     const points = values.map((v, i) => `${(offset + i * step).toFixed(2)},${(19 - (v / max) * 18).toFixed(2)}`);
     let line = svg.firstElementChild;
@@ -76,11 +75,6 @@
       svg.appendChild(line);
     }
     line.setAttribute('points', points.join(' '));
-  }
-
-  function remember(series, value) {
-    series.push(value ?? 0);
-    if (series.length > HISTORY) series.shift();
   }
 
   function render(s) {
@@ -111,16 +105,14 @@
     redis.dataset.state = s.redis.state;
     text('rss', bytes(s.process.rss_bytes));
 
-    remember(history.connections, c.open);
-    remember(history.deliveries, d.per_second);
-    spark('spark-connections', history.connections);
-    spark('spark-deliveries', history.deliveries);
+    spark('spark-connections', s.series.connections);
+    spark('spark-deliveries', s.series.deliveries_per_second);
 
     const ch = s.channels;
     text('channels-count', ch.total > ch.rows.length ? `(busiest ${ch.rows.length} of ${num(ch.total)})` : `(${num(ch.total)})`);
     fillTable('channels-table', 'channels-empty', ch.rows, (r) => [
       [r.name, 'name'],
-      [r.kind],
+      [r.kind, 'kind'],
       [num(r.subscribers), 'num'],
       [r.presence_members === null ? '' : num(r.presence_members), 'num'],
     ], (r) => r.name);
