@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -59,11 +60,11 @@ async def test_private_channel_receives_redis_event(
     server = server_factory(REALTIME_SIO_CORS_ORIGINS=page_server.origin(), REALTIME_SIO_REDIS_URL=redis_server.url)
 
     async def redis_publish(body: dict[str, Any]) -> dict[str, Any]:
+        """What Laravel's Redis broadcaster does: PUBLISH <prefix><channel> {"event", "data", "socket"}."""
         client = aioredis.from_url(redis_server.url)
         try:
+            await _until_subscribed(client, f"laravel_database_{CHANNEL}")
             message = {"event": "OrderShipped", "data": {"order_id": body["seq"], "via": "redis"}, "socket": None}
-            import json
-
             receivers = await client.publish(f"laravel_database_{CHANNEL}", json.dumps(message))
         finally:
             await client.aclose()
@@ -74,6 +75,17 @@ async def test_private_channel_receives_redis_event(
         "receive", {"control": page_server.origin(), "origin": page_server.origin(), "query": echo_query(server.url), "publishes": 1, "deadlineMs": DEADLINE_MS}
     )
     assert result["events"][0]["data"] == {"order_id": 1, "via": "redis"}
+
+
+async def _until_subscribed(client: Any, channel: str, timeout: float = 10.0) -> None:
+    """Wait until the server's listener subscribes to ``channel`` (directly or by pattern) in Redis."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        direct = dict(await client.pubsub_numsub(channel)).get(channel.encode(), 0)
+        if direct or await client.pubsub_numpat():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nobody subscribed to {channel} in Redis within {timeout}s")
 
 
 async def test_forced_long_polling_receives_events(server_factory: Callable[..., ServerProcess], page_server: PageServer) -> None:
