@@ -90,12 +90,21 @@ class Nodes:
             reaped += 1
         return reaped
 
+    async def retry_leaves(self) -> None:
+        """Finish presence leaves that failed while Redis was away."""
+        for channel, sid in list(self._presence.pending):
+            result = await self._presence.leave_for(self.node_id, channel, sid)
+            self._presence.pending.discard((channel, sid))
+            if result.last_for_user and result.member is not None:
+                await self._on_leaving(channel, result.member)
+
     async def run(self) -> None:
         """Heartbeat and reap until cancelled; Redis failures are retried on the next beat."""
         interval = self._lease_ms / 3000
         while True:
             try:
                 await self.beat()
+                await self.retry_leaves()
                 await self.reap()
             except asyncio.CancelledError:
                 raise

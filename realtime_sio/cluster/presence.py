@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from realtime_sio import logs
 from realtime_sio.sio.presence import JoinResult, LeaveResult, Member
@@ -80,6 +81,8 @@ class RedisPresence:
         self.node_id = node_id
         self._join = client.register_script(_JOIN)
         self._leave = client.register_script(_LEAVE)
+        # leaves that failed while Redis was away; Nodes.run retries them and announces presence:leaving then
+        self.pending: set[tuple[str, str]] = set()
 
     def _keys(self, channel: str, node_id: str) -> list[str]:
         base = f"{self._prefix}:ps:{channel}"
@@ -98,7 +101,12 @@ class RedisPresence:
         return JoinResult(first_for_user=bool(first), members=members)
 
     async def leave(self, channel: str, sid: str) -> LeaveResult:
-        return await self.leave_for(self.node_id, channel, sid)
+        try:
+            return await self.leave_for(self.node_id, channel, sid)
+        except RedisError as exc:
+            log.warning("presence_leave_deferred", channel=channel, error=type(exc).__name__)
+            self.pending.add((channel, sid))
+            return LeaveResult(last_for_user=False, member=None)
 
     async def leave_for(self, node_id: str, channel: str, sid: str) -> LeaveResult:
         """Remove ``sid`` from ``channel`` on behalf of ``node_id`` (itself, or a dead node being reaped)."""

@@ -153,3 +153,12 @@ def test_embedded_default_needs_no_configuration() -> None:
         proc.kill()
 
 
+
+
+async def test_client_helper_is_served(server: ServerProcess) -> None:
+    """The recovery ES module is served from the package at /client/recovery.mjs; unknown assets are 404."""
+    async with aiohttp.ClientSession() as http:
+        r = await http.get(f"{server.url}/client/recovery.mjs")
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/javascript")
+        assert "export function trackPositions" in await r.text()
+        assert (await http.get(f"{server.url}/client/../settings.py")).status == 404

@@ -78,3 +78,10 @@ def test_every_option_has_help_and_unique_flag() -> None:
     """Every option documents itself and maps to a distinct flag and attribute."""
     assert len({o.flag for o in OPTIONS}) == len(OPTIONS) == len({o.attr for o in OPTIONS})
     assert all(o.help and o.accepts for o in OPTIONS)
+
+
+def test_kubernetes_service_links() -> None:
+    """Service-link variables are ignored; a service link shadowing REALTIME_SIO_PORT gets an explanation."""
+    assert load({"REALTIME_SIO_SERVICE_HOST": "10.0.0.1", "REALTIME_SIO_PORT_6001_TCP_ADDR": "10.0.0.1"}).port == 6001
+    with pytest.raises(SettingsError, match="enableServiceLinks"):
+        load({"REALTIME_SIO_PORT": "tcp://10.0.0.1:6001"})
