@@ -207,3 +207,30 @@ async def test_stream_ends_cleanly_on_shutdown(server_factory: Callable[..., Ser
         rest = await asyncio.wait_for(response.content.read(), 10)  # EOF: the server closed the stream
         assert b"event: snapshot" in rest or rest == b""
     assert '"reason": "shutdown"' in server.logs() and "dashboard_stream_closed" in server.logs()
+
+
+async def test_snapshot_in_cluster_mode_shows_redis_and_cluster_presence(
+    server_factory: Callable[..., ServerProcess],
+    clients: Callable[..., Client],
+    http: aiohttp.ClientSession,
+    redis_server: Any,
+) -> None:
+    """With Redis configured the dashboard reports Redis up and reads presence members from the cluster store."""
+    server = server_factory(REALTIME_SIO_DASHBOARD_TOKEN=DASHBOARD_TOKEN, REALTIME_SIO_REDIS_URL=redis_server.url)
+    client = clients(server.url)
+    await client.connect(auth={"token": token(9, name="Lin")})
+    await client.joined("presence-chat.cluster")
+
+    async def settled() -> dict[str, Any]:
+        snap: dict[str, Any] = {}
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
+            snap = await snapshot(http, server)
+            rows = {row["name"]: row for row in snap["channels"]["rows"]}
+            if snap["redis"]["state"] == "up" and rows.get("presence-chat.cluster", {}).get("presence_members") == 1:
+                return snap
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"cluster state never showed: {snap}")
+
+    snap = await settled()
+    assert snap["channels"]["presence_available"] is True
