@@ -7,6 +7,7 @@ does I/O or reads a clock: the caller (``dashboard/feed.py``) passes samples, ti
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -311,7 +312,7 @@ def connection_rows(
 def series(samples: Sequence[Sample], points: int = SERIES_POINTS) -> Series:
     """The last ``points`` samples as sparkline series: open connections, and deliveries/s between neighbours."""
     recent = list(samples)[-(points + 1) :]
-    pairs = list(zip(recent, recent[1:]))
+    pairs = list(itertools.pairwise(recent))
     return {
         "connections": [s.connections for s in recent[-points:]],
         "deliveries_per_second": [round(rate(b, a, "deliveries") or 0.0, 2) for a, b in pairs],

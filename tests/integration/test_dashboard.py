@@ -234,3 +234,17 @@ async def test_snapshot_in_cluster_mode_shows_redis_and_cluster_presence(
 
     snap = await settled()
     assert snap["channels"]["presence_available"] is True
+
+
+async def test_cross_site_form_posts_are_refused(server_factory: Callable[..., ServerProcess], http: aiohttp.ClientSession) -> None:
+    """A sign-in or sign-out posted from another site (Sec-Fetch-Site: cross-site) is refused with 403."""
+    server = server_factory(REALTIME_SIO_DASHBOARD_TOKEN=DASHBOARD_TOKEN)
+    cross = {"Sec-Fetch-Site": "cross-site"}
+    async with http.post(f"{server.url}/dashboard/login", data={"token": DASHBOARD_TOKEN}, headers=cross, allow_redirects=False) as response:
+        assert response.status == 403
+        assert "Set-Cookie" not in response.headers
+    async with http.post(f"{server.url}/dashboard/logout", headers=cross, allow_redirects=False) as response:
+        assert response.status == 403
+    same = {"Sec-Fetch-Site": "same-origin"}
+    async with http.post(f"{server.url}/dashboard/login", data={"token": DASHBOARD_TOKEN}, headers=same, allow_redirects=False) as response:
+        assert response.status == 303
