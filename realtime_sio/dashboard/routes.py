@@ -81,11 +81,22 @@ def _same_origin(request: web.Request) -> bool:
     return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
 
 
+def _over_https(request: web.Request) -> bool:
+    """True on a TLS connection, or behind a TLS-terminating proxy that says so (``X-Forwarded-Proto: https``).
+
+    Trusting the header here is safe: a spoofed value can only make a cookie stricter (``Secure``), never looser.
+    """
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.secure or forwarded == "https"
+
+
 def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
 def _secured(response: web.StreamResponse) -> web.StreamResponse:
+    if response.prepared:  # a stream already sent its own headers
+        return response
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -162,7 +173,7 @@ def routes(token: str, feed: Feed, streams: Streams, static: dict[str, tuple[byt
             path=COOKIE_PATH,
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=_over_https(request),
         )
         return _secured(response)
 

@@ -99,13 +99,16 @@ async def test_login_form_sets_an_hmac_session_cookie(server_factory: Callable[.
             assert response.headers["Location"] == "/dashboard"
             cookie = response.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/dashboard" in cookie
-        assert DASHBOARD_TOKEN not in cookie
+        assert DASHBOARD_TOKEN not in cookie and "Secure" not in cookie  # plain HTTP here
         async with http.get(f"{server.url}/dashboard/snapshot.json") as response:
             assert response.status == 200
         async with http.post(f"{server.url}/dashboard/logout", allow_redirects=False) as response:
             assert response.status == 303
         async with http.get(f"{server.url}/dashboard/snapshot.json") as response:
             assert response.status == 401
+        proxied = {"X-Forwarded-Proto": "https"}
+        async with http.post(f"{server.url}/dashboard/login", data={"token": DASHBOARD_TOKEN}, headers=proxied, allow_redirects=False) as response:
+            assert "Secure" in response.headers["Set-Cookie"]  # behind a TLS-terminating proxy
 
 
 async def test_wrong_form_token_and_forged_cookie_are_refused(
