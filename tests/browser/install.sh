@@ -19,10 +19,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# npm ci only when the lock file changed since the last install (the stamp holds its checksum).
-stamp=node_modules/.installed-lock.sha256
-want="$(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+# npm ci unless node_modules is already at least as new as the lock file (npm writes node_modules/.package-lock.json
+# on every install, so a lock file changed by a pull or a checkout is newer and triggers a fresh install).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null
-  echo "$want" > "$stamp"
 fi
