@@ -71,13 +71,16 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     metrics = metrics_module.create(registry)
     health = Health()
     sio_ref: list[socketio.AsyncServer] = []
+    dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
 
     def slow_consumer(eio_sid: str) -> None:
         metrics.slow_consumer_disconnects.inc()
         log.warning("slow_consumer_disconnected", eio_sid=eio_sid)
         sock = sio_ref[0].eio.sockets.get(eio_sid)
         if sock is not None and not sock.closing:
-            asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+            task = asyncio.get_running_loop().create_task(sio_server.drop(sock))
+            dropping.add(task)
+            task.add_done_callback(dropping.discard)
 
     manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
@@ -188,8 +191,8 @@ def _refuse_handshakes_while_draining(health: Health) -> Any:
 async def drain(realtime: Realtime) -> None:
     """Refuse new connections and close the open ones over ``drain_seconds`` so clients reconnect elsewhere.
 
-    Sockets are closed at the Engine.IO level ("transport close"), which socket.io-client treats as a reason to
-    reconnect, unlike a Socket.IO server disconnect.
+    Sockets are closed at the transport level ("transport close"), which socket.io-client and python-socketio treat
+    as a reason to reconnect, unlike a Socket.IO server disconnect.
     """
     realtime.health.draining = True
     realtime.metrics.draining.set(1)
@@ -211,7 +214,10 @@ async def drain(realtime: Realtime) -> None:
 async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
     sock = realtime.sio.eio.sockets.get(eio_sid)
     if sock is not None and not sock.closed:
-        await sock.close(wait=False, abort=False)
+        # abort: no Engine.IO CLOSE packet (python clients treat that as final); then wake the writer / parked poll
+        # so the transport itself closes and every client library sees a dropped transport and reconnects.
+        await sock.close(wait=False, abort=True)
+        sock.queue.put_nowait(None)
 
 
 async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:

@@ -24,6 +24,9 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=max_msg_size, compress=compress, autoping=True)
             await self._sock.prepare(request)
+            owner = getattr(self.handler, "__self__", None)  # the engineio AsyncSocket this WebSocket serves
+            if owner is not None and request.transport is not None:
+                owner.abort_transport = request.transport.abort
             self.environ = environ
             await self.handler(self)
             return self._sock
@@ -72,3 +75,13 @@ def release_pending_poll(sio: socketio.AsyncServer, sid: str) -> None:
     sock = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
     if sock is not None and not sock.upgraded:
         sock.queue.put_nowait(None)
+
+
+async def drop(sock: Any) -> None:
+    """Close an Engine.IO socket at once, even when its writer is stuck on a client that stopped reading."""
+    if not sock.closed and not sock.closing:
+        await sock.close(wait=False, abort=True)
+    abort = getattr(sock, "abort_transport", None)
+    if abort is not None:
+        abort()  # a blocked ws.send() raises and the writer exits
+    sock.queue.put_nowait(None)
