@@ -20,11 +20,14 @@ import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import client_assets, logs
+from realtime_sio import __version__, client_assets, logs
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
+from realtime_sio.dashboard import feed as dashboard_feed
+from realtime_sio.dashboard.routes import routes as dashboard_routes
+from realtime_sio.dashboard.stream import Streams
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
@@ -153,6 +156,14 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         _laravel_listener(
             settings, broadcaster, metrics, health, services, closers, claim=claim, ignore=(settings.cluster_prefix + ":",)
         )
+    if settings.dashboard_token:  # unset: no route, so /dashboard answers 404
+        feed = dashboard_feed.Feed(
+            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__
+        )
+        streams = Streams(feed, settings.dashboard_max_streams)
+        web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
+        web_app.cleanup_ctx.append(feed.sampling)
+        web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
