@@ -240,7 +240,7 @@ def _file_text(var: str, raw: str) -> str | None:
 def _origins(var: str, raw: str) -> tuple[str, ...]:
     values = _csv(var, raw)
     for v in values:
-        if v != "*" and not (v.startswith("http://") or v.startswith("https://")):
+        if v != "*" and not v.startswith(("http://", "https://")):
             raise SettingsError(f"{var}={raw!r}: expected '*' or comma-separated origins like https://app.example")
     return values
 

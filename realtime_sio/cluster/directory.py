@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from realtime_sio.cluster.nodes import Nodes
+from realtime_sio.members import Member
 from realtime_sio.sio.fanout import LeanManager
-from realtime_sio.sio.presence import Member, PresenceStore
+from realtime_sio.sio.presence import PresenceStore
 
 
 class ClusterChannelDirectory:

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from realtime_sio import logs
 from realtime_sio.cluster.presence import RedisPresence
-from realtime_sio.sio.presence import Member
+from realtime_sio.members import Member
 
 log = logs.get(__name__)
 

@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from realtime_sio import logs
-from realtime_sio.sio.presence import JoinResult, LeaveResult, Member
+from realtime_sio.members import Member
+from realtime_sio.sio.presence import JoinResult, LeaveResult
 
 log = logs.get(__name__)
 

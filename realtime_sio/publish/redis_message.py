@@ -22,10 +22,9 @@ RejectReason = Literal[
     "data_missing",
     "socket_invalid",
     "channel_invalid",
-    "claim_failed",
     "publish_failed",
 ]
-# Every value the redis_messages_rejected{reason} label can take (the last two are set by the listener).
+# Every value the redis_messages_rejected{reason} label can take (the last one is set by the listener).
 REASONS: tuple[RejectReason, ...] = (
     "too_large",
     "not_json",
@@ -34,7 +33,6 @@ REASONS: tuple[RejectReason, ...] = (
     "data_missing",
     "socket_invalid",
     "channel_invalid",
-    "claim_failed",
     "publish_failed",
 )
 MAX_EVENT_NAME = 200

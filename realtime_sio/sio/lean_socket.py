@@ -50,7 +50,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
                 first = await self.queue.get()
             self.queue.task_done()
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             raise exceptions.QueueEmpty() from None
         if first is None:
             return []
@@ -140,7 +140,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 pass
             except exceptions.SocketIsClosedError:
                 break
-            except Exception:  # noqa: BLE001 - a malformed frame must not end the server, only be logged
+            except Exception:
                 self.server.logger.exception("Unknown receive error")
         await self.queue.put(None)
         await asyncio.wait_for(writer_task, timeout=None)
