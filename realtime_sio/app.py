@@ -106,7 +106,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     closers: list[Callable[[], Awaitable[None]]] = []
     presence: PresenceStore
     directory: ChannelDirectory
-    once_key = redis_listener.no_once_key
+    once_key: redis_listener.OnceKey = redis_listener.no_once_key
     if settings.redis_url:
         broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers)
     else:

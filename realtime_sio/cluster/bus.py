@@ -235,5 +235,5 @@ class RedisBus:
                 delay = min(self._backoff_max, delay * 2)
             finally:
                 with contextlib.suppress(Exception):  # the connection is already broken
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 

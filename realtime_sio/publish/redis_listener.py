@@ -147,7 +147,7 @@ class RedisListener:
                     self._up()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def handle(self, channel: bytes, payload: bytes) -> None:
         """Validate and publish one message (once per cluster); never raises except on cancellation."""

@@ -37,10 +37,10 @@ class ByteQueue(asyncio.Queue[Any]):
 
     def _put(self, item: Any) -> None:
         self.bytes += _size(item)
-        super()._put(item)  # type: ignore[misc]
+        super()._put(item)
 
     def _get(self) -> Any:
-        item = super()._get()  # type: ignore[misc]
+        item = super()._get()
         self.bytes -= _size(item)
         return item
 

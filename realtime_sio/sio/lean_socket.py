@@ -25,6 +25,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     """Engine.IO socket with timer-driven pings and task-free waits."""
 
     _ping_timer: asyncio.TimerHandle | None = None
+    last_ping: float | None
+    connected: bool
 
     def schedule_ping(self) -> None:
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
