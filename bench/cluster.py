@@ -71,6 +71,14 @@ def pin(core: str) -> list[str]:
     return ["taskset", "-c", core] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
+def start_redis(procs: list[subprocess.Popen[bytes]]) -> str:
+    port = free_port()
+    procs.append(subprocess.Popen([*pin("1"), "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
+    wait_port(port)
+    return f"redis://127.0.0.1:{port}/0"
+
+
 def start_node(procs: list[subprocess.Popen[bytes]], redis_url: str | None, log_dir: Path) -> str:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
@@ -175,12 +183,8 @@ async def run(args: argparse.Namespace) -> None:
     results: dict[str, dict[str, float]] = {}
     with processes() as procs, tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         log_dir = Path(tmp)
-        redis_port = free_port()
-        procs.append(subprocess.Popen([*pin("1"), "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
-        wait_port(redis_port)
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        layouts = {"single": [None], "redis1": [redis_url], "redis3": [redis_url] * 3}
+        redis_url = start_redis(procs)
+        layouts: dict[str, list[str | None]] = {"single": [None], "redis1": [redis_url], "redis3": [redis_url] * 3}
         for name, nodes in layouts.items():
             urls = [start_node(procs, url, log_dir) for url in nodes]
             await wait_ready(urls)
