@@ -100,7 +100,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
     sio_ref.append(sio)
-    sio.eio.create_queue = lambda *a, **k: ByteQueue(*a, **k)
+    sio.eio.create_queue = lambda *a, **k: ByteQueue()
 
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
     closers: list[Callable[[], Awaitable[None]]] = []

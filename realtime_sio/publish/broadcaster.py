@@ -9,10 +9,10 @@ happens at once (``LocalTransport``); in a cluster it happens when Redis hands t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from realtime_sio.metrics import Metrics
+from realtime_sio.metrics import EVENT_SOURCES, Metrics
 from realtime_sio.publish.history import Entry, MemoryHistory
 from realtime_sio.sio.fanout import LeanManager
 
@@ -58,7 +58,7 @@ class LocalTransport:
         assert self.broadcaster is not None, "LocalTransport used before Broadcaster construction"
         if record and self.history is not None:
             entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
-            message = replace(message, position=entry.position)
+            message = Message(message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at)
         self.broadcaster.deliver(message)
         return message.position
 
@@ -73,6 +73,7 @@ class Broadcaster:
         self._manager = manager
         self._metrics = metrics
         self.transport = transport
+        self._received = {source: metrics.events_received.labels(source=source) for source in EVENT_SOURCES}
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self.gates: dict[str, dict[str, list[Message]]] = {}
 
@@ -88,14 +89,14 @@ class Broadcaster:
         position = await self.transport.send(message, record=True, once_key=once_key)
         if position is False:
             return None  # another node published it
-        self._metrics.events_received.labels(source=source).inc()
+        self._received[source].inc()
         return position
 
     async def signal(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str | None = None) -> None:
         """Broadcast an ephemeral event (whisper, presence announcement): not recorded, no position."""
         await self.transport.send(Message(channel, event, data, except_sid, None, time.time()), record=False)
         if source is not None:
-            self._metrics.events_received.labels(source=source).inc()
+            self._received[source].inc()
 
     def deliver(self, message: Message) -> int:
         """Emit ``message`` to this node's members of its room; returns how many sockets it was queued for."""
