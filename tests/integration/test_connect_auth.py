@@ -91,6 +91,7 @@ async def test_bad_tokens_are_refused_with_a_stable_code(server: ServerProcess, 
     expected = "token_bad_algorithm" if code == "alg_none" else code
     data = await _refusal(clients(server.url), auth={"token": bad})
     assert data["code"] == expected
+    assert bad not in server.logs(), "a token reached the log"
     assert data["message"] and "Traceback" not in data["message"]
     assert isinstance(data["retryable"], bool)
 
