@@ -16,7 +16,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -136,6 +136,22 @@ class RedisBus:
             # Ephemeral signals still reach this node's own sockets while Redis is away.
             self._deliver(message)
             return None
+        return self._result(raw)
+
+    async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
+        """One pipeline of publish scripts: Redis runs them in order, each atomically (raises if Redis is away)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message, once_key in batch:
+                await self._script(
+                    keys=[self._stream(message.channel), once_key or ""],
+                    args=["1" if self._record else "0", self._events, self._size, self._age_ms, encode(message)],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        return [self._result(raw) for raw in replies]
+
+    @staticmethod
+    def _result(raw: Any) -> str | None | Literal[False]:
         position = raw.decode() if isinstance(raw, bytes) else str(raw)
         if position == "claimed":
             return False  # another node published this one

@@ -31,6 +31,17 @@ class Message:
     accepted_at: float = 0.0  # wall-clock seconds when a node accepted it (delivery latency)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One event of a batch to publish; ``once_key`` as in :meth:`Broadcaster.publish`."""
+
+    channel: str
+    event: str
+    data: Any
+    except_sid: str | None = None
+    once_key: str | None = None
+
+
 class Transport(Protocol):
     """Carries messages to every node and keeps the recovery history."""
 
@@ -40,6 +51,10 @@ class Transport(Protocol):
         With ``once_key``, only if no node sent a message under that key before (else returns False, sends nothing).
         Raises when delivery cannot be guaranteed (the caller answers 503 and nothing was accepted).
         """
+        ...
+
+    async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
+        """Record and deliver several messages in order, as :meth:`send` each with ``record=True``."""
         ...
 
     async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
@@ -61,6 +76,9 @@ class LocalTransport:
             message = Message(message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at)
         self.broadcaster.deliver(message)
         return message.position
+
+    async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
+        return [await self.send(message, record=True, once_key=key) for message, key in batch]
 
     async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
         return None if self.history is None else await self.history.since(channel, position)
@@ -91,6 +109,18 @@ class Broadcaster:
             return None  # another node published it
         self._received[source].inc()
         return position
+
+    async def publish_batch(self, batch: list[Outgoing], *, source: str) -> list[str | None]:
+        """Publish several events in order with one transport call; positions as :meth:`publish` returns them."""
+        now = time.time()
+        messages = [(Message(o.channel, o.event, o.data, o.except_sid, None, now), o.once_key) for o in batch]
+        results = await self.transport.send_batch(messages)
+        positions: list[str | None] = []
+        for result in results:
+            if result is not False:
+                self._received[source].inc()
+            positions.append(None if result is False else result)
+        return positions
 
     async def signal(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str | None = None) -> None:
         """Broadcast an ephemeral event (whisper, presence announcement): not recorded, no position."""

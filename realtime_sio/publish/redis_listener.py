@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from realtime_sio import logs
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
-from realtime_sio.publish.broadcaster import Broadcaster
+from realtime_sio.publish.broadcaster import Broadcaster, Outgoing
 from realtime_sio.publish.redis_message import (
     REASONS,
     Rejected,
@@ -46,6 +46,7 @@ log = logs.get(__name__)
 
 OnceKey = Callable[[bytes, bytes], str | None]
 LINK = "laravel_listener"  # this subscriber's name in Health.links
+MAX_BATCH = 256  # Laravel messages published in one Redis round trip
 IDLE_PING_SECONDS = 10.0  # ping a silent subscription this often; no answer within another period = dead link
 
 
@@ -140,31 +141,41 @@ class RedisListener:
                     await pubsub.ping()
                     continue
                 last_seen = now
-                kind = message.get("type")
-                if kind == "pmessage":
-                    await self.handle(message["channel"], message["data"])
-                elif kind == "psubscribe":
-                    self._up()
+                batch: list[tuple[bytes, bytes]] = []
+                while message is not None:
+                    kind = message.get("type")
+                    if kind == "pmessage":
+                        batch.append((message["channel"], message["data"]))
+                    elif kind == "psubscribe":
+                        self._up()
+                    # Take whatever else has already arrived, so a burst costs one Redis round trip, not one each.
+                    message = await pubsub.get_message(timeout=0) if len(batch) < MAX_BATCH else None
+                if batch:
+                    await self.handle_batch(batch)
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def handle(self, channel: bytes, payload: bytes) -> None:
-        """Validate and publish one message (once per cluster); never raises except on cancellation."""
-        if self._ignore and channel.startswith(self._ignore):
+    async def handle_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
+        """Validate and publish messages in arrival order (each once per cluster); never raises except on
+        cancellation. The valid ones go to the broadcaster together: one Redis round trip in a cluster."""
+        valid: list[tuple[Outgoing, bytes, bytes]] = []
+        for channel, payload in batch:
+            if self._ignore and channel.startswith(self._ignore):
+                continue
+            try:
+                msg = parse(channel, payload, self._prefix, self._max_bytes, self._max_channel_length)
+            except Rejected as exc:
+                self._reject(exc.reason, channel, payload, exc.detail)
+                continue
+            valid.append((Outgoing(msg.channel, msg.event, msg.data, msg.except_sid, self._once_key(channel, payload)), channel, payload))
+        if not valid:
             return
         try:
-            msg = parse(channel, payload, self._prefix, self._max_bytes, self._max_channel_length)
-        except Rejected as exc:
-            self._reject(exc.reason, channel, payload, exc.detail)
-            return
-        try:
-            await self._broadcaster.publish(
-                msg.channel, msg.event, msg.data, except_sid=msg.except_sid, source="redis",
-                once_key=self._once_key(channel, payload),
-            )
+            await self._broadcaster.publish_batch([out for out, _, _ in valid], source="redis")
         except Exception as exc:  # noqa: BLE001 - delivery could not be guaranteed; Laravel does not retry pub/sub
-            self._reject("publish_failed", channel, payload, type(exc).__name__)
+            for _, channel, payload in valid:
+                self._reject("publish_failed", channel, payload, type(exc).__name__)
 
     def _reject(self, reason: RejectReason, channel: bytes, payload: bytes, detail: str) -> None:
         self._metrics.redis_messages_rejected.labels(reason=reason).inc()

@@ -50,7 +50,7 @@ class ByteQueue:
     It also tracks how many encoded bytes it holds (``bytes``), which is the slow-reader bound.
     """
 
-    __slots__ = ("_items", "_waiters", "_unfinished", "_finished", "bytes")
+    __slots__ = ("_finished", "_items", "_unfinished", "_waiters", "bytes")
 
     def __init__(self) -> None:
         self._items: deque[Any] = deque()
