@@ -100,6 +100,7 @@ class Settings:
     subscribe_rate: float = 20.0  # subscribes per second, sustained, per socket
     subscribe_burst: int = 50
     ws_compression: bool = False
+    gc_tuning: bool = True
     max_buffered_bytes: int = 1_048_576
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "laravel_database_"
@@ -317,6 +318,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("SUBSCRIBE_RATE", "subscribe_rate", _float(0.1, 100_000), "sustained subscribes per second per socket", "a number"),
     Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
     Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
+    Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
     Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
     Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
