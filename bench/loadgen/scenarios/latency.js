@@ -1,0 +1,110 @@
+// Scenario "latency": clients spread over rooms, a paced stream of emits (HTTP route or Redis PUBLISH) each
+// carrying the send time; every client measures publish → receipt latency on the load generator's clock.
+import { prepareRooms } from "../lib/rooms.js";
+import { report, waitUntil } from "../lib/control.js";
+import { summarize, cpuSeconds } from "../lib/stats.js";
+
+export const defaults = {
+  clients: 1000,
+  rooms: 100,
+  rate: 100, // emits per second, each to one room (round-robin)
+  duration: 5, // seconds of emitting
+  payloadBytes: 100, // padding added to the {ts, seq} payload
+  drainMs: 15_000, // how long to wait for late deliveries after the last emit
+};
+
+const roomName = (r) => `bench-room-${r}`;
+
+export async function run(opts, addresses) {
+  const roomOf = (i) => roomName(i % opts.rooms);
+  const totalEmits = Math.round(opts.rate * opts.duration);
+  const recvPerSeq = new Uint32Array(totalEmits);
+  const maxPerRoom = Math.ceil(opts.clients / opts.rooms);
+  const samples = new Float64Array(totalEmits * maxPerRoom);
+  let received = 0;
+  let wrongChannel = 0;
+  let unexpected = 0;
+
+  const onBench = (i, channel, data) => {
+    const now = performance.now();
+    if (channel !== roomOf(i)) wrongChannel++;
+    if (!data || !Number.isInteger(data.seq) || data.seq >= totalEmits) {
+      unexpected++;
+      return;
+    }
+    recvPerSeq[data.seq]++;
+    if (received < samples.length) samples[received] = now - data.ts;
+    received++;
+  };
+  const setup = await prepareRooms(opts, addresses, roomOf, { bench: onBench });
+  const { pool, publisher, members } = setup;
+
+  // members per room among the verified clients: what each emit must reach
+  const roomSize = new Uint32Array(opts.rooms);
+  for (const i of members) roomSize[i % opts.rooms]++;
+  let expected = 0;
+  for (let seq = 0; seq < totalEmits; seq++) expected += roomSize[seq % opts.rooms];
+
+  const pad = "x".repeat(opts.payloadBytes);
+  report("measure_start", {});
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const inflight = [];
+  let sent = 0;
+  // Pace by deadline: each tick sends what is due by now, so a slow tick catches up instead of drifting.
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(totalEmits, Math.floor(((performance.now() - t0) / 1000) * opts.rate));
+      while (sent < due) {
+        const seq = sent++;
+        inflight.push(publisher.publish(roomName(seq % opts.rooms), "bench", { ts: performance.now(), seq, pad }));
+      }
+      if (sent >= totalEmits) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 2);
+  });
+  const sendSeconds = (performance.now() - t0) / 1000;
+  await Promise.all(inflight);
+  await waitUntil(() => received >= expected, opts.drainMs);
+  const wall = (performance.now() - t0) / 1000;
+  const loadgenCpu = cpuSeconds(cpu0);
+  report("measure_end", {});
+
+  let duplicates = 0;
+  let missing = 0;
+  for (let seq = 0; seq < totalEmits; seq++) {
+    const want = roomSize[seq % opts.rooms];
+    if (recvPerSeq[seq] > want) duplicates += recvPerSeq[seq] - want;
+    else missing += want - recvPerSeq[seq];
+  }
+  const result = {
+    scenario: "latency",
+    via: opts.via,
+    clients: opts.clients,
+    rooms: opts.rooms,
+    connect: setup.connect,
+    members: members.length,
+    unverified: setup.unverified.length,
+    ping_failures: setup.pongFailures,
+    emits_sent: publisher.sent,
+    emit_errors: publisher.errors,
+    emit_error_samples: publisher.errorSamples,
+    send_seconds: Math.round(sendSeconds * 1000) / 1000,
+    achieved_rate: Math.round(totalEmits / sendSeconds),
+    expected,
+    received,
+    missing,
+    duplicates,
+    wrong_channel: wrongChannel,
+    unexpected,
+    dropped: pool.dropped,
+    latency: summarize(samples, Math.min(received, samples.length)),
+    wall_seconds: Math.round(wall * 1000) / 1000,
+    loadgen_cpu_seconds: Math.round(loadgenCpu * 1000) / 1000,
+  };
+  pool.closeAll();
+  await publisher.close();
+  return result;
+}
