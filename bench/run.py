@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="runs per figure (median); default 1 quick, 3 full")
     parser.add_argument("--servers", default=",".join(SERVER_NAMES), help="comma list of: " + ", ".join(SERVER_NAMES))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of: " + ", ".join(SCENARIOS))
-    parser.add_argument("--python", default=os.environ.get("REALTIME_SIO_PYTHON", sys.executable), help="Python that runs realtime_sio")
+    parser.add_argument("--python", default=os.environ.get("BENCH_PYTHON", sys.executable), help="Python that runs realtime_sio")
     parser.add_argument("--node", default="node", help="node binary")
     parser.add_argument("--skip-npm", action="store_true", help="do not run `npm ci` (node_modules already installed)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to separate cores")
