@@ -10,29 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import logs
+from realtime_sio import client_assets, logs
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
-from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport
+from realtime_sio.cluster.bus import RedisBus
+from realtime_sio.cluster.nodes import Nodes
+from realtime_sio.cluster.presence import RedisPresence
+from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.settings import Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
-from realtime_sio.sio.presence import LocalPresence
+from realtime_sio.sio.presence import LocalPresence, Member, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 
 log = logs.get(__name__)
@@ -52,6 +57,8 @@ class Realtime:
     namespace: EchoNamespace
     broadcaster: Broadcaster
     web_app: web.Application
+    # services[name] = coroutine factory started as a background task when the app starts
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -74,15 +81,22 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio_ref.append(sio)
     sio.eio.create_queue = lambda *a, **k: ByteQueue(*a, **k)
 
-    transport = LocalTransport()
-    history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-    broadcaster = Broadcaster(manager, metrics, history, transport)
-    transport.broadcaster = broadcaster
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
+    presence: PresenceStore
+    if settings.redis_url:
+        broadcaster, presence = _cluster(settings, manager, metrics, health, services, closers)
+    else:
+        history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
+        local = LocalTransport(history)
+        broadcaster = Broadcaster(manager, metrics, local)
+        local.broadcaster = broadcaster
+        presence = LocalPresence()
     namespace = EchoNamespace(
         settings=settings,
         verifier=TokenVerifier(settings.jwt),
         rules=ChannelRules(settings.channel_rules),
-        presence=LocalPresence(),
+        presence=presence,
         broadcaster=broadcaster,
         recovery=Recovery(broadcaster, metrics),
         metrics=metrics,
@@ -93,12 +107,61 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app = web.Application(middlewares=[_refuse_handshakes_while_draining(health)])
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
+    web_app.add_routes(client_assets.routes())
     web_app.add_routes(
         events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
     )
-    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app)
+    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
     web_app[APP_KEY] = realtime
+    web_app.on_startup.append(_start_services)
     return realtime
+
+
+def _cluster(
+    settings: Settings,
+    manager: LeanManager,
+    metrics: Metrics,
+    health: Health,
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
+    closers: list[Callable[[], Awaitable[None]]],
+) -> tuple[Broadcaster, PresenceStore]:
+    """Redis-backed transport, history and presence, with this node's heartbeat (docs/scaling.md)."""
+    assert settings.redis_url is not None
+    client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
+    node_id = uuid.uuid4().hex[:12]
+    prefix = settings.cluster_prefix
+    health.redis = "down"  # until the bus has subscribed
+    deliver_ref: list[Callable[[Message], int]] = []
+    bus = RedisBus(
+        client,
+        prefix,
+        settings.history_size,
+        settings.history_seconds,
+        deliver=lambda message: deliver_ref[0](message),
+        local_channels=lambda: manager.channel_counts().keys(),
+        health=health,
+        metrics=metrics,
+    )
+    broadcaster = Broadcaster(manager, metrics, bus)
+    deliver_ref.append(broadcaster.deliver)
+    presence = RedisPresence(client, prefix, node_id)
+
+    async def announce_leaving(channel: str, member: Member) -> None:
+        await broadcaster.signal(channel, "presence:leaving", member.wire())
+
+    nodes = Nodes(client, prefix, node_id, settings.node_lease_seconds, presence, manager.channel_counts, announce_leaving)
+    services["cluster_bus"] = bus.run
+    services["cluster_nodes"] = nodes.run
+    closers.append(client.aclose)
+    closers.append(nodes.leave)
+    log.info("cluster_node", node=node_id, prefix=prefix)
+    return broadcaster, presence
+
+
+async def _start_services(web_app: web.Application) -> None:
+    realtime = web_app[APP_KEY]
+    for name, factory in realtime.services.items():
+        realtime.background.append(asyncio.get_running_loop().create_task(factory(), name=name))
 
 
 def _refuse_handshakes_while_draining(health: Health) -> Any:

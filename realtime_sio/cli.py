@@ -69,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_fd_limit() -> None:
+    """Every connection is a file descriptor: lift the soft limit to the hard one (containers often start at 1024)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+    logs.get(__name__).info("fd_limit", soft=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Entry point of the ``realtime-sio`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -94,6 +108,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return 2
         return 0
     logs.configure(settings.log_format, settings.log_level)
+    _raise_fd_limit()
     from realtime_sio import app
 
     try:

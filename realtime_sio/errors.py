@@ -52,6 +52,7 @@ PAYLOAD_INVALID = _e("payload_invalid", 400, "Expected an object payload like {\
 CHANNEL_FORBIDDEN = _e("channel_forbidden", 403, "Not authorised for this channel.")
 TOO_MANY_SUBSCRIPTIONS = _e("too_many_subscriptions", 429, "This socket has joined too many channels.", True)
 RATE_LIMITED = _e("rate_limited", 429, "Too many subscribe requests; slow down.", True)
+PRESENCE_UNAVAILABLE = _e("presence_unavailable", 503, "Presence is unavailable right now (Redis down); retry.", True)
 AUTH_UNAVAILABLE = _e("auth_unavailable", 0, "The authorisation endpoint could not be reached.", True)
 
 # -- HTTP publish API -------------------------------------------------------------------------------------------

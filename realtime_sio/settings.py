@@ -7,6 +7,7 @@ A bad value raises :class:`SettingsError` whose message names the variable and w
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,8 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "laravel_database_"
     redis_ingest: bool = True
+    cluster_prefix: str = "rsio"
+    node_lease_seconds: float = 10.0
     history_size: int = 1000
     history_seconds: float = 120.0
     drain_seconds: float = 5.0
@@ -129,8 +132,17 @@ def _opt_str(var: str, raw: str) -> str | None:
     return raw or None
 
 
+# Kubernetes injects REALTIME_SIO_SERVICE_HOST, REALTIME_SIO_PORT_6001_TCP... for a Service named realtime-sio.
+_SERVICE_LINK = re.compile(re.escape(PREFIX) + r"(SERVICE_[A-Z0-9_]+|PORT_\d+_TCP[A-Z_]*)")
+
+
 def _int(lo: int, hi: int) -> Callable[[str, str], int]:
     def parse(var: str, raw: str) -> int:
+        if raw.startswith("tcp://"):
+            raise SettingsError(
+                f"{var}={raw!r}: this is a Kubernetes service link, not a port; set enableServiceLinks: false "
+                "on the pod (the Helm chart does) or name the Service differently"
+            )
         try:
             value = int(raw)
         except ValueError:
@@ -256,6 +268,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
     Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
     Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
+    Option("CLUSTER_PREFIX", "cluster_prefix", _str, "prefix of every key and channel realtime_sio itself keeps in Redis", "a string"),
+    Option("NODE_LEASE_SECONDS", "node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
     Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
     Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
@@ -278,7 +292,7 @@ def load(env: Mapping[str, str]) -> Settings:
         target, _, attr = option.attr.rpartition(".")
         (jwt if target == "jwt" else top)[attr] = value
     for var in env:
-        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV:
+        if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
         top["channel_rules"] = load_rules_file(top["config_file"])
@@ -300,8 +314,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: {asym_algs[0]} needs {PREFIX}JWT_PUBLIC_KEY_FILE or {PREFIX}JWT_JWKS_FILE")
     if hmac_algs and (jwt.public_key or jwt.jwks) and not jwt.secret:
         raise SettingsError(f"{PREFIX}JWT_ALGORITHMS: a public key is configured; set RS256/ES256 algorithms")
-    if jwt.secret is not None and hmac_algs and len(jwt.secret) < 32:
-        raise SettingsError(f"{PREFIX}JWT_SECRET: expected at least 32 characters (RFC 7518 §3.2)")
+    needed = max((int(a[2:]) // 8 for a in hmac_algs), default=0)
+    if jwt.secret is not None and len(jwt.secret.encode()) < needed:
+        raise SettingsError(
+            f"{PREFIX}JWT_SECRET: expected at least {needed} bytes for {','.join(hmac_algs)} (RFC 7518 §3.2)"
+        )
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
     if "{role}" not in settings.role_room:

@@ -22,7 +22,7 @@ from realtime_sio.auth.tokens import mint
 from realtime_sio.settings import JwtSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-JWT_SECRET = "test-secret-0123456789abcdef-0123456789"
+JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
 API_KEY = "test-api-key-42"
 JWT = JwtSettings(secret=JWT_SECRET)
 

@@ -78,7 +78,8 @@ class TokenVerifier:
                 issuer=s.issuer,
                 audience=s.audience,
                 leeway=s.leeway_seconds,
-                options={"require": ["exp"], "verify_aud": s.audience is not None},
+                # sub is checked by _identity (ids may be numbers); PyJWT would insist on a string.
+                options={"require": ["exp"], "verify_aud": s.audience is not None, "verify_sub": False},
             )
         except jwt.ExpiredSignatureError:
             raise RealtimeError(errors.TOKEN_EXPIRED) from None

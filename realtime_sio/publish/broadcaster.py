@@ -1,19 +1,19 @@
 """The one place that emits ``(event, channel, data)`` to a channel's room, honouring "except this socket".
 
 Every path goes through here: the sidecar route, the Pusher API, Laravel's Redis broadcaster, whispers and presence
-announcements. ``publish`` records the event in history first (it gets a position the client can recover from) and
-then hands it to the :class:`Transport`: locally that delivers at once; in a cluster the Redis transport carries it
-to every node (this one included), which then calls :meth:`Broadcaster.deliver`.
+announcements. ``publish`` hands a recorded event to the :class:`Transport`, which gives it a position (history, for
+recovery) and carries it to every node; each node's transport then calls :meth:`Broadcaster.deliver`. Locally that
+happens at once (``LocalTransport``); in a cluster it happens when Redis hands the event back (``cluster.bus``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from realtime_sio.metrics import Metrics
-from realtime_sio.publish.history import Entry, History
+from realtime_sio.publish.history import Entry, MemoryHistory
 from realtime_sio.sio.fanout import LeanManager
 
 NAMESPACE = "/"
@@ -28,58 +28,65 @@ class Message:
     data: Any
     except_sid: str | None = None
     position: str | None = None  # set for recorded events; sent to clients as a 4th argument
-    accepted_at: float = 0.0  # wall-clock seconds when this node accepted it (delivery latency)
+    accepted_at: float = 0.0  # wall-clock seconds when a node accepted it (delivery latency)
 
 
 class Transport(Protocol):
-    async def send(self, message: Message) -> None:
-        """Carry ``message`` to every node's :meth:`Broadcaster.deliver`; raise when that cannot be guaranteed."""
+    """Carries messages to every node and keeps the recovery history."""
+
+    async def send(self, message: Message, record: bool) -> str | None:
+        """Deliver ``message`` on every node (recording it first when ``record``); returns its position.
+
+        Raises when delivery cannot be guaranteed (the caller answers 503 and nothing was accepted).
+        """
+        ...
+
+    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
+        """Recorded events of ``channel`` after ``position``; ``None`` when history no longer reaches back."""
         ...
 
 
 class LocalTransport:
-    """Single node: deliver straight away."""
+    """Single node: record in memory, deliver straight away."""
 
-    def __init__(self) -> None:
+    def __init__(self, history: MemoryHistory | None) -> None:
+        self.history = history
         self.broadcaster: Broadcaster | None = None
 
-    async def send(self, message: Message) -> None:
-        assert self.broadcaster is not None
+    async def send(self, message: Message, record: bool) -> str | None:
+        assert self.broadcaster is not None, "LocalTransport used before Broadcaster construction"
+        if record and self.history is not None:
+            entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
+            message = replace(message, position=entry.position)
         self.broadcaster.deliver(message)
+        return message.position
+
+    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
+        return None if self.history is None else await self.history.since(channel, position)
 
 
 class Broadcaster:
-    """Publishes events to rooms through one transport, recording them in history when configured."""
+    """Publishes events to rooms through one transport and delivers what transports hand back."""
 
-    def __init__(self, manager: LeanManager, metrics: Metrics, history: History | None, transport: Transport) -> None:
+    def __init__(self, manager: LeanManager, metrics: Metrics, transport: Transport) -> None:
         self._manager = manager
         self._metrics = metrics
-        self._history = history
-        self._transport = transport
+        self.transport = transport
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self.gates: dict[str, dict[str, list[Message]]] = {}
 
-    @property
-    def records_positions(self) -> bool:
-        return self._history is not None
-
     async def publish(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str) -> str | None:
-        """Record and broadcast an application event; returns its position (None without history).
+        """Record and broadcast an application event cluster-wide; returns its position (None without history).
 
-        Raises whatever the transport or history raises when delivery cannot be guaranteed (callers answer 503).
+        Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
         """
-        accepted_at = time.time()
-        position = None
-        if self._history is not None:
-            entry = await self._history.append(channel, event, data, except_sid)
-            position = entry.position
-        await self._transport.send(Message(channel, event, data, except_sid, position, accepted_at))
+        position = await self.transport.send(Message(channel, event, data, except_sid, None, time.time()), record=True)
         self._metrics.events_received.labels(source=source).inc()
         return position
 
     async def signal(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str | None = None) -> None:
         """Broadcast an ephemeral event (whisper, presence announcement): not recorded, no position."""
-        await self._transport.send(Message(channel, event, data, except_sid, None, time.time()))
+        await self.transport.send(Message(channel, event, data, except_sid, None, time.time()), record=False)
         if source is not None:
             self._metrics.events_received.labels(source=source).inc()
 
@@ -107,6 +114,4 @@ class Broadcaster:
 
     async def history_since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
         """Events of ``channel`` after ``position``; ``None`` when history no longer reaches back."""
-        if self._history is None:
-            return None
-        return await self._history.since(channel, position)
+        return await self.transport.since(channel, position)

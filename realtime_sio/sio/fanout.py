@@ -96,3 +96,10 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
                 queue.put_nowait(p)
             delivered += 1
         return delivered
+
+    def channel_counts(self, namespace: str = "/") -> dict[str, int]:
+        """Channel → local subscriber count; each socket's own sid room is not a channel."""
+        # rooms[namespace][room] = bidict(sid → eio_sid); room None holds every client, and each sid has its own room
+        rooms = self.rooms.get(namespace, {})
+        everyone = rooms.get(None, {})
+        return {room: len(members) for room, members in rooms.items() if room is not None and room not in everyone and members}

@@ -23,8 +23,9 @@ from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
-from realtime_sio.sio.presence import Member, PresenceStore
+from realtime_sio.sio.presence import JoinResult, Member, PresenceStore
 from realtime_sio.sio.recovery import Recovery
+from realtime_sio.sio.server import release_pending_poll
 
 log = logs.get(__name__)
 
@@ -147,6 +148,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._metrics.connections.dec()
         self._metrics.disconnects.labels(reason=payloads.disconnect_reason(reason)).inc()
         self._recovery.forget(sid)
+        release_pending_poll(self.server, sid)
         for channel in list(conn.channels):
             await self._leave(sid, conn, channel, in_room=False)
         log.info("client_disconnected", sid=sid, user_id=conn.identity.user_id, reason=str(reason))
@@ -182,8 +184,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if sid not in self.connections or channel in conn.channels:
             return {"ok": False}  # disconnected, or joined meanwhile, while the delegated decision was pending
         since = request.since if request.since is not None else conn.positions.pop(channel, None)
-        await self._join(sid, conn, channel, member=member, since=since)
-        return {"ok": True, "channel": channel}
+        return await self._join(sid, conn, channel, member=member, since=since)
 
     def _check_limits(self, conn: Connection, channel: str) -> None:
         s = self._settings
@@ -204,21 +205,31 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _join(
         self, sid: str, conn: Connection, channel: str, member: Member | None = None, since: tuple[int, int] | None = None
-    ) -> None:
+    ) -> dict[str, Any]:
         kind = kind_of(channel)
+        joined: JoinResult | None = None
+        if member is not None:
+            try:
+                joined = await self._presence.join(channel, sid, member)
+            except Exception as exc:  # noqa: BLE001 - the store (Redis) is away: refuse, the client may retry
+                log.warning("presence_join_failed", sid=sid, channel=channel, error=type(exc).__name__)
+                return await self._subscription_error(sid, channel, errors.PRESENCE_UNAVAILABLE)
+            if sid not in self.connections:
+                await self._presence.leave(channel, sid)  # it disconnected while we were writing
+                return {"ok": False}
         gate = self._recovery.open_gate(sid, channel) if since is not None else None
         await self.enter_room(sid, channel)
         conn.channels.add(channel)
         self._metrics.subscriptions.labels(kind=kind).inc()
         self._metrics.subscribe_requests.labels(kind=kind, outcome="joined").inc()
         log.info("channel_joined", sid=sid, channel=channel, user_id=conn.identity.user_id)
-        if member is not None:
-            result = await self._presence.join(channel, sid, member)
-            await self.emit("presence:subscribed", (channel, [m.wire() for m in result.members]), to=sid)
-            if result.first_for_user:
+        if member is not None and joined is not None:
+            await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
+            if joined.first_for_user:
                 await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
         if gate is not None and since is not None:
             await self._recovery.recover(sid, channel, since, gate)
+        return {"ok": True, "channel": channel}
 
     async def on_unsubscribe(self, sid: str, data: Any = None, *_: Any) -> None:
         conn = self.connections.get(sid)

@@ -60,3 +60,15 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
     eio = sio.eio
     eio._async = dict(eio._async, websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes))
     return sio
+
+
+def release_pending_poll(sio: socketio.AsyncServer, sid: str) -> None:
+    """End a long-polling client's parked GET when its socket closes.
+
+    python-engineio closes a polling socket on the client's CLOSE packet without waking the GET it holds open, so
+    that request (and the client's HTTP connection) lingers for ping_interval + ping_timeout (45 s by default).
+    """
+    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+    sock = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+    if sock is not None and not sock.upgraded:
+        sock.queue.put_nowait(None)

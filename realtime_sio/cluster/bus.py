@@ -1,0 +1,233 @@
+"""Redis transport: events cross nodes through one pub/sub channel after being recorded in a per-channel Redis Stream.
+
+One Lua script appends the event to the channel's stream (its id is the event's position) and PUBLISHes it, so the
+stream order and the pub/sub order are the same and an event is recorded exactly when it is sent. Every node (the
+sender too) delivers what arrives on pub/sub, once per position: after its subscriber reconnects, a node replays
+from the streams what it missed for the channels it serves, and drops pub/sub duplicates by position.
+
+A publish that Redis does not acknowledge raises, so the HTTP routes answer 503 and Laravel's queue retries; an
+ephemeral signal (whisper, presence announcement) falls back to this node's own sockets while Redis is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from realtime_sio import logs
+from realtime_sio.metrics import Metrics
+from realtime_sio.probes import Health
+from realtime_sio.publish.broadcaster import Message
+from realtime_sio.publish.history import Entry, parse_position
+
+log = logs.get(__name__)
+
+# KEYS[1] stream; ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload
+_PUBLISH = """
+local id = '-'
+if ARGV[1] == '1' then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  local prev = '0-0'
+  if last[1] then prev = last[1][1] end
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[5], 'p', prev)
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(now_ms - tonumber(ARGV[4])))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[5])
+return id
+"""
+
+
+def encode(message: Message) -> str:
+    """The JSON a message travels as (position travels beside it)."""
+    return json.dumps(
+        {"c": message.channel, "e": message.event, "d": message.data, "x": message.except_sid, "t": message.accepted_at},
+        separators=(",", ":"),
+    )
+
+
+def decode(raw: str | bytes) -> Message | None:
+    """``"<position|-> <json>"`` → Message; ``None`` for anything malformed (never raises)."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    position, sep, body = text.partition(" ")
+    if not sep:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("c"), str) or not isinstance(doc.get("e"), str):
+        return None
+    accepted = doc.get("t")
+    return Message(
+        channel=doc["c"],
+        event=doc["e"],
+        data=doc.get("d"),
+        except_sid=doc.get("x") if isinstance(doc.get("x"), str) else None,
+        position=None if position == "-" else position,
+        accepted_at=float(accepted) if isinstance(accepted, (int, float)) else 0.0,
+    )
+
+
+def _fmt(position: tuple[int, int]) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
+class RedisBus:
+    """Transport over Redis pub/sub + Streams; :meth:`run` is the subscriber loop (a background task)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        history_size: int,
+        history_seconds: float,
+        deliver: Callable[[Message], int],
+        local_channels: Callable[[], Iterable[str]],
+        health: Health,
+        metrics: Metrics,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._events = f"{prefix}:events"
+        self._size = max(1, history_size)
+        self._age_ms = int(history_seconds * 1000)
+        self._record = history_size > 0
+        self._deliver = deliver
+        self._local_channels = local_channels
+        self._health = health
+        self._metrics = metrics
+        self._backoff_max = backoff_max
+        self._script = client.register_script(_PUBLISH)
+        # last[channel] = newest position this node delivered (dedupe and catch-up after a subscriber outage)
+        self._last: dict[str, tuple[int, int]] = {}
+        self._down_since_ms: int | None = None
+        self.subscribed = asyncio.Event()
+
+    def _stream(self, channel: str) -> str:
+        return f"{self._prefix}:h:{channel}"
+
+    # -- Transport ---------------------------------------------------------------------------------------------
+    async def send(self, message: Message, record: bool) -> str | None:
+        record = record and self._record
+        try:
+            raw = await self._script(
+                keys=[self._stream(message.channel)],
+                args=["1" if record else "0", self._events, self._size, self._age_ms, encode(message)],
+            )
+        except RedisError:
+            if record:
+                raise
+            # Ephemeral signals still reach this node's own sockets while Redis is away.
+            self._deliver(message)
+            return None
+        position = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return None if position == "-" else position
+
+    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
+        key = self._stream(channel)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(key, min="-", max="+", count=1)
+            pipe.xrange(key, min=f"({_fmt(position)}", max="+", count=self._size * 2)
+            first, rows = await pipe.execute()
+        if not first:
+            # No stream: it expired history_seconds after its last event, so nothing recent was missed, unless the
+            # client's position is itself older than the window.
+            cutoff = int(time.time() * 1000) - self._age_ms
+            return [] if position[0] >= cutoff else None
+        first_id = parse_position(first[0][0].decode())
+        prev = parse_position(first[0][1].get(b"p", b"0-0").decode())
+        if first_id is not None and position < first_id and prev is not None and prev > position:
+            return None  # the events between the client's position and the oldest kept one were trimmed
+        entries: list[Entry] = []
+        for entry_id, fields in rows:
+            message = decode(entry_id.decode() + " " + fields[b"m"].decode())
+            if message is not None:
+                entries.append(Entry(entry_id.decode(), message.event, message.data, message.except_sid))
+        return entries
+
+    # -- subscriber --------------------------------------------------------------------------------------------
+    def _handle(self, message: Message) -> None:
+        if message.position is not None:
+            position = parse_position(message.position)
+            if position is None:
+                return
+            last = self._last.get(message.channel)
+            if last is not None and position <= last:
+                return  # already delivered (catch-up and pub/sub overlap)
+            self._last[message.channel] = position
+        self._deliver(message)
+
+    async def _catch_up(self) -> None:
+        """Deliver what was recorded while this node's subscriber was away, for the channels it serves."""
+        since_ms = self._down_since_ms
+        channels = [c for c in self._local_channels() if c in self._last or since_ms is not None]
+        replayed = 0
+        for channel in channels:
+            start = self._last.get(channel) or (max(0, (since_ms or 0) - 1000), 0)
+            entries = await self.since(channel, start)
+            for entry in entries or []:
+                self._handle(Message(channel, entry.event, entry.data, entry.except_sid, entry.position, 0.0))
+                replayed += 1
+        live = set(self._local_channels())
+        for channel in [c for c in self._last if c not in live]:
+            del self._last[channel]  # nobody here listens any more: forget its position
+        if replayed:
+            log.info("cluster_catch_up", events=replayed, channels=len(channels))
+
+    def _mark(self, up: bool) -> None:
+        if up:
+            if self._health.redis != "up":
+                log.info("redis_connected")
+            self._health.redis = "up"
+            self._metrics.redis_up.set(1)
+            self._down_since_ms = None
+        else:
+            if self._health.redis != "down":
+                log.warning("redis_unavailable")
+                self._down_since_ms = int(time.time() * 1000)
+            self._health.redis = "down"
+            self._metrics.redis_up.set(0)
+            self.subscribed.clear()
+
+    async def run(self) -> None:
+        """Subscribe, catch up, deliver; reconnect with capped backoff on any Redis failure. Never returns."""
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._events)
+                await self._catch_up()
+                self._mark(True)
+                self.subscribed.set()
+                delay = 0.1
+                while True:
+                    raw = await pubsub.get_message(timeout=1.0)
+                    if raw is None:
+                        continue
+                    message = decode(raw["data"])
+                    if message is None:
+                        self._metrics.bad_input.labels(reason="cluster_message_invalid").inc()
+                        continue
+                    self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: mark down, back off, resubscribe
+                self._mark(False)
+                log.warning("cluster_subscriber_retry", error=type(exc).__name__, retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(self._backoff_max, delay * 2)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # noqa: BLE001 - the connection is already broken
+                    pass
+

@@ -1,0 +1,42 @@
+// realtime_sio missed-message recovery for socket.io-client 4 and Laravel Echo's socket.io connector.
+//
+//   import { trackPositions } from "/client/recovery.mjs";        // served by realtime_sio itself
+//   const tracker = trackPositions(socket, { onReset: (channel) => reloadState(channel) });
+//   // Laravel Echo: trackPositions(window.Echo.connector.socket, { ... })
+//
+// Every event realtime_sio broadcasts carries a 4th argument {position}. The tracker remembers the newest position
+// per channel and, whenever the socket (re)connects, sends them in the handshake as auth.positions. The server then
+// replays what the client missed, in order and exactly once, before new events: Echo's own re-subscribe after a
+// reconnect (and the automatic user/role rooms) pick those positions up. When the server's history no longer
+// reaches back it emits `recovery:reset` (channel, {code}) instead, and `onReset` should reload that channel's state.
+
+const DEFAULT_LIMIT = 100; // the server refuses more positions than REALTIME_SIO_MAX_SUBSCRIPTIONS (default 100)
+
+export function trackPositions(socket, { onReset = () => {}, limit = DEFAULT_LIMIT } = {}) {
+  const positions = new Map(); // channel -> newest position seen; insertion order = least recently updated first
+  const original = socket.auth;
+
+  socket.onAny((event, channel, _data, meta) => {
+    if (typeof channel !== "string" || !meta || typeof meta.position !== "string") return;
+    positions.delete(channel);
+    positions.set(channel, meta.position);
+    while (positions.size > limit) positions.delete(positions.keys().next().value);
+  });
+
+  socket.on("recovery:reset", (channel, info) => {
+    positions.delete(channel);
+    onReset(channel, info);
+  });
+
+  // socket.io-client calls a function-valued `auth` before every (re)connection.
+  socket.auth = (callback) => {
+    const withPositions = (base) => callback({ ...(base || {}), positions: Object.fromEntries(positions) });
+    if (typeof original === "function") original(withPositions);
+    else withPositions(original);
+  };
+
+  return {
+    positions: () => Object.fromEntries(positions),
+    forget: (channel) => positions.delete(channel),
+  };
+}

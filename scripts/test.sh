@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run them: Python test extras into ./.venv, redis-server (Debian package)
+# when missing, the npm packages the tests drive, the Helm engine and Chromium where those suites exist.
+# Extra arguments go to pytest, e.g.: bash scripts/test.sh tests/unit -q
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "missing $*: install it (Debian: apt-get install $*)" >&2; exit 1
+  fi
+}
+command -v redis-server >/dev/null || apt_install redis-server
+command -v node >/dev/null || apt_install nodejs npm
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+for dir in tests/js tests/browser bench/loadgen bench/peers/node-socketio artillery; do
+  if [ -f "$dir/package-lock.json" ]; then
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+done
+for installer in scripts/install-helm.sh tests/browser/install.sh; do
+  if [ -f "$installer" ]; then bash "$installer"; fi
+done
+
+ulimit -n 65536 2>/dev/null || true
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,240 @@
+"""Several real server processes sharing a real redis-server: fan-out, presence, recovery and outages across nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.test_channels import post_event
+from tests.support import API_KEY, Client, RedisServer, ServerProcess, eventually, token
+
+
+@pytest.fixture
+def nodes(redis_server: RedisServer, server_factory: Callable[..., ServerProcess]) -> Callable[[int], list[ServerProcess]]:
+    """Start n nodes on the test's redis-server with a short node lease."""
+
+    def start(n: int, **env: str) -> list[ServerProcess]:
+        return [
+            server_factory(REALTIME_SIO_REDIS_URL=redis_server.url, REALTIME_SIO_NODE_LEASE_SECONDS="1.5", **env)
+            for _ in range(n)
+        ]
+
+    return start
+
+
+async def ready(node: ServerProcess, timeout: float = 15) -> None:
+    """Wait until the node reports ready (its cluster subscriber is up)."""
+    async with aiohttp.ClientSession() as http:
+        status = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                status = (await http.get(f"{node.url}/ready")).status
+            except aiohttp.ClientError:
+                status = 0
+            if status == 200:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{node.url} not ready ({status})")
+
+
+async def test_emits_from_every_node_reach_every_subscriber_once_in_order(nodes: Any, clients: Any) -> None:
+    """3 nodes: 30 emits through each node's API reach every subscriber on every node exactly once, in publish order."""
+    cluster = nodes(3)
+    for node in cluster:
+        await ready(node)
+    subscribers: list[Client] = []
+    for node in cluster:
+        for _ in range(2):
+            c = clients(node.url)
+            await c.connect()
+            await c.joined("feed")
+            subscribers.append(c)
+    for n in range(30):
+        await post_event(cluster[n % 3].url, {"channel": "feed", "event": "N", "data": n})
+    for c in subscribers:
+        got = await c.wait_for("N", 30)
+        assert [a[1] for a in got] == list(range(30))
+    for c in subscribers:
+        await c.sio.call("ping")
+        assert len(c.named("N")) == 30
+        positions = [a[2]["position"] for a in c.named("N")]
+        assert positions == sorted(positions, key=lambda p: tuple(map(int, p.split("-"))))
+
+
+async def test_to_others_across_nodes(nodes: Any, clients: Any) -> None:
+    """socket_id excludes exactly that socket even when the API call lands on another node."""
+    a_node, b_node = nodes(2)
+    await ready(a_node)
+    await ready(b_node)
+    a: Client = clients(a_node.url)
+    b: Client = clients(b_node.url)
+    for c in (a, b):
+        await c.connect()
+        await c.joined("room")
+    await post_event(b_node.url, {"channel": "room", "event": "E", "data": 1, "socket_id": a.sid})
+    await b.wait_for("E")
+    await post_event(b_node.url, {"channel": "room", "event": "Marker", "data": 1})
+    await a.wait_for("Marker")
+    assert a.named("E") == []
+
+
+async def test_presence_across_nodes_and_sigkill(nodes: Any, clients: Any) -> None:
+    """Presence is cluster-wide and per user; a SIGKILLed node's users leave within the lease, others stay."""
+    a_node, b_node = nodes(2)
+    await ready(a_node)
+    await ready(b_node)
+    channel = "presence-chat.5"
+    watcher: Client = clients(a_node.url)
+    await watcher.connect(auth={"token": token(100)})
+    await watcher.joined(channel)
+    ann_a: Client = clients(a_node.url)
+    await ann_a.connect(auth={"token": token(101, name="Ann")})
+    await ann_a.joined(channel)
+    ann_b: Client = clients(b_node.url)  # Ann's second tab, on the other node
+    await ann_b.connect(auth={"token": token(101, name="Ann")})
+    await ann_b.joined(channel)
+    bob_b: Client = clients(b_node.url)
+    await bob_b.connect(auth={"token": token(102, name="Bob")})
+    await bob_b.joined(channel)
+    (bob_here,) = await bob_b.wait_for("presence:subscribed")
+    assert sorted(m["user_id"] for m in bob_here[1]) == [100, 101, 102]
+    joins = await watcher.wait_for("presence:joining", 2)
+    assert sorted(j[1]["user_id"] for j in joins) == [101, 102]
+
+    assert b_node.proc is not None
+    b_node.proc.send_signal(signal.SIGKILL)
+    (leaving,) = await watcher.wait_for("presence:leaving", timeout=15)
+    assert leaving[1]["user_id"] == 102  # Bob had no other socket; Ann still has her tab on node A
+    await watcher.sio.call("ping")
+    await asyncio.sleep(0)  # let any straggler arrive before the exact count below
+    assert [x[1]["user_id"] for x in watcher.named("presence:leaving")] == [102]
+    late: Client = clients(a_node.url)
+    await late.connect(auth={"token": token(103)})
+    await late.joined(channel)
+    (here,) = await late.wait_for("presence:subscribed")
+    assert sorted(m["user_id"] for m in here[1]) == [100, 101, 103]
+
+
+async def test_recovery_on_another_node(nodes: Any, clients: Any) -> None:
+    """A client leaves node A, 50 events are sent, it reconnects to node B: exactly those 50 in order, then live ones."""
+    a_node, b_node = nodes(2)
+    await ready(a_node)
+    await ready(b_node)
+    c: Client = clients(a_node.url)
+    await c.connect(auth={"token": token(7)})
+    await post_event(a_node.url, {"channel": "private-user.7", "event": "Note", "data": -1})
+    (first,) = await c.wait_for("Note")
+    await c.close()
+    for n in range(50):
+        await post_event((a_node, b_node)[n % 2].url, {"channel": "private-user.7", "event": "Note", "data": n})
+    back: Client = clients(b_node.url)
+    await back.connect(auth={"token": token(7), "positions": {"private-user.7": first[2]["position"]}})
+    await post_event(a_node.url, {"channel": "private-user.7", "event": "Note", "data": 50})
+    got = await back.wait_for("Note", 51)
+    assert [a[1] for a in got] == list(range(51))
+    assert all(a[2].get("recovered") for a in got[:50])
+    await back.sio.call("ping")
+    assert len(back.named("Note")) == 51
+
+
+async def test_recovery_reset_when_history_expired(nodes: Any, clients: Any) -> None:
+    """With history of 10 events, a client 50 events behind gets recovery:reset."""
+    a_node, b_node = nodes(2, REALTIME_SIO_HISTORY_SIZE="10")
+    await ready(a_node)
+    await ready(b_node)
+    c: Client = clients(a_node.url)
+    await c.connect()
+    await c.joined("busy")
+    await post_event(a_node.url, {"channel": "busy", "event": "E", "data": 0})
+    (first,) = await c.wait_for("E")
+    await c.close()
+    for n in range(1, 400):
+        await post_event(a_node.url, {"channel": "busy", "event": "E", "data": n})
+    back: Client = clients(b_node.url)
+    await back.connect(auth={"positions": {"busy": first[2]["position"]}})
+    await back.joined("busy")
+    (reset,) = await back.wait_for("recovery:reset")
+    assert reset[0] == "busy"
+
+
+async def test_channel_queries_are_cluster_wide(nodes: Any, clients: Any) -> None:
+    """The cluster directory sums subscriptions over live nodes (observed through the node heartbeat keys)."""
+    import redis.asyncio as aioredis
+
+    a_node, b_node = nodes(2)
+    await ready(a_node)
+    await ready(b_node)
+    for node in (a_node, b_node):
+        c = clients(node.url)
+        await c.connect()
+        await c.joined("shared")
+    url = a_node.env["REALTIME_SIO_REDIS_URL"]
+    client = aioredis.Redis.from_url(url)
+    try:
+        totals: dict[str, int] = {}
+
+        async def total() -> int:
+            live = [n.decode() for n in await client.zrange("rsio:nodes", 0, -1)]
+            counts = [await client.hget(f"rsio:node:{n}:subs", "shared") for n in live]
+            return sum(int(c or 0) for c in counts)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline and totals.get("shared") != 2:
+            totals["shared"] = await total()
+            await asyncio.sleep(0.05)
+        assert totals["shared"] == 2
+    finally:
+        await client.aclose()
+
+
+async def test_redis_outage_every_accepted_event_delivered_once(nodes: Any, clients: Any, redis_server: RedisServer) -> None:
+    """Steady publishing while redis-server restarts: 2xx events all arrive once on another node, 503s never."""
+    a_node, b_node = nodes(2)
+    await ready(a_node)
+    await ready(b_node)
+    sub: Client = clients(b_node.url, reconnection=True)
+    await sub.connect()
+    await sub.joined("steady")
+    accepted: list[int] = []
+    refused: list[int] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+
+        async def publish(n: int) -> None:
+            r = await http.post(f"{a_node.url}/api/v1/events", json={"channel": "steady", "event": "S", "data": n})
+            body = await r.json()
+            if r.status == 200:
+                accepted.append(n)
+            else:
+                assert r.status == 503 and body["error"]["code"] == "unavailable"
+                refused.append(n)
+
+        n = 0
+        for _ in range(40):
+            await publish(n)
+            n += 1
+        redis_server.stop()
+        for _ in range(20):
+            await publish(n)
+            n += 1
+        async with aiohttp.ClientSession() as probe:
+            assert (await probe.get(f"{a_node.url}/ready")).status == 503
+        redis_server.start()
+        await ready(a_node)
+        await ready(b_node)
+        for _ in range(40):
+            await publish(n)
+            n += 1
+    assert refused, "the outage should have refused some publishes"
+    await eventually(lambda: len(sub.named("S")) >= len(accepted), timeout=20, what="all accepted events")
+    await sub.sio.call("ping")
+    got = [a[1] for a in sub.named("S")]
+    assert sorted(got) == sorted(accepted) and len(got) == len(set(got))
+    assert not set(got) & set(refused)

@@ -1,0 +1,164 @@
+"""Process-level behaviour: probes, start-up errors, SIGTERM shutdown, malformed packets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from tests.support import ROOT, Client, ServerProcess, eventually, free_port
+
+
+async def test_health_ready_metrics(server: ServerProcess) -> None:
+    """/health is ok, /ready is ready without Redis, /metrics is Prometheus text with the plan's gauge."""
+    async with aiohttp.ClientSession() as http:
+        health = await http.get(f"{server.url}/health")
+        assert health.status == 200 and (await health.json())["status"] == "ok"
+        ready = await http.get(f"{server.url}/ready")
+        assert ready.status == 200 and (await ready.json()) == {"status": "ready", "redis": "disabled", "draining": False}
+        metrics = await http.get(f"{server.url}/metrics")
+        text = await metrics.text()
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert "# TYPE websocket_connections_total gauge" in text
+    assert "process_resident_memory_bytes" in text
+
+
+def test_bad_setting_stops_startup_with_one_line() -> None:
+    """A bad value exits with status 2 and one line naming the variable and what it accepts."""
+    env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_PORT": "not-a-port"}
+    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "REALTIME_SIO_PORT" in lines[0] and "integer" in lines[0]
+
+
+def test_unknown_setting_is_refused() -> None:
+    """A misspelt REALTIME_SIO_* variable is refused rather than silently ignored."""
+    env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_JWT_SECRTE": "x"}
+    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 2 and "REALTIME_SIO_JWT_SECRTE: unknown setting" in result.stderr
+
+
+def test_help_lists_every_option_with_default() -> None:
+    """`serve --help` lists every setting's flag, variable and default."""
+    from realtime_sio.settings import OPTIONS
+
+    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 0
+    flat = " ".join(result.stdout.split())
+    for option in OPTIONS:
+        assert option.flag in flat and option.env in flat
+    assert "default 6001" in flat
+
+
+def test_token_command_mints_a_verifiable_token() -> None:
+    """`realtime-sio token` prints a JWT the server's verifier accepts with the given user and roles."""
+    from realtime_sio.auth.tokens import TokenVerifier
+    from tests.support import JWT, JWT_SECRET
+
+    env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_JWT_SECRET": JWT_SECRET}
+    out = subprocess.run(
+        [sys.executable, "-m", "realtime_sio", "token", "--user", "42", "--roles", "admin,editor", "--name", "Ann"],
+        env=env, capture_output=True, text=True, cwd=ROOT, timeout=30, check=True,
+    ).stdout.strip()
+    identity = TokenVerifier(JWT).verify(out)
+    assert identity.user_id == "42" and identity.roles == {"admin", "editor"} and identity.info["name"] == "Ann"
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    """Starting on a port that is taken exits 1 with a message naming the address."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_PORT": str(port)}
+        result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 1 and f"127.0.0.1:{port}" in result.stderr
+
+
+async def test_sigterm_drains_and_exits(server_factory: Any, clients: Any) -> None:
+    """SIGTERM: /ready turns 503, new connections are refused, clients are disconnected, the process exits 0 in time."""
+    srv = server_factory(REALTIME_SIO_DRAIN_SECONDS="2", REALTIME_SIO_SHUTDOWN_TIMEOUT="10")
+    connected = [clients(srv.url) for _ in range(5)]
+    for c in connected:
+        await c.connect()
+    assert srv.proc is not None
+    srv.proc.send_signal(15)
+    async with aiohttp.ClientSession() as http:
+        ready_status = 0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            ready_status = (await http.get(f"{srv.url}/ready")).status
+            if ready_status == 503:
+                break
+        assert ready_status == 503
+        late = await http.get(f"{srv.url}/socket.io/?EIO=4&transport=polling")
+        assert late.status == 503
+    await eventually(lambda: all(not c.sio.connected for c in connected), timeout=10, what="clients disconnected")
+    assert srv.proc.wait(15) == 0
+    log = srv.logs()
+    assert "drain_started" in log and "shutdown_finished" in log
+
+
+async def test_malformed_packets_do_not_hurt_others(server: ServerProcess, clients: Any) -> None:
+    """Raw garbage frames on a WebSocket are dropped; other clients keep receiving events."""
+    good: Client = clients(server.url)
+    await good.connect()
+    await good.joined("calm")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket")
+        await ws.receive()  # engine.io open packet
+        await ws.send_str("40")  # socket.io connect
+        await ws.receive()
+        for frame in ("42[", "42{\"a\":", "4zzz", "9", "42[\"subscribe\",", "\x00\xff", "42" + "[" * 5000):
+            await ws.send_str(frame)
+        await ws.send_bytes(b"\x00\x01garbage")
+        await ws.close()
+    from tests.integration.test_channels import post_event
+
+    await post_event(server.url, {"channel": "calm", "event": "Still", "data": 1})
+    await good.wait_for("Still")
+    async with aiohttp.ClientSession() as http:
+        assert (await http.get(f"{server.url}/health")).status == 200
+
+
+async def test_oversized_socket_message_closes_only_that_socket(server_factory: Any, clients: Any) -> None:
+    """A message over REALTIME_SIO_MAX_MESSAGE_BYTES drops that connection; the server and others carry on."""
+    srv = server_factory(REALTIME_SIO_MAX_MESSAGE_BYTES="4096")
+    other: Client = clients(srv.url)
+    await other.connect()
+    big: Client = clients(srv.url)
+    await big.connect()
+    await big.sio.emit("subscribe", {"channel": "x", "pad": "y" * 10_000})
+    await eventually(lambda: not big.sio.connected, timeout=10, what="oversized sender dropped")
+    assert await other.sio.call("ping") == "pong"
+
+
+def test_embedded_default_needs_no_configuration() -> None:
+    """With no REALTIME_SIO_* at all the server starts, serves /health, and stops on SIGTERM."""
+    proc = ServerProcess(env={"REALTIME_SIO_PORT": str(free_port())})
+    proc.start()
+    try:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{proc.url}/health", timeout=5) as response:
+            assert response.status == 200
+        assert proc.terminate() == 0
+    finally:
+        proc.kill()
+
+
+
+
+async def test_client_helper_is_served(server: ServerProcess) -> None:
+    """The recovery ES module is served from the package at /client/recovery.mjs; unknown assets are 404."""
+    async with aiohttp.ClientSession() as http:
+        r = await http.get(f"{server.url}/client/recovery.mjs")
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/javascript")
+        assert "export function trackPositions" in await r.text()
+        assert (await http.get(f"{server.url}/client/../settings.py")).status == 404

@@ -1,0 +1,63 @@
+// Drives the recovery helper with a plain socket.io-client and with Laravel Echo against realtime_sio.
+// Input: one JSON argument {url, apiKey, tokens: {plain, echo}}. Output: one JSON line of observations.
+import Echo from "laravel-echo";
+import { io } from "socket.io-client";
+import { trackPositions } from "../../realtime_sio/static/recovery.mjs";
+
+const { url, apiKey, tokens } = JSON.parse(process.argv[2]);
+const seen = { plain: [], echo: [], resets: [] };
+
+async function until(label, predicate, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${label}: ${JSON.stringify(seen)}`);
+}
+
+async function post(channel, event, data) {
+  const res = await fetch(`${url}/api/v1/events`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ channel, event, data }),
+  });
+  if (res.status !== 200) throw new Error(`sidecar answered ${res.status}`);
+}
+
+const plain = io(url, { auth: { token: tokens.plain }, transports: ["websocket"] });
+const echo = new Echo({
+  broadcaster: "socket.io", host: url, client: io, transports: ["websocket"],
+  reconnectionDelay: 1000, randomizationFactor: 0,
+  auth: { headers: { Authorization: `Bearer ${tokens.echo}` } },
+});
+try {
+  trackPositions(plain, { onReset: (channel) => seen.resets.push(channel) });
+  plain.on("Note", (channel, data) => seen.plain.push(data));
+  trackPositions(echo.connector.socket, { onReset: (channel) => seen.resets.push(channel) });
+  echo.private("orders.1").listen(".Note", (e) => seen.echo.push(e.n));
+
+  await until("connected", () => plain.connected && echo.connector.socket.connected);
+  await new Promise((r) => setTimeout(r, 100)); // let Echo's subscribe land (it sends no ack)
+  await post("private-user.7", "Note", 0);
+  await post("private-orders.1", "Note", { n: 0 });
+  await until("first events", () => seen.plain.length === 1 && seen.echo.length === 1);
+
+  // Plain client: disconnect, miss 20 events, connect again.
+  plain.disconnect();
+  for (let n = 1; n <= 20; n++) await post("private-user.7", "Note", n);
+  plain.connect();
+  // Echo: the transport drops (as on a network failure); Echo reconnects by itself and re-subscribes.
+  echo.connector.socket.io.engine.close();
+  for (let n = 1; n <= 20; n++) await post("private-orders.1", "Note", { n });
+  await until("replays", () => seen.plain.length >= 21 && seen.echo.length >= 21);
+  await post("private-user.7", "Note", 21);
+  await post("private-orders.1", "Note", { n: 21 });
+  await until("live after replay", () => seen.plain.length >= 22 && seen.echo.length >= 22);
+  console.log(JSON.stringify({ ok: true, seen }));
+} catch (err) {
+  console.log(JSON.stringify({ ok: false, error: String(err), seen }));
+} finally {
+  plain.disconnect();
+  echo.disconnect();
+}
