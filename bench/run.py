@@ -17,18 +17,25 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import machine, report  # noqa: E402
-from benchkit.procs import install_cleanup, nofile_limits, stop_all  # noqa: E402
-from benchkit.profiles import PROFILES, with_runs  # noqa: E402
-from benchkit.redis_server import start_redis  # noqa: E402
-from benchkit.scenarios import SCENARIOS, Context  # noqa: E402
-from benchkit.servers import NODE_PEER, REALTIME_SIO, SERVER_NAMES, ServerSpec, node_peer_spec, realtime_sio_spec  # noqa: E402
+from benchkit import machine, report
+from benchkit.procs import install_cleanup, nofile_limits, stop_all
+from benchkit.profiles import PROFILES, with_runs
+from benchkit.redis_server import start_redis
+from benchkit.scenarios import SCENARIOS, Context
+from benchkit.servers import (
+    NODE_PEER,
+    REALTIME_SIO,
+    SERVER_NAMES,
+    ServerSpec,
+    node_peer_spec,
+    realtime_sio_spec,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NPM_FOLDERS = (REPO / "bench" / "peers" / "node-socketio", REPO / "bench" / "loadgen")
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     servers = specs(args)
     nofile = nofile_limits()
     env = clean_env()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     logs = args.results / "logs" / stamp
     logs.mkdir(parents=True, exist_ok=True)
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2

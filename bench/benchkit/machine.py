@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def describe(python: str, node: str, nofile: tuple[int, int]) -> dict[str, objec
         py = {}
     redis_line = _run(["redis-server", "--version"])
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "memory_gib": memory_gib(),

@@ -1,4 +1,4 @@
-"""Child processes of the benchmark: started pinned to a core with the file-descriptor limit raised, always stopped.
+"""Child processes of the benchmark: started pinned to a core, inheriting the raised descriptor limit, always stopped.
 
 Every process is started in its own session and recorded in a registry; :func:`stop_all` (also run at exit and on
 SIGTERM/SIGINT) ends each one by its own process-group id, first with SIGTERM, then SIGKILL after a grace period.
@@ -38,11 +38,6 @@ def pin_prefix(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)]
 
 
-def _raise_nofile() -> None:  # runs in the child before exec
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 class ManagedProcess:
     """A started child: its Popen, an optional queue of stdout lines, CPU/RSS readings from /proc."""
 
@@ -70,8 +65,7 @@ class ManagedProcess:
             stdout=subprocess.PIPE if capture_stdout else self._log,
             stderr=self._log,
             start_new_session=True,  # its own process group, so stop() can end it and its children by id
-            preexec_fn=_raise_nofile,
-        )
+        )  # the descriptor limit is inherited: run.py raised this process's soft limit to the hard one
         _RUNNING.append(self)
         if capture_stdout:
             threading.Thread(target=self._pump, daemon=True, name=f"{name}-stdout").start()

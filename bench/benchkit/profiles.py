@@ -25,6 +25,8 @@ class Profile:
     redis_seconds: int
     connect_concurrency: int = 200  # handshakes in flight
     payload_bytes: int = 100
+    warmup_clients: int = 200  # connected and closed before the idle baseline is read
+    source_addrs: int = 0  # force this many loopback source addresses (0 = only when one runs out of ports)
 
 
 QUICK = Profile(
@@ -78,6 +80,8 @@ TINY = Profile(
     redis_rate=20,
     redis_seconds=1,
     connect_concurrency=20,
+    warmup_clients=10,
+    source_addrs=2,  # exercise the 127.0.0.2/127.0.0.3 spreading
 )
 
 PROFILES = {p.name: p for p in (QUICK, FULL, TINY)}

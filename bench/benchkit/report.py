@@ -39,7 +39,7 @@ def rows_for(profile: Profile) -> list[Row]:
     """The table's rows, labelled with the profile's sizes."""
     p = profile
     top = max(p.idle_steps)
-    rows = [Row("rss_base_mib", "RSS after start, no clients (MiB)", "lower")]
+    rows = [Row("rss_base_mib", "RSS after start and a warm-up round, no clients (MiB)", "lower")]
     rows += [Row(f"rss_{n}_mib", f"RSS at {_k(n)} idle connections (MiB)", "lower") for n in p.idle_steps]
     rows += [
         Row("bytes_per_conn", "Memory per idle connection (KiB, largest step measured)", "lower", scale=1 / 1024),
@@ -122,14 +122,14 @@ def section(runs: Runs, profile: Profile, machine: Mapping[str, Any], notes: Seq
         BEGIN,
         f"## Results: `{profile.name}` profile, median of {profile.runs} run{'s' if profile.runs != 1 else ''}",
         "",
-        f"Measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores, {m.get('memory_gib')} GiB), "
+        (f"Measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores, {m.get('memory_gib')} GiB), "
         f"Linux {m.get('kernel')}; RLIMIT_NOFILE {m.get('nofile')}; commit `{m.get('git')}`. "
-        "Server pinned to core 0, load generator (and redis-server) to core 1.",
+        "Server pinned to core 0, load generator (and redis-server) to core 1."),
         "",
-        f"Versions: Python {m.get('python')}, python-socketio {m.get('python-socketio')}, "
+        (f"Versions: Python {m.get('python')}, python-socketio {m.get('python-socketio')}, "
         f"python-engineio {m.get('python-engineio')}, aiohttp {m.get('aiohttp')}, uvloop {m.get('uvloop')}; "
         f"Node {m.get('node')}, socket.io {m.get('socket.io')}, socket.io-client {m.get('socket.io-client')}; "
-        f"redis-server {m.get('redis-server')}.",
+        f"redis-server {m.get('redis-server')}."),
         "",
         "Ratio = realtime_sio ÷ node peer; the verdict is for realtime_sio (≈ means within 10 %).",
         "",

@@ -13,7 +13,13 @@ from typing import Any
 from .loadgen import Event, run_loadgen
 from .procs import ManagedProcess
 from .profiles import Profile
-from .servers import BENCH_API_KEY, BENCH_JWT_SECRET, RunningServer, ServerSpec, start_server
+from .servers import (
+    BENCH_API_KEY,
+    BENCH_JWT_SECRET,
+    RunningServer,
+    ServerSpec,
+    start_server,
+)
 
 MIB = 1024 * 1024
 FD_HEADROOM = 256  # descriptors a process needs besides its sockets (listeners, logs, Redis, node internals)
@@ -66,6 +72,7 @@ def _options(ctx: Context, server: RunningServer) -> dict[str, object]:
         "jwt_secret": BENCH_JWT_SECRET,  # every client connects with its own JWT, as in production
         "per_address_limit": ctx.per_address_limit,
         "concurrency": ctx.profile.connect_concurrency,
+        "source_addrs": ctx.profile.source_addrs,
     }
 
 
@@ -127,15 +134,20 @@ def measure_idle(ctx: Context, spec: ServerSpec) -> Metrics:
         return out
     server = _start(ctx, spec, "idle")
     try:
-        time.sleep(ctx.profile.settle_seconds)  # let start-up allocations settle before the baseline
-        base = server.proc.rss_bytes() or 0
-        out["rss_base_mib"] = base / MIB
-        mark = {"server_cpu": server.proc.cpu_seconds() or 0.0, "loadgen_cpu": 0.0, "t": time.monotonic()}
+        base = 0
+        mark = {"server_cpu": 0.0, "loadgen_cpu": 0.0, "t": 0.0}
         connect_cpu = 0.0
         loadgen_busy: list[float] = []
 
         def on_event(event: Event, proc: ManagedProcess) -> str | None:
-            nonlocal connect_cpu
+            nonlocal base, connect_cpu
+            if event.get("event") == "warm":
+                # baseline after a warm-up round (clients connected and gone), so neither server is measured cold
+                time.sleep(ctx.profile.settle_seconds)
+                base = server.proc.rss_bytes() or 0
+                out["rss_base_mib"] = base / MIB
+                mark.update(server_cpu=server.proc.cpu_seconds() or 0.0, loadgen_cpu=proc.cpu_seconds() or 0.0, t=time.monotonic())
+                return "next"
             if event.get("event") != "step":
                 return None
             now_cpu = server.proc.cpu_seconds() or 0.0
@@ -154,7 +166,7 @@ def measure_idle(ctx: Context, spec: ServerSpec) -> Metrics:
             mark.update(server_cpu=server.proc.cpu_seconds() or 0.0, loadgen_cpu=proc.cpu_seconds() or 0.0, t=time.monotonic())
             return "next"
 
-        options = {**_options(ctx, server), "steps": steps, "step_wait_ms": 120_000}
+        options = {**_options(ctx, server), "steps": steps, "step_wait_ms": 120_000, "warmup": ctx.profile.warmup_clients}
         timeout = 120 + sum(steps) / 100  # generous: 100 handshakes/s would be very slow
         result, _ = run_loadgen(
             "idle", options, log_path=ctx.log_path(spec, "idle", "loadgen"), core=ctx.loadgen_core,
@@ -166,6 +178,7 @@ def measure_idle(ctx: Context, spec: ServerSpec) -> Metrics:
         out["cpu_ms_per_handshake"] = 1000.0 * connect_cpu / connected if connected else None
         out["loadgen_cpu_pct_connect"] = round(loadgen_busy[-1], 1) if loadgen_busy else None  # largest step
         out["connect_errors"] = result.get("errors", {})
+        out["source_addresses"] = result.get("source_addresses")
     finally:
         server.stop()
     return out
@@ -210,6 +223,7 @@ def measure_latency(ctx: Context, spec: ServerSpec) -> Metrics:
     return {
         "lat_p50": lat.get("p50_ms"), "lat_p99": lat.get("p99_ms"), "lat_max": lat.get("max_ms"),
         "lat_problems": _delivery_problems(result),
+        "lat_expected": result.get("expected"), "lat_received": result.get("received"),
         "lat_rate": result.get("achieved_rate"), "lat_server_cpu_pct": window.server_pct(),
         "lat_loadgen_cpu_pct": window.loadgen_pct(),
     }
@@ -227,6 +241,7 @@ def measure_fanout(ctx: Context, spec: ServerSpec) -> Metrics:
         "fan_complete_p50": result.get("broadcast_complete", {}).get("p50_ms"),
         "fan_us_per_delivery": 1e6 * cpu / received if cpu is not None and received else None,
         "fan_problems": _delivery_problems(result),
+        "fan_expected": result.get("expected"), "fan_received": result.get("received"),
         "fan_server_cpu_pct": window.server_pct(),
         "fan_loadgen_cpu_pct": window.loadgen_pct(),
     }
@@ -248,6 +263,7 @@ def measure_redis(ctx: Context, spec: ServerSpec) -> Metrics:
     return {
         "redis_p50": lat.get("p50_ms"), "redis_p99": lat.get("p99_ms"), "redis_max": lat.get("max_ms"),
         "redis_problems": _delivery_problems(result),
+        "redis_expected": result.get("expected"), "redis_received": result.get("received"),
         "redis_server_cpu_pct": window.server_pct(),
     }
 

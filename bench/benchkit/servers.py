@@ -58,7 +58,7 @@ def node_peer_spec(node: str = "node", extra_env: Mapping[str, str] | None = Non
 
 def http_get_json(url: str, timeout: float = 2.0) -> object:
     """GET ``url`` and decode its JSON body (raises on a non-2xx answer or a transport error)."""
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
 
 

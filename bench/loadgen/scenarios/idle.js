@@ -1,11 +1,12 @@
 // Scenario "idle": connect clients in steps (e.g. 1k, 10k, 100k) and hold them idle while the runner reads the
 // server's RSS; reports the handshake rate and failures of each step.
 import { ClientPool } from "../lib/pool.js";
-import { nextCommand, report, log } from "../lib/control.js";
+import { nextCommand, report, log, delay } from "../lib/control.js";
 
 export const defaults = {
   steps: ["1000"], // cumulative connection counts
   stepWaitMs: 60_000, // how long to hold each step when the runner sends no "next"
+  warmup: 0, // connect and close this many clients first, so neither server is measured cold (JIT, lazy imports)
 };
 
 export async function run(opts, addresses) {
@@ -16,6 +17,14 @@ export async function run(opts, addresses) {
     jwtSecret: opts.jwtSecret,
     timeoutMs: opts.timeoutMs,
   });
+  if (opts.warmup > 0) {
+    const warm = new ClientPool({ url: opts.url, concurrency: opts.concurrency, addresses, jwtSecret: opts.jwtSecret, timeoutMs: opts.timeoutMs });
+    const growth = await warm.grow(opts.warmup);
+    warm.closeAll();
+    await delay(500); // let the server process the disconnects before the runner reads its baseline
+    report("warm", { n: opts.warmup, connected: growth.connected });
+    await nextCommand(opts.stepWaitMs);
+  }
   const steps = opts.steps.map(Number);
   const stepResults = [];
   let totalConnectSeconds = 0;
