@@ -25,8 +25,8 @@ export async function pingAll(pool, indices, timeoutMs) {
 
 /**
  * Publish a `bench-warmup` event to each room until every client in `indices` has received one
- * (`seen[i]` is set by the pool's `bench-warmup` handler). Clients still missing after a round subscribe again.
- * Resolves the indices that never received it after `rounds` rounds.
+ * (`seen[i]` is set by the pool's `bench-warmup` handler). Clients still missing after a round subscribe again;
+ * a retry round that reaches nobody new ends the attempt. Resolves the indices that never received it.
  */
 export async function verifyMembership({ pool, indices, roomOf, publisher, seen, rounds = 5, roundTimeoutMs = 5000 }) {
   let missing = indices.filter((i) => !seen[i]);
@@ -39,7 +39,10 @@ export async function verifyMembership({ pool, indices, roomOf, publisher, seen,
     }
     const waiting = missing;
     await waitUntil(() => waiting.every((i) => seen[i]), roundTimeoutMs);
+    const before = missing.length;
     missing = missing.filter((i) => !seen[i]);
+    // A second round that reaches nobody new means the route does not deliver at all: stop instead of retrying.
+    if (round > 1 && missing.length === before) break;
   }
   return missing;
 }
