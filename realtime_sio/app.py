@@ -1,6 +1,6 @@
 """Composition root: builds every part from :class:`Settings` and owns the lifecycle. The only module that knows all others.
 
-Start: listeners (Redis) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
+Start: Laravel auth session, background services (cluster bus, node heartbeat, Laravel Redis listener) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
 ``/ready`` turns 503 and new connections are refused → connected clients are told to reconnect, spread over
 ``drain_seconds`` → background listeners stop → Redis closes → the HTTP site closes.
 """
@@ -22,18 +22,23 @@ from prometheus_client import CollectorRegistry
 
 from realtime_sio import client_assets, logs
 from realtime_sio import metrics as metrics_module
+from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
+from realtime_sio.cluster import bus as bus_module
 from realtime_sio.cluster.bus import RedisBus
 from realtime_sio.cluster.nodes import Nodes
 from realtime_sio.cluster.presence import RedisPresence
+from realtime_sio.publish import redis_listener
 from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
+from realtime_sio.publish.channel_directory import LocalChannelDirectory
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
-from realtime_sio.settings import Settings
+from realtime_sio.publish.pusher_api import PusherApi
+from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
@@ -43,6 +48,10 @@ from realtime_sio.sio.recovery import Recovery
 log = logs.get(__name__)
 
 APP_KEY: web.AppKey[Realtime] = web.AppKey("realtime", object)  # type: ignore[arg-type]
+
+# With REALTIME_SIO_LARAVEL_AUTH_URL set and LARAVEL_AUTH_DEFAULT true, private-/presence- channels that no
+# configured rule matches are asked of Laravel (laravel-echo-server's behaviour) instead of being denied.
+LARAVEL_FALLBACK_RULES = (ChannelRule("private-*", "laravel"), ChannelRule("presence-*", "laravel"))
 
 
 @dataclass
@@ -68,13 +77,16 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     metrics = metrics_module.create(registry)
     health = Health()
     sio_ref: list[socketio.AsyncServer] = []
+    dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
 
     def slow_consumer(eio_sid: str) -> None:
         metrics.slow_consumer_disconnects.inc()
         log.warning("slow_consumer_disconnected", eio_sid=eio_sid)
         sock = sio_ref[0].eio.sockets.get(eio_sid)
         if sock is not None and not sock.closing:
-            asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+            task = asyncio.get_running_loop().create_task(sio_server.drop(sock))
+            dropping.add(task)
+            task.add_done_callback(dropping.discard)
 
     manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
@@ -92,15 +104,20 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         broadcaster = Broadcaster(manager, metrics, local)
         local.broadcaster = broadcaster
         presence = LocalPresence()
+    authorizer = _laravel_authorizer(settings)
+    rules = settings.channel_rules
+    if authorizer is not None and settings.laravel_auth_default:
+        rules += LARAVEL_FALLBACK_RULES
     namespace = EchoNamespace(
         settings=settings,
         verifier=TokenVerifier(settings.jwt),
-        rules=ChannelRules(settings.channel_rules),
+        rules=ChannelRules(rules),
         presence=presence,
         broadcaster=broadcaster,
         recovery=Recovery(broadcaster, metrics),
         metrics=metrics,
         is_draining=lambda: health.draining,
+        authorizer=authorizer,
     )
     sio.register_namespace(namespace)
 
@@ -111,10 +128,72 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app.add_routes(
         events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
     )
+    pusher = PusherApi(
+        settings.pusher_apps,
+        broadcaster,
+        LocalChannelDirectory(manager, presence),
+        metrics,
+        max_body=settings.api_max_body_bytes,
+        max_channel_length=settings.max_channel_name_length,
+        timestamp_window=settings.pusher_timestamp_window,
+        max_batch=settings.pusher_max_batch_events,
+    )
+    web_app.add_routes(pusher.routes())
+    if authorizer is not None:
+        web_app.on_startup.append(_starter(authorizer.start))
+        closers.append(authorizer.close)
+    if settings.redis_url and settings.redis_ingest:
+        # The bus's own pub/sub channels share the Redis server: with an empty Laravel prefix the listener's `*`
+        # pattern would see them, so they are skipped by prefix.
+        _laravel_listener(settings, broadcaster, metrics, health, services, closers, ignore=(settings.cluster_prefix + ":",))
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
     return realtime
+
+
+def _laravel_authorizer(settings: Settings) -> LaravelAuthorizer | None:
+    if not settings.laravel_auth_url:
+        return None
+    return LaravelAuthorizer(
+        settings.laravel_auth_url,
+        timeout=settings.laravel_auth_timeout,
+        cache_ttl=settings.laravel_auth_cache_ttl,
+        max_connections=settings.laravel_auth_max_connections,
+    )
+
+
+def _laravel_listener(
+    settings: Settings,
+    broadcaster: Broadcaster,
+    metrics: Metrics,
+    health: Health,
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
+    closers: list[Callable[[], Awaitable[None]]],
+    claim: redis_listener.Claim = redis_listener.always_claim,
+    ignore: tuple[str, ...] = (),
+) -> None:
+    """Laravel's Redis broadcaster → broadcaster, as a background service; /ready is redis_down until it subscribed.
+
+    With several nodes pass ``claim`` so exactly one node publishes each Laravel message (publish/redis_listener.py).
+    """
+    assert settings.redis_url is not None
+    listener = redis_listener.RedisListener(
+        redis_listener.client(settings.redis_url),
+        prefix=settings.redis_prefix,
+        broadcaster=broadcaster,
+        metrics=metrics,
+        health=health,
+        max_bytes=settings.redis_max_message_bytes,
+        max_channel_length=settings.max_channel_name_length,
+        backoff=redis_listener.Backoff(cap=settings.redis_reconnect_max),
+        claim=claim,
+        ignore=ignore,
+    )
+    health.link(redis_listener.LINK, up=False)
+    metrics.redis_up.set(0)
+    services["laravel_redis_listener"] = listener.run
+    closers.append(listener.close)
 
 
 def _cluster(
@@ -130,7 +209,7 @@ def _cluster(
     client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster_prefix
-    health.redis = "down"  # until the bus has subscribed
+    health.link(bus_module.LINK, up=False)  # until the bus has subscribed
     deliver_ref: list[Callable[[Message], int]] = []
     bus = RedisBus(
         client,
@@ -158,6 +237,13 @@ def _cluster(
     return broadcaster, presence
 
 
+def _starter(start: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def on_startup(_: web.Application) -> None:
+        await start()
+
+    return on_startup
+
+
 async def _start_services(web_app: web.Application) -> None:
     realtime = web_app[APP_KEY]
     for name, factory in realtime.services.items():
@@ -177,8 +263,8 @@ def _refuse_handshakes_while_draining(health: Health) -> Any:
 async def drain(realtime: Realtime) -> None:
     """Refuse new connections and close the open ones over ``drain_seconds`` so clients reconnect elsewhere.
 
-    Sockets are closed at the Engine.IO level ("transport close"), which socket.io-client treats as a reason to
-    reconnect, unlike a Socket.IO server disconnect.
+    Sockets are closed at the transport level ("transport close"), which socket.io-client and python-socketio treat
+    as a reason to reconnect, unlike a Socket.IO server disconnect.
     """
     realtime.health.draining = True
     realtime.metrics.draining.set(1)
@@ -200,7 +286,10 @@ async def drain(realtime: Realtime) -> None:
 async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
     sock = realtime.sio.eio.sockets.get(eio_sid)
     if sock is not None and not sock.closed:
-        await sock.close(wait=False, abort=False)
+        # abort: no Engine.IO CLOSE packet (python clients treat that as final); then wake the writer / parked poll
+        # so the transport itself closes and every client library sees a dropped transport and reconnects.
+        await sock.close(wait=False, abort=True)
+        sock.queue.put_nowait(None)
 
 
 async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:

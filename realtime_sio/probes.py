@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
@@ -18,6 +18,17 @@ class Health:
 
     draining: bool = False
     redis: RedisState = "disabled"
+    # links[name] = up? Each Redis consumer (cluster bus, Laravel listener) reports its own connection through
+    # link(); redis is "up" only while all of them are, so one reconnecting link cannot mask another that is down.
+    links: dict[str, bool] = field(default_factory=dict)
+
+    def link(self, name: str, up: bool) -> bool:
+        """Record one Redis link's state; returns True when this changed the overall ``redis`` state."""
+        self.links[name] = up
+        state: RedisState = "up" if all(self.links.values()) else "down"
+        changed = state != self.redis
+        self.redis = state
+        return changed
 
     def ready(self) -> tuple[bool, str]:
         if self.draining:

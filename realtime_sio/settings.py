@@ -44,6 +44,15 @@ DEFAULT_CHANNEL_RULES: tuple[ChannelRule, ...] = (
 
 
 @dataclass(frozen=True)
+class PusherApp:
+    """One Pusher HTTP API app (Reverb's ``apps``): requests name ``id`` in the path and sign with ``key``/``secret``."""
+
+    id: str
+    key: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class JwtSettings:
     """How connect-time JWTs are verified and which claims carry identity."""
 
@@ -95,6 +104,16 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "laravel_database_"
     redis_ingest: bool = True
+    redis_max_message_bytes: int = 100_000
+    redis_reconnect_max: float = 5.0  # cap of the listener's exponential reconnect backoff, seconds
+    pusher_apps: tuple[PusherApp, ...] = field(default=(), repr=False)
+    pusher_timestamp_window: int = 600  # seconds; 0 = auth_timestamp not checked
+    pusher_max_batch_events: int = 10
+    laravel_auth_url: str | None = None
+    laravel_auth_timeout: float = 5.0
+    laravel_auth_cache_ttl: float = 0.0  # seconds positive answers are reused; 0 = off
+    laravel_auth_default: bool = True  # delegate private-/presence- channels no rule matches (when the URL is set)
+    laravel_auth_max_connections: int = 100
     cluster_prefix: str = "rsio"
     node_lease_seconds: float = 10.0
     history_size: int = 1000
@@ -232,6 +251,38 @@ def _redis_url(var: str, raw: str) -> str | None:
     return raw
 
 
+_APP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MIN_PUSHER_SECRET = 16
+
+
+def _pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
+    if not isinstance(app_id, (str, int)) or isinstance(app_id, bool) or not _APP_ID.fullmatch(str(app_id)):
+        raise SettingsError(f"{where}: app id: expected 1-64 characters of A-Z a-z 0-9 _ . -")
+    if not isinstance(key, str) or not _APP_ID.fullmatch(key):
+        raise SettingsError(f"{where}: app key: expected 1-64 characters of A-Z a-z 0-9 _ . -")
+    if not isinstance(secret, str) or len(secret) < MIN_PUSHER_SECRET or "," in secret:
+        raise SettingsError(f"{where}: app secret: expected at least {MIN_PUSHER_SECRET} characters, no comma")
+    return PusherApp(id=str(app_id), key=key, secret=secret)
+
+
+def _pusher_apps(var: str, raw: str) -> tuple[PusherApp, ...]:
+    apps = []
+    for i, part in enumerate(p.strip() for p in raw.split(",") if p.strip()):
+        pieces = part.split(":", 2)  # the secret may itself contain ':'
+        if len(pieces) != 3:
+            raise SettingsError(f"{var}: entry {i + 1}: expected id:key:secret[,id:key:secret...]")
+        apps.append(_pusher_app(f"{var}: entry {i + 1}", *pieces))
+    return tuple(apps)
+
+
+def _http_url(var: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")) or len(raw) < 10:
+        raise SettingsError(f"{var}={raw!r}: expected an http:// or https:// URL like https://app.example/broadcasting/auth")
+    return raw
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("HOST", "host", _str, "address to listen on", "an IP address or host name"),
     Option("PORT", "port", _int(0, 65535), "TCP port to listen on", "an integer 0-65535"),
@@ -268,13 +319,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
     Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
     Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
+    Option("REDIS_MAX_MESSAGE_BYTES", "redis_max_message_bytes", _int(1024, 64_000_000), "largest Laravel Redis broadcast message accepted (larger ones are skipped)", "bytes 1024-64000000"),
+    Option("REDIS_RECONNECT_MAX", "redis_reconnect_max", _float(0.1, 300), "longest pause between Redis reconnect attempts (backoff doubles from 0.1 s)", "seconds 0.1-300"),
+    Option("PUSHER_APPS", "pusher_apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
+    Option("PUSHER_TIMESTAMP_WINDOW", "pusher_timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
+    Option("PUSHER_MAX_BATCH_EVENTS", "pusher_max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),
+    Option("LARAVEL_AUTH_URL", "laravel_auth_url", _http_url, "Laravel /broadcasting/auth URL for delegated channel decisions (unset = none)", "an http(s) URL"),
+    Option("LARAVEL_AUTH_TIMEOUT", "laravel_auth_timeout", _float(0.1, 60), "longest wait for Laravel's answer (then subscription_error status 0)", "seconds 0.1-60"),
+    Option("LARAVEL_AUTH_CACHE_TTL", "laravel_auth_cache_ttl", _float(0, 86_400), "reuse positive Laravel answers per user and channel for this long (0 = off)", "seconds 0-86400"),
+    Option("LARAVEL_AUTH_DEFAULT", "laravel_auth_default", _bool, "with LARAVEL_AUTH_URL set, delegate private-/presence- channels no rule matches", "true/false"),
+    Option("LARAVEL_AUTH_MAX_CONNECTIONS", "laravel_auth_max_connections", _int(1, 10_000), "concurrent connections to Laravel's auth endpoint", "an integer 1-10000"),
     Option("CLUSTER_PREFIX", "cluster_prefix", _str, "prefix of every key and channel realtime_sio itself keeps in Redis", "a string"),
     Option("NODE_LEASE_SECONDS", "node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
     Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
     Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
     Option("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(1, 3600), "hard limit for the whole shutdown, seconds", "a number 1-3600"),
-    Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules", "a file path"),
+    Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules and [[apps]] Pusher apps", "a file path"),
 )
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
@@ -295,7 +356,10 @@ def load(env: Mapping[str, str]) -> Settings:
         if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
-        top["channel_rules"] = load_rules_file(top["config_file"])
+        config = load_config_file(top["config_file"])
+        if config.channel_rules is not None:
+            top["channel_rules"] = config.channel_rules
+        top["pusher_apps"] = top.get("pusher_apps", ()) + config.apps
     settings = Settings(jwt=JwtSettings(**jwt), **top)
     _check(settings)
     return settings
@@ -323,10 +387,28 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
     if "{role}" not in settings.role_room:
         raise SettingsError(f"{PREFIX}ROLE_ROOM={settings.role_room!r}: expected a template containing {{role}}")
+    for attr in ("id", "key"):
+        seen: set[str] = set()
+        for app in settings.pusher_apps:
+            value = getattr(app, attr)
+            if value in seen:
+                raise SettingsError(f"{PREFIX}PUSHER_APPS / [[apps]]: app {attr} {value!r} is configured twice")
+            seen.add(value)
 
 
-def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
-    """Read ``[[channels]]`` rules from a TOML file; raises :class:`SettingsError` naming the file and rule."""
+@dataclass(frozen=True)
+class ConfigFile:
+    """What the TOML config file holds."""
+
+    channel_rules: tuple[ChannelRule, ...] | None  # None: the file has no [[channels]], the defaults stay
+    apps: tuple[PusherApp, ...]
+
+
+def load_config_file(path: str) -> ConfigFile:
+    """Read ``[[channels]]`` rules and ``[[apps]]`` (``id``, ``key``, ``secret``) from a TOML file.
+
+    Raises :class:`SettingsError` naming the file and the entry.
+    """
     var = f"{PREFIX}CONFIG_FILE={path!r}"
     try:
         data = tomllib.loads(Path(path).read_text())
@@ -334,10 +416,30 @@ def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
         raise SettingsError(f"{var}: expected a readable TOML file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{var}: invalid TOML ({exc})") from None
-    entries = data.get("channels", [])
-    if not isinstance(entries, list):
-        raise SettingsError(f"{var}: expected [[channels]] tables")
-    return tuple(parse_rule(entry, f"{var} channels[{i}]") for i, entry in enumerate(entries))
+    unknown = set(data) - {"channels", "apps"}
+    if unknown:
+        raise SettingsError(f"{var}: unknown top-level keys {sorted(unknown)} (expected [[channels]], [[apps]])")
+    rules: tuple[ChannelRule, ...] | None = None
+    if "channels" in data:
+        entries = data["channels"]
+        if not isinstance(entries, list):
+            raise SettingsError(f"{var}: expected [[channels]] tables")
+        rules = tuple(parse_rule(entry, f"{var} channels[{i}]") for i, entry in enumerate(entries))
+    apps = data.get("apps", [])
+    if not isinstance(apps, list):
+        raise SettingsError(f"{var}: expected [[apps]] tables")
+    return ConfigFile(rules, tuple(_parse_app(entry, f"{var} apps[{i}]") for i, entry in enumerate(apps)))
+
+
+def _parse_app(entry: Any, where: str) -> PusherApp:
+    if not isinstance(entry, dict) or set(entry) != {"id", "key", "secret"}:
+        raise SettingsError(f"{where}: expected a table with exactly id, key and secret")
+    return _pusher_app(where, entry["id"], entry["key"], entry["secret"])
+
+
+def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
+    """Read ``[[channels]]`` rules from a TOML file (none → ``()``); raises :class:`SettingsError`."""
+    return load_config_file(path).channel_rules or ()
 
 
 def parse_rule(entry: Any, where: str) -> ChannelRule:

@@ -192,3 +192,62 @@ class Client:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+class ReadyProxy:
+    """A TCP proxy standing in for a Kubernetes Service: each new connection goes to a backend whose /ready is 200."""
+
+    def __init__(self, backends: list[ServerProcess]) -> None:
+        self.backends = backends
+        self.port = free_port()
+        self._server: asyncio.base_events.Server | None = None
+        self._next = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _ready_backend(self) -> ServerProcess | None:
+        import aiohttp
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
+            for i in range(len(self.backends)):
+                backend = self.backends[(self._next + i) % len(self.backends)]
+                try:
+                    if (await http.get(f"{backend.url}/ready")).status == 200:
+                        self._next = (self._next + i + 1) % len(self.backends)
+                        return backend
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    continue
+        return None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        backend = await self._ready_backend()
+        if backend is None:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", backend.port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

@@ -27,6 +27,8 @@ from realtime_sio.publish.history import Entry, parse_position
 
 log = logs.get(__name__)
 
+LINK = "cluster_bus"  # this subscriber's name in Health.links
+
 # KEYS[1] stream; ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload
 _PUBLISH = """
 local id = '-'
@@ -184,18 +186,17 @@ class RedisBus:
             log.info("cluster_catch_up", events=replayed, channels=len(channels))
 
     def _mark(self, up: bool) -> None:
+        was_up = self._health.links.get(LINK, False)
+        self._health.link(LINK, up)  # /ready combines this with the Laravel listener's link
+        self._metrics.redis_up.set(1 if self._health.redis == "up" else 0)
         if up:
-            if self._health.redis != "up":
+            if not was_up:
                 log.info("redis_connected")
-            self._health.redis = "up"
-            self._metrics.redis_up.set(1)
             self._down_since_ms = None
         else:
-            if self._health.redis != "down":
+            if was_up:
                 log.warning("redis_unavailable")
                 self._down_since_ms = int(time.time() * 1000)
-            self._health.redis = "down"
-            self._metrics.redis_up.set(0)
             self.subscribed.clear()
 
     async def run(self) -> None:

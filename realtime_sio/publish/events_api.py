@@ -44,10 +44,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The raw body, or ``RealtimeError(payload_too_large)`` past ``limit`` bytes (checked before reading it all)."""
     if request.content_length is not None and request.content_length > limit:
         raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
-    return body
+    # StreamReader.read(n) returns what is buffered (at most n bytes), not n bytes: loop until EOF.
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
+    return bytes(body)
 
 
 def parse_event_request(body: bytes, max_channel_length: int) -> EventRequest:

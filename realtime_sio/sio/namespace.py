@@ -16,7 +16,7 @@ import socketio
 
 from realtime_sio import errors, logs
 from realtime_sio.auth.rules import ChannelRules
-from realtime_sio.auth.tokens import Identity, TokenVerifier
+from realtime_sio.auth.tokens import ANONYMOUS, Identity, TokenVerifier
 from realtime_sio.channels import kind_of
 from realtime_sio.errors import ErrorCode, RealtimeError
 from realtime_sio.metrics import Metrics
@@ -28,6 +28,8 @@ from realtime_sio.sio.recovery import Recovery
 from realtime_sio.sio.server import release_pending_poll
 
 log = logs.get(__name__)
+
+_NOT_OUR_TOKEN = (errors.TOKEN_MALFORMED, errors.TOKENS_DISABLED, errors.TOKEN_BAD_ALGORITHM)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._refuse(errors.SERVER_DRAINING, "draining")
         try:
             token = payloads.token_from(auth, environ)
-            identity = self._verifier.verify(token)
+            identity = self._identity(token, payloads.token_is_echo_header(auth))
             positions = payloads.connect_positions(auth, self._settings.max_subscriptions_per_socket)
         except RealtimeError as exc:
             self._refuse(exc.error, exc.error.code, exc.detail)
@@ -133,6 +135,18 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if identity.authenticated and self._settings.auto_join:
             for channel in payloads.auto_rooms(self._settings, identity):
                 await self._join(sid, conn, channel, since=conn.positions.pop(channel, None))
+
+    def _identity(self, token: str | None, from_echo_headers: bool) -> Identity:
+        """Verify the connect token. With delegated auth, a bearer in Echo's auth.headers that is plainly not one of
+        our JWTs (not a JWT, other algorithm, or no JWT key configured) is Laravel's credential: anonymous at connect,
+        forwarded to /broadcasting/auth on subscribe. A JWT that looks like ours but fails is still refused."""
+        try:
+            return self._verifier.verify(token)
+        except RealtimeError as exc:
+            if from_echo_headers and self._authorizer is not None and exc.error in _NOT_OUR_TOKEN:
+                log.debug("echo_bearer_left_to_laravel", reason=exc.error.code)
+                return ANONYMOUS
+            raise
 
     def _refuse(self, error: ErrorCode, reason: str, detail: str | None = None) -> NoReturn:
         self._metrics.connects.labels(outcome="refused").inc()

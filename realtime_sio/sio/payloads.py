@@ -65,6 +65,20 @@ def token_from(auth: Any, environ: Mapping[str, Any]) -> str | None:
     return values[0] if values else None
 
 
+def token_is_echo_header(auth: Any) -> bool:
+    """True when :func:`token_from` would take the token from Echo's ``auth.headers`` (no explicit ``auth.token``).
+
+    Echo copies its whole ``auth`` option, subscribe headers included, into the handshake; with delegated auth that
+    bearer is usually the app's own credential (a Sanctum or Passport token), not a JWT for this server.
+    """
+    if not isinstance(auth, dict) or auth.get("token") is not None:
+        return False
+    headers = auth.get("headers")
+    return isinstance(headers, dict) and any(
+        isinstance(k, str) and k.lower() == "authorization" and _bearer(v) for k, v in headers.items()
+    )
+
+
 def connect_positions(auth: Any, limit: int) -> dict[str, tuple[int, int]]:
     """Recovery positions from ``auth.positions`` = ``{channel: "ms-seq"}``; raises for a malformed map."""
     if not isinstance(auth, dict) or auth.get("positions") is None:

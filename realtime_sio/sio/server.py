@@ -10,6 +10,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
+from realtime_sio.sio.lean_socket import SocketTable
 
 
 def _websocket_class(compress: bool, max_msg_size: int) -> type:
@@ -24,6 +25,9 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=max_msg_size, compress=compress, autoping=True)
             await self._sock.prepare(request)
+            owner = getattr(self.handler, "__self__", None)  # the engineio AsyncSocket this WebSocket serves
+            if owner is not None and request.transport is not None:
+                owner.abort_transport = request.transport.abort
             self.environ = environ
             await self.handler(self)
             return self._sock
@@ -58,6 +62,7 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
         async_handlers=False,
     )
     eio = sio.eio
+    eio.sockets = SocketTable()
     eio._async = dict(eio._async, websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes))
     return sio
 
@@ -72,3 +77,13 @@ def release_pending_poll(sio: socketio.AsyncServer, sid: str) -> None:
     sock = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
     if sock is not None and not sock.upgraded:
         sock.queue.put_nowait(None)
+
+
+async def drop(sock: Any) -> None:
+    """Close an Engine.IO socket at once, even when its writer is stuck on a client that stopped reading."""
+    if not sock.closed and not sock.closing:
+        await sock.close(wait=False, abort=True)
+    abort = getattr(sock, "abort_transport", None)
+    if abort is not None:
+        abort()  # a blocked ws.send() raises and the writer exits
+    sock.queue.put_nowait(None)

@@ -1,0 +1,156 @@
+"""A leaner Engine.IO socket: the same protocol as python-engineio's ``AsyncSocket`` with fewer tasks per connection.
+
+python-engineio keeps about six asyncio tasks alive per idle WebSocket (python-socketio notes §3.4): a fresh task
+per inbound frame (``ensure_future(websocket_wait())`` inside ``wait_for``), a ``wait_for`` task around the writer's
+``queue.get()`` (Python 3.11), and a task sleeping ``ping_interval`` for every ping. Tasks and their coroutine
+frames are the largest per-connection cost after aiohttp's own objects. Here reads and the writer wait under
+``asyncio.timeout`` (no extra task) and pings are loop timers; everything else, including the polling→WebSocket
+upgrade, is python-engineio's own code path. Measured effect: ``docs/performance.md``.
+
+Sockets become :class:`LeanSocket` through :class:`SocketTable`, engineio's ``sockets`` dict, at the moment the
+server registers them, so the server's connect logic itself stays untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from engineio import exceptions, packet
+from engineio.async_socket import AsyncSocket
+
+
+class LeanSocket(AsyncSocket):  # type: ignore[misc]
+    """Engine.IO socket with timer-driven pings and task-free waits."""
+
+    _ping_timer: asyncio.TimerHandle | None = None
+
+    def schedule_ping(self) -> None:
+        # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping_now)
+
+    def _ping_now(self) -> None:
+        self._ping_timer = None
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.queue.put_nowait(packet.Packet(packet.PING))
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        await super().close(wait=wait, abort=abort, reason=reason)
+
+    async def poll(self) -> list[Any]:
+        """Wait for packets to send (as upstream, without a ``wait_for`` task)."""
+        try:
+            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                first = await self.queue.get()
+            self.queue.task_done()
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            raise exceptions.QueueEmpty() from None
+        if first is None:
+            return []
+        packets = [first]
+        while True:
+            try:
+                pkt = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            self.queue.task_done()
+            if pkt is None:
+                self.queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
+
+    async def _wait(self, ws: Any) -> Any:
+        data = await ws.wait()
+        if data and len(data) > self.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+    async def _upgrade_handshake(self, ws: Any) -> bool:
+        """Polling → WebSocket upgrade (PING probe / PONG probe / UPGRADE), as upstream; True when upgraded."""
+        self.upgrading = True  # hold packet sends during the upgrade
+        try:
+            probe = packet.Packet(encoded_packet=await self._wait(ws))
+        except (OSError, ValueError):
+            self.upgrading = False
+            return False
+        if probe.packet_type != packet.PING or probe.data != "probe":
+            self.upgrading = False
+            return False
+        await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        await self.queue.put(packet.Packet(packet.NOOP))  # end the pending poll
+        try:
+            upgrade = packet.Packet(encoded_packet=await self._wait(ws))
+        except (OSError, ValueError):
+            self.upgrading = False
+            return False
+        if upgrade.packet_type != packet.UPGRADE:
+            self.upgraded = False
+            self.upgrading = False
+            return False
+        self.upgraded = True
+        self.upgrading = False
+        return True
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        if self.connected:
+            if not await self._upgrade_handshake(ws):
+                return
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        async def writer() -> None:
+            while True:
+                try:
+                    packets = await self.poll()
+                except exceptions.QueueEmpty:
+                    break
+                if not packets:
+                    break
+                try:
+                    for pkt in packets:
+                        await ws.send(pkt.encode())
+                except Exception:  # noqa: BLE001 - the peer went away; the read loop notices too
+                    break
+            await ws.close()
+
+        writer_task = asyncio.ensure_future(writer())
+        timeout = self.server.ping_interval + self.server.ping_timeout
+        while True:
+            try:
+                async with asyncio.timeout(timeout):
+                    raw = await self._wait(ws)
+            except asyncio.CancelledError:
+                break
+            except Exception:  # noqa: BLE001 - timeout, oversized frame, closed or broken transport
+                break
+            if raw is None:
+                break
+            try:
+                await self.receive(packet.Packet(encoded_packet=raw))
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                break
+            except Exception:  # noqa: BLE001 - a malformed frame must not end the server, only be logged
+                self.server.logger.exception("Unknown receive error")
+        await self.queue.put(None)
+        await asyncio.wait_for(writer_task, timeout=None)
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+class SocketTable(dict[str, Any]):
+    """engineio's ``sockets`` dict: registers every new socket as a :class:`LeanSocket`."""
+
+    def __setitem__(self, sid: str, sock: Any) -> None:
+        if type(sock) is AsyncSocket:
+            sock.__class__ = LeanSocket
+        super().__setitem__(sid, sock)
