@@ -46,8 +46,9 @@ def test_tiny_run_delivers_every_event_on_both_servers(tmp_path: Path) -> None:
         assert (metrics["fan_expected"], metrics["fan_received"], metrics["fan_problems"]) == (100, 100, 0), server
 
 
-def test_tiny_redis_path_delivers_every_event_through_the_peer(tmp_path: Path) -> None:
+def test_tiny_redis_path_delivers_every_event_on_both_servers(tmp_path: Path) -> None:
     """The Laravel scenario (PUBLISH laravel_database_<room> on the runner's own redis-server) delivers every event."""
-    data = run_tiny(tmp_path, "node-peer", "redis")
-    (metrics,) = data["runs"]["node-peer"]
-    assert (metrics["redis_expected"], metrics["redis_received"], metrics["redis_problems"]) == (80, 80, 0)
+    data = run_tiny(tmp_path, "realtime_sio,node-peer", "redis")
+    for server in ("realtime_sio", "node-peer"):
+        (metrics,) = data["runs"][server]
+        assert (metrics["redis_expected"], metrics["redis_received"], metrics["redis_problems"]) == (80, 80, 0), server
