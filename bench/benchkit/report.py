@@ -35,10 +35,12 @@ def _k(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def rows_for(profile: Profile) -> list[Row]:
-    """The table's rows, labelled with the profile's sizes."""
+def rows_for(profile: Profile, top: int | None = None) -> list[Row]:
+    """The table's rows, labelled with the profile's sizes (``top`` = the largest idle step actually measured)."""
     p = profile
-    top = max(p.idle_steps)
+    top = top or max(p.idle_steps)
+    offered_lat = p.latency_clients // p.latency_rooms * p.latency_rate
+    offered_redis = p.redis_clients // p.redis_rooms * p.redis_rate
     rows = [Row("rss_base_mib", "RSS after start and a warm-up round, no clients (MiB)", "lower")]
     rows += [Row(f"rss_{n}_mib", f"RSS at {_k(n)} idle connections (MiB)", "lower") for n in p.idle_steps]
     rows += [
@@ -51,6 +53,7 @@ def rows_for(profile: Profile) -> list[Row]:
             f"{p.latency_rate}/s for {p.latency_seconds} s)", "lower"),
         Row("lat_p99", "HTTP emit → client latency p99 (ms)", "lower"),
         Row("lat_max", "HTTP emit → client latency max (ms)", "lower"),
+        Row("lat_delivery_rate", f"  deliveries/s achieved (offered {offered_lat:,}/s)", "higher"),
         Row("lat_server_cpu_pct", "  server CPU during the emit stream (% of a core)", "lower"),
         Row("lat_problems", "  delivery problems (missing, duplicate, misrouted, refused)", "lower", count=True),
         Row("fan_rate", f"Fan-out to one {_k(p.fanout_clients)}-member room (deliveries/s)", "higher"),
@@ -61,6 +64,8 @@ def rows_for(profile: Profile) -> list[Row]:
         Row("redis_p50", f"Redis PUBLISH → client latency p50 (ms; {_k(p.redis_clients)} clients, "
             f"{p.redis_rate}/s for {p.redis_seconds} s)", "lower"),
         Row("redis_p99", "Redis PUBLISH → client latency p99 (ms)", "lower"),
+        Row("redis_delivery_rate", f"  deliveries/s achieved (offered {offered_redis:,}/s)", "higher"),
+        Row("redis_server_cpu_pct", "  server CPU during the publish stream (% of a core)", "lower"),
         Row("redis_problems", "  delivery problems", "lower", count=True),
     ]
     return rows
@@ -107,8 +112,9 @@ def ratio_cell(ours: float | None, peer: float | None, row: Row) -> str:
 
 def table(runs: Runs, profile: Profile) -> str:
     """The Markdown comparison table."""
+    measured = [n for n in profile.idle_steps if any(f"rss_{n}_mib" in r for rs in runs.values() for r in rs)]
     lines = ["| Metric | realtime_sio | node peer | ratio |", "|---|---:|---:|---|"]
-    for row in rows_for(profile):
+    for row in rows_for(profile, max(measured) if measured else None):
         ours = aggregate(runs.get(REALTIME_SIO, []), row)
         peer = aggregate(runs.get(NODE_PEER, []), row)
         lines.append(f"| {row.label} | {fmt(ours, row.count)} | {fmt(peer, row.count)} | {ratio_cell(ours, peer, row)} |")

@@ -225,6 +225,7 @@ def measure_latency(ctx: Context, spec: ServerSpec) -> Metrics:
         "lat_problems": _delivery_problems(result),
         "lat_expected": result.get("expected"), "lat_received": result.get("received"),
         "lat_rate": result.get("achieved_rate"), "lat_server_cpu_pct": window.server_pct(),
+        "lat_delivery_rate": result.get("deliveries_per_s"), "lat_offered_rate": result.get("offered_deliveries_per_s"),
         "lat_loadgen_cpu_pct": window.loadgen_pct(),
     }
 
@@ -265,6 +266,8 @@ def measure_redis(ctx: Context, spec: ServerSpec) -> Metrics:
         "redis_problems": _delivery_problems(result),
         "redis_expected": result.get("expected"), "redis_received": result.get("received"),
         "redis_server_cpu_pct": window.server_pct(),
+        "redis_delivery_rate": result.get("deliveries_per_s"),
+        "redis_offered_rate": result.get("offered_deliveries_per_s"),
     }
 
 

@@ -66,3 +66,25 @@ export async function waitUntil(predicate, timeoutMs, stepMs = 20) {
   }
   return true;
 }
+
+/**
+ * Wait until `count()` reaches `target`, giving up once nothing new arrived for `idleMs` or after `maxMs` in all.
+ * Late deliveries are thus still counted (a slow server is late, not lossy) without waiting forever for lost ones.
+ * Resolves whether the target was reached.
+ */
+export async function waitForCount(count, target, maxMs, idleMs, stepMs = 20) {
+  const start = performance.now();
+  let last = count();
+  let lastChange = start;
+  while (count() < target) {
+    const now = performance.now();
+    const current = count();
+    if (current !== last) {
+      last = current;
+      lastChange = now;
+    }
+    if (now - lastChange >= idleMs || now - start >= maxMs) return false;
+    await delay(stepMs);
+  }
+  return true;
+}

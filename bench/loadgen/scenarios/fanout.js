@@ -1,14 +1,15 @@
 // Scenario "fanout": every client in one room; repeated broadcasts to it, one after another (the next is sent
 // when the server has answered the previous emit). Reports deliveries per second and per-broadcast spread.
 import { prepareRooms } from "../lib/rooms.js";
-import { report, waitUntil } from "../lib/control.js";
+import { report, waitForCount } from "../lib/control.js";
 import { summarize, cpuSeconds } from "../lib/stats.js";
 
 export const defaults = {
   clients: 1000,
   broadcasts: 20,
   payloadBytes: 100,
-  drainMs: 30_000,
+  drainMs: 90_000, // longest wait for the last deliveries
+  drainIdleMs: 5_000, // … ending early once none arrived for this long
 };
 
 const ROOM = "bench-fanout";
@@ -45,7 +46,7 @@ export async function run(opts, addresses) {
     sentAt[seq] = performance.now();
     await publisher.publish(ROOM, "bench", { ts: sentAt[seq], seq, pad });
   }
-  await waitUntil(() => received >= expected, opts.drainMs);
+  await waitForCount(() => received, expected, opts.drainMs, opts.drainIdleMs);
   const loadgenCpu = cpuSeconds(cpu0);
   report("measure_end", {});
 

@@ -1,7 +1,7 @@
 // Scenario "latency": clients spread over rooms, a paced stream of emits (HTTP route or Redis PUBLISH) each
 // carrying the send time; every client measures publish → receipt latency on the load generator's clock.
 import { prepareRooms } from "../lib/rooms.js";
-import { report, waitUntil } from "../lib/control.js";
+import { report, waitForCount } from "../lib/control.js";
 import { summarize, cpuSeconds } from "../lib/stats.js";
 
 export const defaults = {
@@ -10,7 +10,8 @@ export const defaults = {
   rate: 100, // emits per second, each to one room (round-robin)
   duration: 5, // seconds of emitting
   payloadBytes: 100, // padding added to the {ts, seq} payload
-  drainMs: 15_000, // how long to wait for late deliveries after the last emit
+  drainMs: 90_000, // longest wait for late deliveries after the last emit
+  drainIdleMs: 5_000, // … ending early once none arrived for this long
 };
 
 const roomName = (r) => `bench-room-${r}`;
@@ -22,6 +23,7 @@ export async function run(opts, addresses) {
   const maxPerRoom = Math.ceil(opts.clients / opts.rooms);
   const samples = new Float64Array(totalEmits * maxPerRoom);
   let received = 0;
+  let lastReceipt = 0;
   let wrongChannel = 0;
   let unexpected = 0;
 
@@ -35,6 +37,7 @@ export async function run(opts, addresses) {
     recvPerSeq[data.seq]++;
     if (received < samples.length) samples[received] = now - data.ts;
     received++;
+    lastReceipt = now;
   };
   const setup = await prepareRooms(opts, addresses, roomOf, { bench: onBench });
   const { pool, publisher, members } = setup;
@@ -67,7 +70,7 @@ export async function run(opts, addresses) {
   });
   const sendSeconds = (performance.now() - t0) / 1000;
   await Promise.all(inflight);
-  await waitUntil(() => received >= expected, opts.drainMs);
+  await waitForCount(() => received, expected, opts.drainMs, opts.drainIdleMs);
   const wall = (performance.now() - t0) / 1000;
   const loadgenCpu = cpuSeconds(cpu0);
   report("measure_end", {});
@@ -93,6 +96,9 @@ export async function run(opts, addresses) {
     emit_error_samples: publisher.errorSamples,
     send_seconds: Math.round(sendSeconds * 1000) / 1000,
     achieved_rate: Math.round(totalEmits / sendSeconds),
+    offered_deliveries_per_s: Math.round(expected / opts.duration),
+    // deliveries per second from the first emit to the last receipt: below the offered rate = the server fell behind
+    deliveries_per_s: lastReceipt > t0 ? Math.round(received / ((lastReceipt - t0) / 1000)) : null,
     expected,
     received,
     missing,
