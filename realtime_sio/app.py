@@ -20,21 +20,30 @@ import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import client_assets, logs
+from realtime_sio import __version__, client_assets, logs
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
+from realtime_sio.cluster import bus as bus_module
+from realtime_sio.cluster.bus import RedisBus
+from realtime_sio.cluster.claim import IngestClaim
+from realtime_sio.cluster.directory import ClusterChannelDirectory
+from realtime_sio.cluster.nodes import Nodes
+from realtime_sio.cluster.presence import RedisPresence
+from realtime_sio.dashboard import feed as dashboard_feed
+from realtime_sio.dashboard.routes import routes as dashboard_routes
+from realtime_sio.dashboard.stream import Streams
+from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
-from realtime_sio.cluster import bus as bus_module
-from realtime_sio.cluster.bus import RedisBus
-from realtime_sio.cluster.nodes import Nodes
-from realtime_sio.cluster.presence import RedisPresence
 from realtime_sio.publish import redis_listener
 from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
-from realtime_sio.publish.channel_directory import LocalChannelDirectory
+from realtime_sio.publish.channel_directory import (
+    ChannelDirectory,
+    LocalChannelDirectory,
+)
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.pusher_api import PusherApi
@@ -42,7 +51,7 @@ from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
-from realtime_sio.sio.presence import LocalPresence, Member, PresenceStore
+from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 
 log = logs.get(__name__)
@@ -96,14 +105,17 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
     presence: PresenceStore
+    directory: ChannelDirectory
+    once_key: redis_listener.OnceKey = redis_listener.no_once_key
     if settings.redis_url:
-        broadcaster, presence = _cluster(settings, manager, metrics, health, services, closers)
+        broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
         local = LocalTransport(history)
         broadcaster = Broadcaster(manager, metrics, local)
         local.broadcaster = broadcaster
         presence = LocalPresence()
+        directory = LocalChannelDirectory(manager, presence)
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
     if authorizer is not None and settings.laravel_auth_default:
@@ -131,7 +143,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     pusher = PusherApi(
         settings.pusher_apps,
         broadcaster,
-        LocalChannelDirectory(manager, presence),
+        directory,
         metrics,
         max_body=settings.api_max_body_bytes,
         max_channel_length=settings.max_channel_name_length,
@@ -145,7 +157,17 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     if settings.redis_url and settings.redis_ingest:
         # The bus's own pub/sub channels share the Redis server: with an empty Laravel prefix the listener's `*`
         # pattern would see them, so they are skipped by prefix.
-        _laravel_listener(settings, broadcaster, metrics, health, services, closers, ignore=(settings.cluster_prefix + ":",))
+        _laravel_listener(
+            settings, broadcaster, metrics, health, services, closers, once_key=once_key, ignore=(settings.cluster_prefix + ":",)
+        )
+    if settings.dashboard_token:  # unset: no route, so /dashboard answers 404
+        feed = dashboard_feed.Feed(
+            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__
+        )
+        streams = Streams(feed, settings.dashboard_max_streams)
+        web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
+        web_app.cleanup_ctx.append(feed.sampling)
+        web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
@@ -170,12 +192,12 @@ def _laravel_listener(
     health: Health,
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
     closers: list[Callable[[], Awaitable[None]]],
-    claim: redis_listener.Claim = redis_listener.always_claim,
+    once_key: redis_listener.OnceKey = redis_listener.no_once_key,
     ignore: tuple[str, ...] = (),
 ) -> None:
     """Laravel's Redis broadcaster → broadcaster, as a background service; /ready is redis_down until it subscribed.
 
-    With several nodes pass ``claim`` so exactly one node publishes each Laravel message (publish/redis_listener.py).
+    With several nodes pass ``once_key`` so exactly one node publishes each Laravel message (cluster/claim.py).
     """
     assert settings.redis_url is not None
     listener = redis_listener.RedisListener(
@@ -187,7 +209,7 @@ def _laravel_listener(
         max_bytes=settings.redis_max_message_bytes,
         max_channel_length=settings.max_channel_name_length,
         backoff=redis_listener.Backoff(cap=settings.redis_reconnect_max),
-        claim=claim,
+        once_key=once_key,
         ignore=ignore,
     )
     health.link(redis_listener.LINK, up=False)
@@ -203,8 +225,9 @@ def _cluster(
     health: Health,
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
     closers: list[Callable[[], Awaitable[None]]],
-) -> tuple[Broadcaster, PresenceStore]:
-    """Redis-backed transport, history and presence, with this node's heartbeat (docs/scaling.md)."""
+) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
+    """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
+    heartbeat (docs/scaling.md)."""
     assert settings.redis_url is not None
     client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
     node_id = uuid.uuid4().hex[:12]
@@ -234,7 +257,8 @@ def _cluster(
     closers.append(client.aclose)
     closers.append(nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)
-    return broadcaster, presence
+    directory = ClusterChannelDirectory(nodes, manager, presence)
+    return broadcaster, presence, directory, IngestClaim(prefix)
 
 
 def _starter(start: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
@@ -302,7 +326,7 @@ async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:
         remaining = max(0.1, deadline - loop.time())
         try:
             await asyncio.wait_for(coro, remaining)
-        except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - shutdown continues whatever one step does
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - shutdown continues whatever one step does
             log.warning("shutdown_step_failed", step=name, error=type(exc).__name__)
 
     await step("drain", drain(realtime))

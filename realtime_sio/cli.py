@@ -13,7 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
-from realtime_sio import __version__, logs, settings as settings_module
+from realtime_sio import __version__, logs
+from realtime_sio import settings as settings_module
 from realtime_sio.settings import OPTIONS, JwtSettings, Settings, SettingsError
 
 

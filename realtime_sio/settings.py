@@ -121,6 +121,8 @@ class Settings:
     drain_seconds: float = 5.0
     shutdown_timeout: float = 20.0
     config_file: str | None = None
+    dashboard_token: str | None = field(default=None, repr=False)  # None = /dashboard answers 404
+    dashboard_max_streams: int = 8
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ def _file_text(var: str, raw: str) -> str | None:
 def _origins(var: str, raw: str) -> tuple[str, ...]:
     values = _csv(var, raw)
     for v in values:
-        if v != "*" and not (v.startswith("http://") or v.startswith("https://")):
+        if v != "*" and not v.startswith(("http://", "https://")):
             raise SettingsError(f"{var}={raw!r}: expected '*' or comma-separated origins like https://app.example")
     return values
 
@@ -336,6 +338,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
     Option("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(1, 3600), "hard limit for the whole shutdown, seconds", "a number 1-3600"),
     Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules and [[apps]] Pusher apps", "a file path"),
+    Option("DASHBOARD_TOKEN", "dashboard_token", _opt_str, "admin credential for /dashboard (unset = dashboard off, 404)", "a string of at least 16 characters", secret=True),
+    Option("DASHBOARD_MAX_STREAMS", "dashboard_max_streams", _int(1, 1000), "concurrent live dashboard streams (503 above)", "an integer 1-1000"),
 )
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
@@ -385,6 +389,8 @@ def _check(settings: Settings) -> None:
         )
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
+    if settings.dashboard_token is not None and len(settings.dashboard_token) < 16:
+        raise SettingsError(f"{PREFIX}DASHBOARD_TOKEN: expected at least 16 characters")
     if "{role}" not in settings.role_room:
         raise SettingsError(f"{PREFIX}ROLE_ROOM={settings.role_room!r}: expected a template containing {{role}}")
     for attr in ("id", "key"):

@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from realtime_sio.errors import CATALOGUE  # noqa: E402
-from realtime_sio.settings import OPTIONS, JwtSettings, Settings  # noqa: E402
+from realtime_sio.errors import CATALOGUE
+from realtime_sio.settings import OPTIONS, JwtSettings, Settings
 
 BEGIN, END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
 

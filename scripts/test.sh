@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the tests need and run them: Python test extras into ./.venv, redis-server (Debian package)
+# Install everything the tests need, run the static checks, then the tests: Python test extras into ./.venv, redis-server (Debian package)
 # when missing, the npm packages the tests drive, the Helm engine and Chromium where those suites exist.
 # Extra arguments go to pytest, e.g.: bash scripts/test.sh tests/unit -q
 set -euo pipefail
@@ -28,5 +28,9 @@ for installer in scripts/install-helm.sh tests/browser/install.sh; do
   if [ -f "$installer" ]; then bash "$installer"; fi
 done
 
-ulimit -n 65536 2>/dev/null || true
+# Static checks first: lint and mypy --strict (settings in setup.cfg) must be clean.
+.venv/bin/ruff check realtime_sio tests bench scripts
+.venv/bin/mypy
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec .venv/bin/python -m pytest "$@"

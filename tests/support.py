@@ -110,9 +110,8 @@ class ServerProcess:
         env.update(self.env)
         env["REALTIME_SIO_PORT"] = str(self.port)
         env.setdefault("REALTIME_SIO_LOG_FORMAT", "json")
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "realtime_sio", "serve"], env=env, stdout=log, stderr=log, cwd=ROOT)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "realtime_sio", "serve"], env=env, stdout=log, stderr=log, cwd=ROOT)
         wait_until(self._healthy, timeout=20, what=f"realtime_sio on {self.port} (log {self.log_path})")
 
     def _healthy(self) -> bool:
@@ -225,7 +224,7 @@ class ReadyProxy:
                     if (await http.get(f"{backend.url}/ready")).status == 200:
                         self._next = (self._next + i + 1) % len(self.backends)
                         return backend
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     continue
         return None
 

@@ -32,10 +32,10 @@ from typing import Any
 import aiohttp
 
 from realtime_sio import logs
+from realtime_sio.auth.delegation import DelegatedAnswer
 from realtime_sio.auth.tokens import Identity
 from realtime_sio.channels import kind_of
-from realtime_sio.sio.namespace import DelegatedAnswer
-from realtime_sio.sio.presence import Member
+from realtime_sio.members import Member
 
 log = logs.get(__name__)
 

@@ -12,9 +12,11 @@ ephemeral signal (whisper, presence announcement) falls back to this node's own 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -29,8 +31,11 @@ log = logs.get(__name__)
 
 LINK = "cluster_bus"  # this subscriber's name in Health.links
 
-# KEYS[1] stream; ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload
+# KEYS[1] stream, KEYS[2] once-key or ''; ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload
 _PUBLISH = """
+if KEYS[2] ~= '' then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return 'claimed' end
+end
 local id = '-'
 if ARGV[1] == '1' then
   local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -118,11 +123,11 @@ class RedisBus:
         return f"{self._prefix}:h:{channel}"
 
     # -- Transport ---------------------------------------------------------------------------------------------
-    async def send(self, message: Message, record: bool) -> str | None:
+    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
         record = record and self._record
         try:
             raw = await self._script(
-                keys=[self._stream(message.channel)],
+                keys=[self._stream(message.channel), once_key or ""],
                 args=["1" if record else "0", self._events, self._size, self._age_ms, encode(message)],
             )
         except RedisError:
@@ -132,6 +137,8 @@ class RedisBus:
             self._deliver(message)
             return None
         position = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if position == "claimed":
+            return False  # another node published this one
         return None if position == "-" else position
 
     async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
@@ -227,8 +234,6 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(self._backoff_max, delay * 2)
             finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:  # noqa: BLE001 - the connection is already broken
-                    pass
+                with contextlib.suppress(Exception):  # the connection is already broken
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from realtime_sio import logs
 from realtime_sio.cluster.presence import RedisPresence
-from realtime_sio.sio.presence import Member
+from realtime_sio.cluster.replies import text, texts
+from realtime_sio.members import Member
 
 log = logs.get(__name__)
 
@@ -59,7 +61,7 @@ class Nodes:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._nodes_key, {self.node_id: now})
             if changed:
-                pipe.hset(self._subs_key(self.node_id), mapping=changed)
+                pipe.hset(self._subs_key(self.node_id), mapping=dict[Any, Any](changed))
             if gone:
                 pipe.hdel(self._subs_key(self.node_id), *gone)
             await pipe.execute()
@@ -68,12 +70,12 @@ class Nodes:
     async def live(self) -> list[str]:
         """Ids of nodes whose lease has not expired."""
         cutoff = int(time.time() * 1000) - self._lease_ms
-        return [n.decode() for n in await self._redis.zrangebyscore(self._nodes_key, cutoff, "+inf")]
+        return texts(await self._redis.zrangebyscore(self._nodes_key, cutoff, "+inf"))
 
     async def reap(self) -> int:
         """Remove every expired node's presence entries and keys; returns how many nodes were reaped."""
         cutoff = int(time.time() * 1000) - self._lease_ms
-        dead = [n.decode() for n in await self._redis.zrangebyscore(self._nodes_key, "-inf", f"({cutoff}")]
+        dead = texts(await self._redis.zrangebyscore(self._nodes_key, "-inf", f"({cutoff}"))
         reaped = 0
         for node_id in dead:
             if node_id == self.node_id:
@@ -118,9 +120,9 @@ class Nodes:
         await self._redis.delete(self._subs_key(self.node_id))
 
     # -- cluster-wide channel directory (the Pusher API's queries) -----------------------------------------------
-    async def counts(self) -> dict[str, int]:
-        """Channel → subscription count summed over live nodes."""
-        nodes = await self.live()
+    async def counts(self, exclude_self: bool = False) -> dict[str, int]:
+        """Channel → subscription count summed over live nodes (optionally all but this one)."""
+        nodes = [n for n in await self.live() if not (exclude_self and n == self.node_id)]
         async with self._redis.pipeline(transaction=False) as pipe:
             for node_id in nodes:
                 pipe.hgetall(self._subs_key(node_id))
@@ -128,6 +130,6 @@ class Nodes:
         total: dict[str, int] = {}
         for mapping in per_node:
             for channel, count in mapping.items():
-                name = channel.decode()
+                name = text(channel)
                 total[name] = total.get(name, 0) + int(count)
         return {c: n for c, n in total.items() if n > 0}

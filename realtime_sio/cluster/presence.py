@@ -21,7 +21,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from realtime_sio import logs
-from realtime_sio.sio.presence import JoinResult, LeaveResult, Member
+from realtime_sio.cluster.replies import texts
+from realtime_sio.members import Member
+from realtime_sio.sio.presence import JoinResult, LeaveResult
 
 log = logs.get(__name__)
 
@@ -118,7 +120,7 @@ class RedisPresence:
         return [m for m in (_member(v) for v in values) if m is not None]
 
     async def channels(self) -> Mapping[str, int]:
-        names = [n.decode() for n in await self._redis.smembers(f"{self._prefix}:ps:channels")]
+        names = texts(await self._redis.smembers(f"{self._prefix}:ps:channels"))
         if not names:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -131,7 +133,7 @@ class RedisPresence:
         """The (channel, sid) presence entries a node holds."""
         raw = await self._redis.smembers(self.node_key(node_id))
         pairs = []
-        for item in raw:
-            channel, _, sid = item.decode().partition("\n")
+        for item in texts(raw):
+            channel, _, sid = item.partition("\n")
             pairs.append((channel, sid))
         return pairs

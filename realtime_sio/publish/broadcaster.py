@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.history import Entry, MemoryHistory
@@ -34,9 +34,10 @@ class Message:
 class Transport(Protocol):
     """Carries messages to every node and keeps the recovery history."""
 
-    async def send(self, message: Message, record: bool) -> str | None:
+    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
         """Deliver ``message`` on every node (recording it first when ``record``); returns its position.
 
+        With ``once_key``, only if no node sent a message under that key before (else returns False, sends nothing).
         Raises when delivery cannot be guaranteed (the caller answers 503 and nothing was accepted).
         """
         ...
@@ -53,7 +54,7 @@ class LocalTransport:
         self.history = history
         self.broadcaster: Broadcaster | None = None
 
-    async def send(self, message: Message, record: bool) -> str | None:
+    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None:
         assert self.broadcaster is not None, "LocalTransport used before Broadcaster construction"
         if record and self.history is not None:
             entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
@@ -75,12 +76,18 @@ class Broadcaster:
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self.gates: dict[str, dict[str, list[Message]]] = {}
 
-    async def publish(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str) -> str | None:
+    async def publish(
+        self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str, once_key: str | None = None
+    ) -> str | None:
         """Record and broadcast an application event cluster-wide; returns its position (None without history).
 
+        ``once_key`` makes the publish happen once per cluster however many nodes try (Laravel's Redis broadcasts).
         Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
         """
-        position = await self.transport.send(Message(channel, event, data, except_sid, None, time.time()), record=True)
+        message = Message(channel, event, data, except_sid, None, time.time())
+        position = await self.transport.send(message, record=True, once_key=once_key)
+        if position is False:
+            return None  # another node published it
         self._metrics.events_received.labels(source=source).inc()
         return position
 

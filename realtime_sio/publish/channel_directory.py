@@ -10,7 +10,8 @@ from typing import Protocol
 
 import socketio
 
-from realtime_sio.sio.presence import Member, PresenceStore
+from realtime_sio.members import Member
+from realtime_sio.sio.presence import PresenceStore
 
 
 class ChannelDirectory(Protocol):

@@ -7,11 +7,9 @@ resubscribing on success. Only cancellation ends the loop.
 
 Cluster seam (issue 4). Redis pub/sub hands every PUBLISH to *every* subscribed node, and in a cluster the
 broadcaster's transport already carries each published event to all nodes; so exactly one node may publish a given
-Laravel message. Before publishing, the listener awaits ``claim(redis_channel, payload)``: the default
-(:func:`always_claim`) answers True, which is right for one node. A cluster passes a claim that answers True on one
-node only, e.g. ``SET <ns>:claim:<sha256(channel + payload)> 1 NX PX <ttl>`` (caveat: two identical payloads on one
-channel inside ``ttl`` then count as one), or replaces pub/sub with a stream and a consumer group. A claim that
-raises skips the message (reason ``claim_failed``): delivering it from every node would be worse than once from none.
+Laravel message. ``once_key(redis_channel, payload)`` names the message; the cluster transport publishes it only if
+that key was not claimed yet, in the same atomic step (``cluster/claim.py``, ``cluster/bus.py``). The default
+(:func:`no_once_key`) answers None: a single node publishes everything.
 
 ``ignore`` lists Redis channel prefixes that are not Laravel's and are skipped silently: with an empty Laravel prefix
 the pattern is ``*``, which also matches the cluster bus's own channels (pass its prefix here when wiring it).
@@ -23,7 +21,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,14 +44,14 @@ from realtime_sio.publish.redis_message import (
 
 log = logs.get(__name__)
 
-Claim = Callable[[bytes, bytes], Awaitable[bool]]
+OnceKey = Callable[[bytes, bytes], str | None]
 LINK = "laravel_listener"  # this subscriber's name in Health.links
 IDLE_PING_SECONDS = 10.0  # ping a silent subscription this often; no answer within another period = dead link
 
 
-async def always_claim(channel: bytes, payload: bytes) -> bool:
-    """Single node: this node delivers every message."""
-    return True
+def no_once_key(channel: bytes, payload: bytes) -> str | None:
+    """Single node: this node publishes every message."""
+    return None
 
 
 @dataclass
@@ -93,7 +91,7 @@ class RedisListener:
         max_bytes: int,
         max_channel_length: int,
         backoff: Backoff | None = None,
-        claim: Claim = always_claim,
+        once_key: OnceKey = no_once_key,
         ignore: tuple[str, ...] = (),
     ) -> None:
         self._redis = redis
@@ -105,7 +103,7 @@ class RedisListener:
         self._max_bytes = max_bytes
         self._max_channel_length = max_channel_length
         self._backoff = backoff or Backoff()
-        self._claim = claim
+        self._once_key = once_key
         self._ignore = tuple(p.encode() for p in ignore if p)
         self._outage_logged = False
         for reason in REASONS:
@@ -149,10 +147,10 @@ class RedisListener:
                     self._up()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def handle(self, channel: bytes, payload: bytes) -> None:
-        """Validate, claim and publish one message; never raises except on cancellation."""
+        """Validate and publish one message (once per cluster); never raises except on cancellation."""
         if self._ignore and channel.startswith(self._ignore):
             return
         try:
@@ -161,14 +159,10 @@ class RedisListener:
             self._reject(exc.reason, channel, payload, exc.detail)
             return
         try:
-            claimed = await self._claim(channel, payload)
-        except Exception as exc:  # noqa: BLE001 - see the module docstring: skip rather than duplicate
-            self._reject("claim_failed", channel, payload, type(exc).__name__)
-            return
-        if not claimed:
-            return
-        try:
-            await self._broadcaster.publish(msg.channel, msg.event, msg.data, except_sid=msg.except_sid, source="redis")
+            await self._broadcaster.publish(
+                msg.channel, msg.event, msg.data, except_sid=msg.except_sid, source="redis",
+                once_key=self._once_key(channel, payload),
+            )
         except Exception as exc:  # noqa: BLE001 - delivery could not be guaranteed; Laravel does not retry pub/sub
             self._reject("publish_failed", channel, payload, type(exc).__name__)
 

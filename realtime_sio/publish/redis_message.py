@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from realtime_sio.channels import is_valid_name
 
@@ -22,21 +22,10 @@ RejectReason = Literal[
     "data_missing",
     "socket_invalid",
     "channel_invalid",
-    "claim_failed",
     "publish_failed",
 ]
-# Every value the redis_messages_rejected{reason} label can take (the last two are set by the listener).
-REASONS: tuple[RejectReason, ...] = (
-    "too_large",
-    "not_json",
-    "not_object",
-    "event_invalid",
-    "data_missing",
-    "socket_invalid",
-    "channel_invalid",
-    "claim_failed",
-    "publish_failed",
-)
+# Every value the redis_messages_rejected{reason} label can take (the last one is set by the listener).
+REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 MAX_EVENT_NAME = 200
 MAX_SOCKET_ID = 256
 PREVIEW_BYTES = 48  # how much of a rejected payload a log line may show

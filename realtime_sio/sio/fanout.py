@@ -28,6 +28,19 @@ def _size(item: Any) -> int:
     return len(encoded)
 
 
+def websocket_frame(text: str) -> bytes:
+    """An unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
 class ByteQueue(asyncio.Queue[Any]):
     """An unbounded asyncio.Queue that also tracks how many encoded bytes it holds."""
 
@@ -37,10 +50,10 @@ class ByteQueue(asyncio.Queue[Any]):
 
     def _put(self, item: Any) -> None:
         self.bytes += _size(item)
-        super()._put(item)  # type: ignore[misc]
+        super()._put(item)
 
     def _get(self) -> Any:
-        item = super()._get()  # type: ignore[misc]
+        item = super()._get()
         self.bytes -= _size(item)
         return item
 
@@ -79,8 +92,11 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
         parts = encoded if isinstance(encoded, list) else [encoded]
         eio_pkts = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
         size = sum(len(p.encode()) for p in eio_pkts)
+        # One text packet (no binary attachments) can go out as one prebuilt WebSocket frame for every recipient.
+        frame = websocket_frame(eio_pkts[0].encode()) if len(eio_pkts) == 1 and not eio_pkts[0].binary else None
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets = self.server.eio.sockets
+        limit = self.max_buffered_bytes
         delivered = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
@@ -89,7 +105,17 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
             if sock is None or sock.closed or sock.closing:
                 continue
             queue = sock.queue
-            if getattr(queue, "bytes", 0) + size > self.max_buffered_bytes:
+            direct = getattr(sock, "direct", None)
+            if frame is not None and direct is not None and not sock.writing and not queue.qsize():
+                # Nothing queued or in flight for this socket: writing now keeps its order.
+                if direct.get_write_buffer_size() + len(frame) > limit:
+                    self.on_slow_consumer(eio_sid)
+                    continue
+                if not direct.is_closing():
+                    direct.write(frame)
+                    delivered += 1
+                continue
+            if getattr(queue, "bytes", 0) + size > limit:
                 self.on_slow_consumer(eio_sid)
                 continue
             for p in eio_pkts:

@@ -25,6 +25,13 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     """Engine.IO socket with timer-driven pings and task-free waits."""
 
     _ping_timer: asyncio.TimerHandle | None = None
+    last_ping: float | None
+    connected: bool
+    # direct: the TCP transport while this socket is a plain WebSocket; fan-out may write a prebuilt frame straight
+    # to it when nothing is queued or being written (so order is kept). writing: the writer task is mid-send.
+    ws_transport: Any = None
+    direct: Any = None
+    writing: bool = False
 
     def schedule_ping(self) -> None:
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
@@ -50,7 +57,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
                 first = await self.queue.get()
             self.queue.task_done()
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             raise exceptions.QueueEmpty() from None
         if first is None:
             return []
@@ -115,14 +122,19 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                     break
                 if not packets:
                     break
+                self.writing = True
                 try:
                     for pkt in packets:
                         await ws.send(pkt.encode())
                 except Exception:  # noqa: BLE001 - the peer went away; the read loop notices too
                     break
+                finally:
+                    self.writing = False
+            self.direct = None
             await ws.close()
 
         writer_task = asyncio.ensure_future(writer())
+        self.direct = self.ws_transport
         timeout = self.server.ping_interval + self.server.ping_timeout
         while True:
             try:
@@ -140,8 +152,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 pass
             except exceptions.SocketIsClosedError:
                 break
-            except Exception:  # noqa: BLE001 - a malformed frame must not end the server, only be logged
+            except Exception:
                 self.server.logger.exception("Unknown receive error")
+        self.direct = None
         await self.queue.put(None)
         await asyncio.wait_for(writer_task, timeout=None)
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)

@@ -10,42 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 import socketio
 
 from realtime_sio import errors, logs
+from realtime_sio.auth.delegation import Authorizer, DelegatedAnswer
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import ANONYMOUS, Identity, TokenVerifier
 from realtime_sio.channels import kind_of
 from realtime_sio.errors import ErrorCode, RealtimeError
+from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
-from realtime_sio.sio.presence import JoinResult, Member, PresenceStore
+from realtime_sio.sio.presence import JoinResult, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 from realtime_sio.sio.server import release_pending_poll
 
 log = logs.get(__name__)
 
 _NOT_OUR_TOKEN = (errors.TOKEN_MALFORMED, errors.TOKENS_DISABLED, errors.TOKEN_BAD_ALGORITHM)
-
-
-@dataclass(frozen=True)
-class DelegatedAnswer:
-    """What the app's /broadcasting/auth said: HTTP status (0 = unreachable) and presence member data."""
-
-    status: int
-    member: Member | None = None
-
-
-class Authorizer(Protocol):
-    """Delegates a channel decision to Laravel (``auth.laravel``)."""
-
-    async def authorize(
-        self, channel: str, socket_id: str, headers: Mapping[str, str], cookie: str | None, identity: Identity
-    ) -> DelegatedAnswer: ...
 
 
 @dataclass
@@ -103,7 +89,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return None
         try:
             return await handler(*args)
-        except Exception:  # noqa: BLE001 - a handler bug must not take the socket down; logged once with context
+        except Exception:
             log.exception("handler_failed", handler_event=event, sid=args[0] if args else None)
             return None
 

@@ -9,19 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-
-@dataclass(frozen=True)
-class Member:
-    """What Echo's ``here/joining/leaving`` callbacks receive as ``user_info``, keyed by ``user_id``."""
-
-    user_id: str | int
-    user_info: Any
-
-    def wire(self) -> dict[str, Any]:
-        """The member object sent to clients (laravel-echo-server shape, without socket ids)."""
-        return {"user_id": self.user_id, "user_info": self.user_info}
+from realtime_sio.members import Member
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
             owner = getattr(self.handler, "__self__", None)  # the engineio AsyncSocket this WebSocket serves
             if owner is not None and request.transport is not None:
                 owner.abort_transport = request.transport.abort
+                if not compress:  # uncompressed frames are the same bytes for every recipient (sio/fanout.py)
+                    owner.ws_transport = request.transport
             self.environ = environ
             await self.handler(self)
             return self._sock

@@ -164,35 +164,66 @@ async def test_recovery_reset_when_history_expired(nodes: Any, clients: Any) -> 
     assert reset[0] == "busy"
 
 
-async def test_channel_queries_are_cluster_wide(nodes: Any, clients: Any) -> None:
-    """The cluster directory sums subscriptions over live nodes (observed through the node heartbeat keys)."""
-    import redis.asyncio as aioredis
+async def test_pusher_channel_queries_are_cluster_wide(nodes: Any, clients: Any) -> None:
+    """GET /apps/{id}/channels and /channels/{name} on one node count subscribers on every node; users too."""
+    from tests.integration.test_pusher_api import APP, signed
 
-    a_node, b_node = nodes(2)
+    apps = f"{APP['appId']}:{APP['key']}:{APP['secret']}"
+    a_node, b_node = nodes(2, REALTIME_SIO_PUSHER_APPS=apps)
     await ready(a_node)
     await ready(b_node)
-    for node in (a_node, b_node):
+    for node, user in ((a_node, 1), (b_node, 2), (b_node, 3)):
         c = clients(node.url)
-        await c.connect()
+        await c.connect(auth={"token": token(user)})
         await c.joined("shared")
-    url = a_node.env["REALTIME_SIO_REDIS_URL"]
-    client = aioredis.Redis.from_url(url)
+        await c.joined("presence-chat.42")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10  # other nodes' counts arrive with their next heartbeat (lease / 3)
+    body: Any = {}
+    while loop.time() < deadline:
+        status, body = await signed(a_node, "GET", "/apps/app-1/channels/shared", params={"info": "subscription_count"})
+        if body.get("subscription_count") == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert body["subscription_count"] == 3 and body["occupied"] is True
+    status, listing = await signed(b_node, "GET", "/apps/app-1/channels", params={"filter_by_prefix": "presence-", "info": "user_count"})
+    assert status == 200 and listing["channels"] == {"presence-chat.42": {"user_count": 3}}
+    status, info = await signed(a_node, "GET", "/apps/app-1/channels/presence-chat.42", params={"info": "user_count,subscription_count"})
+    assert status == 200 and info["occupied"] is True and info["user_count"] == 3 and info["subscription_count"] == 3
+    status, users = await signed(b_node, "GET", "/apps/app-1/channels/presence-chat.42/users")
+    assert sorted(u["id"] for u in users["users"]) == [1, 2, 3]
+
+
+async def test_laravel_publish_delivered_once_across_nodes(nodes: Any, clients: Any, redis_server: RedisServer) -> None:
+    """3 nodes all listening to Laravel's Redis broadcaster: each PUBLISH reaches each subscriber once, in order,
+    and two identical broadcasts in a row stay two."""
+    import json
+
+    import redis.asyncio as aioredis
+
+    cluster = nodes(3)
+    for node in cluster:
+        await ready(node)
+    subs: list[Client] = []
+    for node in cluster:
+        c = clients(node.url)
+        await c.connect(auth={"token": token(9)})
+        subs.append(c)
+    publisher = aioredis.Redis.from_url(redis_server.url)
     try:
-        totals: dict[str, int] = {}
-
-        async def total() -> int:
-            live = [n.decode() for n in await client.zrange("rsio:nodes", 0, -1)]
-            counts = [await client.hget(f"rsio:node:{n}:subs", "shared") for n in live]
-            return sum(int(c or 0) for c in counts)
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while loop.time() < deadline and totals.get("shared") != 2:
-            totals["shared"] = await total()
-            await asyncio.sleep(0.05)
-        assert totals["shared"] == 2
+        payloads = [{"event": "App\\Events\\Tick", "data": {"n": n, "socket": None}, "socket": None} for n in range(20)]
+        payloads.insert(5, payloads[4])  # an identical broadcast twice in a row
+        for payload in payloads:
+            await publisher.publish("laravel_database_private-user.9", json.dumps(payload))
     finally:
-        await client.aclose()
+        await publisher.aclose()
+    expected = [p["data"]["n"] for p in payloads]
+    for c in subs:
+        got = await c.wait_for("App\\Events\\Tick", len(expected), timeout=15)
+        assert [a[1]["n"] for a in got] == expected
+    for c in subs:
+        await c.sio.call("ping")
+        assert len(c.named("App\\Events\\Tick")) == len(expected)
 
 
 async def test_redis_outage_every_accepted_event_delivered_once(nodes: Any, clients: Any, redis_server: RedisServer) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import aiohttp
 
 from tests.integration.test_cluster import ready
-from tests.support import API_KEY, Client, ReadyProxy, RedisServer, ServerProcess, eventually
+from tests.support import (
+    API_KEY,
+    Client,
+    ReadyProxy,
+    RedisServer,
+    ServerProcess,
+    eventually,
+)
 
 
 async def test_sigterm_moves_clients_to_the_survivor_without_losing_events(

@@ -29,7 +29,7 @@ async def test_health_ready_metrics(server: ServerProcess) -> None:
 def test_bad_setting_stops_startup_with_one_line() -> None:
     """A bad value exits with status 2 and one line naming the variable and what it accepts."""
     env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_PORT": "not-a-port"}
-    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "REALTIME_SIO_PORT" in lines[0] and "integer" in lines[0]
@@ -38,7 +38,7 @@ def test_bad_setting_stops_startup_with_one_line() -> None:
 def test_unknown_setting_is_refused() -> None:
     """A misspelt REALTIME_SIO_* variable is refused rather than silently ignored."""
     env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_JWT_SECRTE": "x"}
-    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30, check=False)
     assert result.returncode == 2 and "REALTIME_SIO_JWT_SECRTE: unknown setting" in result.stderr
 
 
@@ -46,7 +46,7 @@ def test_help_lists_every_option_with_default() -> None:
     """`serve --help` lists every setting's flag, variable and default."""
     from realtime_sio.settings import OPTIONS
 
-    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=30, check=False)
     assert result.returncode == 0
     flat = " ".join(result.stdout.split())
     for option in OPTIONS:
@@ -77,7 +77,7 @@ def test_port_in_use_is_a_clear_error() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         env = {"PATH": "/usr/bin:/bin", "REALTIME_SIO_PORT": str(port)}
-        result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30)
+        result = subprocess.run([sys.executable, "-m", "realtime_sio", "serve"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=30, check=False)
     assert result.returncode == 1 and f"127.0.0.1:{port}" in result.stderr
 
 

@@ -2,32 +2,20 @@
 // Input: one JSON argument {url, apiKey, tokens: {a, b}, transports}. Output: one JSON line of observations.
 import Echo from "laravel-echo";
 import { io } from "socket.io-client";
+import { postEvent, until as untilWith } from "./lib.mjs";
 
 const { url, apiKey, tokens, transports } = JSON.parse(process.argv[2]);
 const seen = { order: null, namespaced: null, hereA: null, hereB: null, joiningA: null, leavingA: null, whisperA: null, transportA: null };
+
+const until = (label, predicate) => untilWith(label, predicate, seen);
+const post = (channel, event, data) => postEvent(url, apiKey, channel, event, data);
 
 function echoFor(token) {
   // Each instance gets its own auth object: Echo instances in one Node process otherwise share default options.
   return new Echo({ broadcaster: "socket.io", host: url, client: io, transports, auth: { headers: { Authorization: `Bearer ${token}` } } });
 }
 
-async function until(label, predicate, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${label}: ${JSON.stringify(seen)}`);
-}
 
-async function post(channel, event, data) {
-  const res = await fetch(`${url}/api/v1/events`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ channel, event, data }),
-  });
-  if (res.status !== 200) throw new Error(`sidecar answered ${res.status}: ${await res.text()}`);
-}
 
 const a = echoFor(tokens.a);
 const b = echoFor(tokens.b);

@@ -6,9 +6,12 @@
 import Echo from "laravel-echo";
 import Pusher from "pusher";
 import { io } from "socket.io-client";
+import { until as untilWith } from "./lib.mjs";
 
 const { url, pusher: app } = JSON.parse(process.argv[2]);
 const seen = { a: [], b: [], hereA: null, joiningA: null, errors: [] };
+
+const until = (label, predicate) => untilWith(label, predicate, seen);
 
 function echoFor(user) {
   // Each instance gets its own auth object (Echo instances in one process share default options otherwise).
@@ -16,15 +19,6 @@ function echoFor(user) {
   const echo = new Echo({ broadcaster: "socket.io", host: url, client: io, transports: ["websocket"], auth: { headers: { Authorization: `Bearer user-${user}` } } });
   echo.connector.socket.on("subscription_error", (channel, status) => seen.errors.push([user, channel, status]));
   return echo;
-}
-
-async function until(label, predicate, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${label}: ${JSON.stringify(seen)}`);
 }
 
 const a = echoFor(7);

@@ -2,28 +2,16 @@
 // Input: one JSON argument {url, apiKey, tokens: {plain, echo}}. Output: one JSON line of observations.
 import Echo from "laravel-echo";
 import { io } from "socket.io-client";
+import { postEvent, until as untilWith } from "./lib.mjs";
 import { trackPositions } from "../../realtime_sio/static/recovery.mjs";
 
 const { url, apiKey, tokens } = JSON.parse(process.argv[2]);
 const seen = { plain: [], echo: [], resets: [] };
 
-async function until(label, predicate, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${label}: ${JSON.stringify(seen)}`);
-}
+const until = (label, predicate) => untilWith(label, predicate, seen);
+const post = (channel, event, data) => postEvent(url, apiKey, channel, event, data);
 
-async function post(channel, event, data) {
-  const res = await fetch(`${url}/api/v1/events`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ channel, event, data }),
-  });
-  if (res.status !== 200) throw new Error(`sidecar answered ${res.status}`);
-}
+
 
 const plain = io(url, { auth: { token: tokens.plain }, transports: ["websocket"] });
 const echo = new Echo({

@@ -11,7 +11,7 @@ from realtime_sio.auth.laravel import (
     member_from,
 )
 from realtime_sio.auth.tokens import ANONYMOUS, Identity
-from realtime_sio.sio.presence import Member
+from realtime_sio.members import Member
 
 
 def test_forwarded_headers_filter_and_defaults() -> None:

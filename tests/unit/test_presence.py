@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from realtime_sio.sio.presence import LocalPresence, Member
+from realtime_sio.members import Member
+from realtime_sio.sio.presence import LocalPresence
 
 
 async def test_first_and_last_socket_of_a_user() -> None:

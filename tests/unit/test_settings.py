@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from realtime_sio.settings import DEFAULT_CHANNEL_RULES, OPTIONS, Settings, SettingsError, load
+from realtime_sio.settings import (
+    DEFAULT_CHANNEL_RULES,
+    OPTIONS,
+    Settings,
+    SettingsError,
+    load,
+)
 
 
 def test_defaults_need_nothing() -> None:

@@ -1,0 +1,35 @@
+"""Cluster-wide channel queries for the Pusher API: this node's live rooms plus every other live node's counts."""
+
+from __future__ import annotations
+
+from realtime_sio.cluster.nodes import Nodes
+from realtime_sio.members import Member
+from realtime_sio.sio.fanout import LeanManager
+from realtime_sio.sio.presence import PresenceStore
+
+
+class ClusterChannelDirectory:
+    """:class:`~realtime_sio.publish.channel_directory.ChannelDirectory` over every live node.
+
+    Other nodes' counts are what they wrote at their last heartbeat (at most ``lease/3`` seconds old).
+    """
+
+    def __init__(self, nodes: Nodes, manager: LeanManager, presence: PresenceStore) -> None:
+        self._nodes = nodes
+        self._manager = manager
+        self._presence = presence
+
+    async def _counts(self) -> dict[str, int]:
+        totals = await self._nodes.counts(exclude_self=True)
+        for channel, count in self._manager.channel_counts().items():
+            totals[channel] = totals.get(channel, 0) + count
+        return totals
+
+    async def channels(self, prefix: str = "") -> dict[str, int]:
+        return {c: n for c, n in (await self._counts()).items() if c.startswith(prefix) and n > 0}
+
+    async def subscription_count(self, channel: str) -> int:
+        return (await self._counts()).get(channel, 0)
+
+    async def users(self, channel: str) -> list[Member]:
+        return await self._presence.members(channel)

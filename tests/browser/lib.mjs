@@ -1,0 +1,100 @@
+// Shared scenario helpers: read the parameters pytest sends on stdin, launch Debian's headless Chromium through
+// playwright-core, open the Echo test page, call the test's control routes, and print one JSON result line.
+//
+// Protocol with tests/browser/harness.py: stdin = one JSON object of parameters; stdout's last line = the JSON
+// result; exit status 0 = the scenario ran to the end (pytest then asserts on the result), 1 = it failed, with
+// {"error": ..., "pages": [...]} as the last line so the failure shows what each page saw.
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export const params = JSON.parse((await readStdin()) || '{}');
+
+const openPages = [];
+
+export async function launch() {
+  return chromium.launch({ executablePath: params.chromium || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+// POST /control/<action> on the test's page server; pytest performs the action (publish, restart, ...) and answers.
+export async function control(action, body = {}) {
+  const res = await fetch(`${params.control}/control/${action}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`control ${action} answered ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// Open the Echo test page at `origin` with the given query parameters; page errors are kept for the result.
+export async function openEchoPage(browser, origin, query) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(String(err)));
+  openPages.push({ page, errors });
+  const url = `${origin}/echo.html?${new URLSearchParams(query)}`;
+  await page.goto(url);
+  await page.waitForFunction(() => window.rt !== undefined, null, { timeout: 10000 });
+  return { context, page, errors };
+}
+
+// Wait until `fn(arg)` is truthy in the page, failing after `ms` with `what` in the message (deadline, not a sleep).
+export async function waitFor(page, fn, arg, ms, what) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: ms, polling: 50 });
+  } catch (err) {
+    throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  }
+}
+
+export async function state(page) {
+  return page.evaluate(() => window.rt.state());
+}
+
+async function pageStates() {
+  const states = [];
+  for (const { page, errors } of openPages) {
+    try {
+      states.push({ url: page.url(), errors, state: await state(page) });
+    } catch (err) {
+      states.push({ url: page.url(), errors, state: null });
+    }
+  }
+  return states;
+}
+
+// Run `main(browser)`, print its result (or the error with every page's state) as the last stdout line.
+export async function run(main) {
+  let browser;
+  let code = 0;
+  let output;
+  try {
+    browser = await launch();
+    output = await main(browser);
+  } catch (err) {
+    code = 1;
+    output = { error: String(err && err.stack ? err.stack : err), pages: await pageStates() };
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+  }
+  process.stdout.write(`${JSON.stringify(output)}\n`);
+  process.exit(code);
+}
