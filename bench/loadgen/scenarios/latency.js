@@ -24,6 +24,9 @@ export async function run(opts, addresses) {
   const samples = new Float64Array(totalEmits * maxPerRoom);
   let received = 0;
   let lastReceipt = 0;
+  // timeline[s] = [deliveries, sum ms, max ms] for the emits sent in second s of the stream
+  const timeline = Array.from({ length: Math.ceil(opts.duration) }, () => [0, 0, 0]);
+  let t0 = 0;
   let wrongChannel = 0;
   let unexpected = 0;
 
@@ -35,7 +38,12 @@ export async function run(opts, addresses) {
       return;
     }
     recvPerSeq[data.seq]++;
-    if (received < samples.length) samples[received] = now - data.ts;
+    const ms = now - data.ts;
+    if (received < samples.length) samples[received] = ms;
+    const bucket = timeline[Math.min(timeline.length - 1, Math.max(0, Math.floor((data.ts - t0) / 1000)))];
+    bucket[0]++;
+    bucket[1] += ms;
+    if (ms > bucket[2]) bucket[2] = ms;
     received++;
     lastReceipt = now;
   };
@@ -51,7 +59,7 @@ export async function run(opts, addresses) {
   const pad = "x".repeat(opts.payloadBytes);
   report("measure_start", {});
   const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
+  t0 = performance.now();
   const inflight = [];
   let sent = 0;
   // Pace by deadline: each tick sends what is due by now, so a slow tick catches up instead of drifting.
@@ -107,6 +115,8 @@ export async function run(opts, addresses) {
     unexpected,
     dropped: pool.dropped,
     latency: summarize(samples, Math.min(received, samples.length)),
+    // per second of sending: how many deliveries, their mean and max latency (shows stalls vs a steady backlog)
+    timeline: timeline.map(([n, sum, max], second) => ({ second, n, mean_ms: n ? Math.round(sum / n) : null, max_ms: Math.round(max) })),
     wall_seconds: Math.round(wall * 1000) / 1000,
     loadgen_cpu_seconds: Math.round(loadgenCpu * 1000) / 1000,
   };
