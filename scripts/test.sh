@@ -19,9 +19,11 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
+# --ignore-scripts: nothing here needs an install script, and artillery's would build native modules and try to
+# download a browser.
 for dir in tests/js tests/browser bench/loadgen bench/peers/node-socketio artillery; do
   if [ -f "$dir/package-lock.json" ]; then
-    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 done
 for installer in scripts/install-helm.sh tests/browser/install.sh; do
