@@ -20,7 +20,7 @@ import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import __version__, client_assets, logs
+from realtime_sio import __version__, client_assets, logs, runtime_watch
 from realtime_sio import metrics as metrics_module
 from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
@@ -168,6 +168,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
         web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
+    services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics)
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
@@ -341,6 +342,7 @@ async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:
 async def serve(settings: Settings, ready: Callable[[int], None] | None = None) -> None:
     """Run until SIGTERM/SIGINT, then shut down in order."""
     realtime = build(settings)
+    runtime_watch.install_gc_timing(realtime.metrics)
     runner = web.AppRunner(realtime.web_app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)

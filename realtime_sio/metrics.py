@@ -20,6 +20,7 @@ from prometheus_client import (
 
 CHANNEL_KINDS = ("public", "private", "presence")
 EVENT_SOURCES = ("http", "pusher", "redis", "whisper", "cluster")
+STALL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -44,6 +45,8 @@ class Metrics:
     draining: Gauge
     slow_consumer_disconnects: Counter
     presence_members: Gauge
+    event_loop_lag: Histogram
+    gc_pause: Histogram
 
     def exposition(self) -> bytes:
         """Prometheus text format of everything in the registry."""
@@ -116,6 +119,19 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
         ),
         presence_members=Gauge(
             "realtime_sio_presence_members", "Distinct presence members over all presence channels (local view)", registry=reg
+        ),
+        event_loop_lag=Histogram(
+            "realtime_sio_event_loop_lag_seconds",
+            "How late a 50 ms timer fired: time the event loop could run nothing else",
+            buckets=STALL_BUCKETS,
+            registry=reg,
+        ),
+        gc_pause=Histogram(
+            "realtime_sio_gc_pause_seconds",
+            "Duration of CPython cyclic garbage collections, by generation",
+            ["generation"],
+            buckets=STALL_BUCKETS,
+            registry=reg,
         ),
     )
     metrics.redis_up.set(1)

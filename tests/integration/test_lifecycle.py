@@ -162,3 +162,19 @@ async def test_client_helper_is_served(server: ServerProcess) -> None:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/javascript")
         assert "export function trackPositions" in await r.text()
         assert (await http.get(f"{server.url}/client/../settings.py")).status == 404
+
+
+async def test_runtime_stall_metrics_are_exposed(server: ServerProcess) -> None:
+    """/metrics reports event-loop lag probes and GC pauses by generation (the loop probe runs every 50 ms)."""
+    import re
+
+    async with aiohttp.ClientSession() as http:
+        text = ""
+        loop_count = 0.0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and loop_count < 2:
+            text = await (await http.get(f"{server.url}/metrics")).text()
+            match = re.search(r"^realtime_sio_event_loop_lag_seconds_count (\S+)$", text, re.M)
+            loop_count = float(match.group(1)) if match else 0.0
+    assert loop_count >= 2
+    assert "realtime_sio_gc_pause_seconds_count{generation=\"0\"}" in text
