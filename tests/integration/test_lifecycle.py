@@ -174,7 +174,7 @@ async def test_runtime_stall_metrics_are_exposed(server: ServerProcess) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and loop_count < 2:
             text = await (await http.get(f"{server.url}/metrics")).text()
-            match = re.search(r"^realtime_sio_event_loop_lag_seconds_count (\S+)$", text, re.M)
+            match = re.search(r"^realtime_sio_event_loop_lag_seconds_count (\S+)$", text, re.MULTILINE)
             loop_count = float(match.group(1)) if match else 0.0
     assert loop_count >= 2
     assert "realtime_sio_gc_pause_seconds_count{generation=\"0\"}" in text
