@@ -126,7 +126,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         rules=ChannelRules(rules),
         presence=presence,
         broadcaster=broadcaster,
-        recovery=Recovery(broadcaster, metrics),
+        recovery=Recovery(broadcaster),
         metrics=metrics,
         is_draining=lambda: health.draining,
         authorizer=authorizer,
@@ -311,10 +311,9 @@ async def drain(realtime: Realtime) -> None:
 async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
     sock = realtime.sio.eio.sockets.get(eio_sid)
     if sock is not None and not sock.closed:
-        # abort: no Engine.IO CLOSE packet (python clients treat that as final); then wake the writer / parked poll
-        # so the transport itself closes and every client library sees a dropped transport and reconnects.
+        # abort: no Engine.IO CLOSE packet (python clients treat that as final); the socket then ends its transport
+        # (sio/lean_socket.py), so every client library sees a dropped transport and reconnects.
         await sock.close(wait=False, abort=True)
-        sock.queue.put_nowait(None)
 
 
 async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:

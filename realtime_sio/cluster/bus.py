@@ -124,12 +124,8 @@ class RedisBus:
 
     # -- Transport ---------------------------------------------------------------------------------------------
     async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
-        record = record and self._record
         try:
-            raw = await self._script(
-                keys=[self._stream(message.channel), once_key or ""],
-                args=["1" if record else "0", self._events, self._size, self._age_ms, encode(message)],
-            )
+            raw = await self._publish(message, record, once_key)
         except RedisError:
             if record:
                 raise
@@ -142,13 +138,17 @@ class RedisBus:
         """One pipeline of publish scripts: Redis runs them in order, each atomically (raises if Redis is away)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for message, once_key in batch:
-                await self._script(
-                    keys=[self._stream(message.channel), once_key or ""],
-                    args=["1" if self._record else "0", self._events, self._size, self._age_ms, encode(message)],
-                    client=pipe,
-                )
+                await self._publish(message, True, once_key, pipe)
             replies = await pipe.execute()
         return [self._result(raw) for raw in replies]
+
+    async def _publish(self, message: Message, record: bool, once_key: str | None, client: Any = None) -> Any:
+        """Run (or, with a pipeline as ``client``, queue) the publish script for one message."""
+        return await self._script(
+            keys=[self._stream(message.channel), once_key or ""],
+            args=["1" if record and self._record else "0", self._events, self._size, self._age_ms, encode(message)],
+            client=client,
+        )
 
     @staticmethod
     def _result(raw: Any) -> str | None | Literal[False]:

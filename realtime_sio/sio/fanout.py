@@ -160,7 +160,7 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
             if sock is None or sock.closed or sock.closing:
                 continue
             queue = sock.queue
-            direct = getattr(sock, "direct", None)
+            direct = sock.direct
             if frame is not None and direct is not None and not sock.writing and not queue.qsize():
                 # Nothing queued or in flight for this socket: writing now keeps its order.
                 if direct.get_write_buffer_size() + len(frame) > limit:
@@ -170,7 +170,7 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
                     direct.write(frame)
                     delivered += 1
                 continue
-            if getattr(queue, "bytes", 0) + size > limit:
+            if queue.bytes + size > limit:
                 self.on_slow_consumer(eio_sid)
                 continue
             for p in eio_pkts:

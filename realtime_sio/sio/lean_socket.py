@@ -49,7 +49,13 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
+        already = self.closed
         await super().close(wait=wait, abort=abort, reason=reason)
+        if not already:
+            # Upstream does not wake what waits on the queue: a long-poll GET stayed parked for ping_interval +
+            # ping_timeout (45 s) after the client left, and an aborted WebSocket's writer never closed the
+            # transport. A None ends the writer (which closes the WebSocket) or answers the parked poll.
+            self.queue.put_nowait(None)
 
     async def poll(self) -> list[Any]:
         """Wait for packets to send (as upstream, without a ``wait_for`` task)."""

@@ -27,7 +27,6 @@ from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
 from realtime_sio.sio.presence import JoinResult, PresenceStore
 from realtime_sio.sio.recovery import Recovery
-from realtime_sio.sio.server import release_pending_poll
 
 log = logs.get(__name__)
 
@@ -148,7 +147,6 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._metrics.connections.dec()
         self._metrics.disconnects.labels(reason=payloads.disconnect_reason(reason)).inc()
         self._recovery.forget(sid)
-        release_pending_poll(self.server, sid)
         for channel in list(conn.channels):
             await self._leave(sid, conn, channel, in_room=False)
         log.info("client_disconnected", sid=sid, user_id=conn.identity.user_id, reason=str(reason))

@@ -8,7 +8,6 @@ before new ones. When history no longer reaches back it gets ``recovery:reset`` 
 from __future__ import annotations
 
 from realtime_sio import logs
-from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.history import parse_position
 
@@ -20,9 +19,8 @@ RESET_EVENT = "recovery:reset"
 class Recovery:
     """Opens gates and replays history for one socket and channel at a time."""
 
-    def __init__(self, broadcaster: Broadcaster, metrics: Metrics) -> None:
+    def __init__(self, broadcaster: Broadcaster) -> None:
         self._broadcaster = broadcaster
-        self._metrics = metrics
 
     def open_gate(self, sid: str, channel: str) -> list[Message]:
         """Hold live events of ``channel`` for ``sid`` from now on; returns the buffer they collect in."""

@@ -69,18 +69,6 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
     return sio
 
 
-def release_pending_poll(sio: socketio.AsyncServer, sid: str) -> None:
-    """End a long-polling client's parked GET when its socket closes.
-
-    python-engineio closes a polling socket on the client's CLOSE packet without waking the GET it holds open, so
-    that request (and the client's HTTP connection) lingers for ping_interval + ping_timeout (45 s by default).
-    """
-    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
-    sock = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-    if sock is not None and not sock.upgraded:
-        sock.queue.put_nowait(None)
-
-
 async def drop(sock: Any) -> None:
     """Close an Engine.IO socket at once, even when its writer is stuck on a client that stopped reading."""
     if not sock.closed and not sock.closing:
@@ -88,4 +76,3 @@ async def drop(sock: Any) -> None:
     abort = getattr(sock, "abort_transport", None)
     if abort is not None:
         abort()  # a blocked ws.send() raises and the writer exits
-    sock.queue.put_nowait(None)

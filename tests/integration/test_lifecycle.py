@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -178,3 +179,22 @@ async def test_runtime_stall_metrics_are_exposed(server: ServerProcess) -> None:
             loop_count = float(match.group(1)) if match else 0.0
     assert loop_count >= 2
     assert "realtime_sio_gc_pause_seconds_count{generation=\"0\"}" in text
+
+
+async def test_client_close_answers_the_parked_poll(server: ServerProcess) -> None:
+    """A long-polling client's CLOSE answers its parked GET at once instead of after ping_interval + ping_timeout."""
+    import json
+
+    async with aiohttp.ClientSession() as http:
+        base = f"{server.url}/socket.io/?EIO=4&transport=polling"
+        opened = await (await http.get(base)).text()
+        sid = json.loads(opened[1:])["sid"]
+        url = f"{base}&sid={sid}"
+        assert (await http.post(url, data="40")).status == 200
+        await http.get(url)  # the socket.io CONNECT answer
+        parked = asyncio.ensure_future(http.get(url))  # nothing to send: the server holds this GET
+        await asyncio.sleep(0.2)
+        assert not parked.done()
+        assert (await http.post(url, data="1")).status == 200  # Engine.IO CLOSE from the client
+        response = await asyncio.wait_for(parked, timeout=10)  # far below the 45 s it used to hang
+        assert response.status == 200
