@@ -53,6 +53,7 @@ from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
 from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
+from realtime_sio.sio.upgrade_router import RoutedSite, Upgrades
 
 log = logs.get(__name__)
 
@@ -79,6 +80,7 @@ class Realtime:
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    upgrades: Upgrades | None = None  # lean WebSockets: serve() listens through an UpgradeRouter
 
 
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
@@ -169,7 +171,16 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics)
-    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers)
+    upgrades = None
+    if settings.lean_websocket and not settings.ws_compression:  # the lean WebSocket speaks no extensions
+        upgrades = Upgrades(
+            path="/socket.io/",  # sio.attach's default path
+            max_message_bytes=settings.max_message_bytes,
+            handle=sio.eio.handle_request,
+            accepting=lambda: not health.draining,
+            head_timeout=settings.head_timeout,
+        )
+    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
     return realtime
@@ -344,7 +355,11 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
     runtime_watch.install_gc_timing(realtime.metrics)
     runner = web.AppRunner(realtime.web_app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+    site: web.TCPSite
+    if realtime.upgrades is not None:
+        site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096)
+    else:
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url))

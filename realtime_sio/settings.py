@@ -100,6 +100,8 @@ class Settings:
     subscribe_rate: float = 20.0  # subscribes per second, sustained, per socket
     subscribe_burst: int = 50
     ws_compression: bool = False
+    lean_websocket: bool = True
+    head_timeout: float = 30.0  # seconds a new connection has to send its request head (lean WebSocket router)
     gc_tuning: bool = True
     max_buffered_bytes: int = 1_048_576
     redis_url: str | None = field(default=None, repr=False)
@@ -318,6 +320,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("SUBSCRIBE_RATE", "subscribe_rate", _float(0.1, 100_000), "sustained subscribes per second per socket", "a number"),
     Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
     Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
+    Option("LEAN_WEBSOCKET", "lean_websocket", _bool, "serve Engine.IO WebSockets on the raw connection instead of aiohttp's WebSocket (about a third of the memory per connection, no task per idle socket; off when WS_COMPRESSION is on)", "true/false"),
+    Option("HEAD_TIMEOUT", "head_timeout", _float(0.1, 3600), "seconds a new connection has to send its request head before it is closed (with LEAN_WEBSOCKET)", "seconds 0.1-3600"),
     Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
     Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),

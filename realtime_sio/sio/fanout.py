@@ -21,6 +21,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from realtime_sio.sio.websocket import OP_TEXT, frame
+
 
 def _size(item: Any) -> int:
     if item is None:
@@ -31,15 +33,7 @@ def _size(item: Any) -> int:
 
 def websocket_frame(text: str) -> bytes:
     """An unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
+    return frame(OP_TEXT, text.encode())
 
 
 class ByteQueue:
@@ -161,15 +155,20 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
                 continue
             queue = sock.queue
             direct = sock.direct
-            if frame is not None and direct is not None and not sock.writing and not queue.qsize():
+            if direct is not None and not sock.writing and not queue.qsize():
                 # Nothing queued or in flight for this socket: writing now keeps its order.
-                if direct.get_write_buffer_size() + len(frame) > limit:
+                if direct.get_write_buffer_size() + size > limit:
                     self.on_slow_consumer(eio_sid)
                     continue
-                if not direct.is_closing():
-                    direct.write(frame)
+                if frame is not None:
+                    if not direct.is_closing():
+                        direct.write(frame)
+                        delivered += 1
+                    continue
+                if sock.lean is not None:  # binary: the lean socket frames each packet as it writes it
+                    sock.enqueue(eio_pkts)
                     delivered += 1
-                continue
+                    continue
             if queue.bytes + size > limit:
                 self.on_slow_consumer(eio_sid)
                 continue

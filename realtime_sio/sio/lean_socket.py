@@ -15,18 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any
 
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
+from realtime_sio.sio.websocket import OP_BINARY, OP_TEXT, WebSocketConnection, frame
+
+_MAX_INBOUND = 64  # unhandled inbound packets per socket before reading from its connection pauses
+
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
     """Engine.IO socket with timer-driven pings and task-free waits."""
 
-    _ping_timer: asyncio.TimerHandle | None = None
+    _ping_timer: asyncio.TimerHandle | None = None  # next PING, or (PING sent) the PONG deadline
     last_ping: float | None
     connected: bool
+    # lean: the raw WebSocket (sio/websocket.py) once this socket serves it in callback mode. Then nothing waits per
+    # socket: sends are written at once, inbound packets are handled by a task that exists only while some are
+    # pending, and the ping timer also enforces the PONG deadline.
+    lean: WebSocketConnection | None = None
+    _inbound: deque[str | bytes] | None = None
+    _inbound_task: asyncio.Task[None] | None = None
     # direct: the TCP transport while this socket is a plain WebSocket; fan-out may write a prebuilt frame straight
     # to it when nothing is queued or being written (so order is kept). writing: the writer task is mid-send.
     ws_transport: Any = None
@@ -37,13 +48,40 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
         if self.last_ping:
             self.last_ping = None
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()  # the PONG deadline
             self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping_now)
 
     def _ping_now(self) -> None:
         self._ping_timer = None
         if not self.closing and not self.closed:
             self.last_ping = time.time()
-            self.queue.put_nowait(packet.Packet(packet.PING))
+            self.enqueue((packet.Packet(packet.PING),))
+            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_timeout, self._pong_overdue)
+
+    def _pong_overdue(self) -> None:
+        """No PONG within ping_timeout: the client is gone (engineio's service task did this by polling)."""
+        self._ping_timer = None
+        if not self.closing and not self.closed:
+            _spawn(self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT))
+
+    def enqueue(self, packets: Any) -> None:
+        """Send packets without waiting: written now in lean mode, else queued for the transport's writer."""
+        lean = self.lean
+        if lean is not None:
+            for pkt in packets:
+                encoded = pkt.encode()
+                lean.write(frame(OP_BINARY, encoded) if pkt.binary else frame(OP_TEXT, encoded.encode()))
+            return
+        for pkt in packets:
+            self.queue.put_nowait(pkt)
+
+    async def send(self, pkt: Any) -> None:
+        if self.lean is not None:
+            if not self.closed:
+                self.enqueue((pkt,))
+            return
+        await super().send(pkt)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         if self._ping_timer is not None:
@@ -52,10 +90,21 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         already = self.closed
         await super().close(wait=wait, abort=abort, reason=reason)
         if not already:
-            # Upstream does not wake what waits on the queue: a long-poll GET stayed parked for ping_interval +
-            # ping_timeout (45 s) after the client left, and an aborted WebSocket's writer never closed the
-            # transport. A None ends the writer (which closes the WebSocket) or answers the parked poll.
-            self.queue.put_nowait(None)
+            lean = self.lean
+            if lean is not None:
+                self.direct = None
+                if abort and not lean.ended:
+                    lean.abort()
+                else:  # a normal close, or the client already ended it: close frame (once), then a clean TCP close
+                    await lean.close()
+            else:
+                # Upstream does not wake what waits on the queue: a long-poll GET stayed parked for ping_interval +
+                # ping_timeout (45 s) after the client left, and an aborted WebSocket's writer never closed the
+                # transport. A None ends the writer (which closes the WebSocket) or answers the parked poll.
+                self.queue.put_nowait(None)
+            # engineio's service task used to sweep closed sockets; nothing else would for a lean or idle one.
+            if self.server.sockets.get(self.sid) is self:
+                del self.server.sockets[self.sid]
 
     async def poll(self) -> list[Any]:
         """Wait for packets to send (as upstream, without a ``wait_for`` task)."""
@@ -112,13 +161,16 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self.upgrading = False
         return True
 
-    async def _websocket_handler(self, ws: Any) -> None:
+    async def _websocket_handler(self, ws: Any) -> bool | None:
         if self.connected:
             if not await self._upgrade_handshake(ws):
-                return
+                return None
         else:
             self.connected = True
             self.upgraded = True
+        if isinstance(ws, WebSocketConnection):
+            self._attach(ws)
+            return True  # the connection now belongs to this socket; the request that opened it is done
 
         async def writer() -> None:
             while True:
@@ -164,6 +216,69 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await self.queue.put(None)
         await asyncio.wait_for(writer_task, timeout=None)
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        return None
+
+
+    def _attach(self, connection: WebSocketConnection) -> None:
+        """Serve ``connection`` in callback mode: flush what was queued (OPEN, anything held by an upgrade)."""
+        self.lean = connection
+        queued = []
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            self.queue.task_done()
+            if item is not None:
+                queued.append(item)
+        self.enqueue(queued)
+        self.direct = self.ws_transport
+        connection.deliver_to(self._on_message, self._on_end)
+
+    def _on_message(self, raw: str | bytes) -> None:
+        if raw == "3":  # PONG, the only packet an idle client sends: no task needed
+            if not self.closed:
+                self.schedule_ping()
+            return
+        inbound = self._inbound
+        if inbound is None:
+            inbound = self._inbound = deque()
+        inbound.append(raw)
+        if len(inbound) >= _MAX_INBOUND and self.lean is not None:
+            self.lean.pause_reading()
+        if self._inbound_task is None:
+            self._inbound_task = asyncio.get_running_loop().create_task(self._handle_inbound())
+
+    async def _handle_inbound(self) -> None:
+        """Handle pending inbound packets in arrival order; the task ends when none are left."""
+        inbound = self._inbound
+        try:
+            while inbound:
+                raw = inbound.popleft()
+                if len(inbound) == _MAX_INBOUND // 2 and self.lean is not None:
+                    self.lean.resume_reading()
+                try:
+                    await self.receive(packet.Packet(encoded_packet=raw))
+                except exceptions.UnknownPacketError:
+                    pass
+                except exceptions.SocketIsClosedError:
+                    inbound.clear()
+                except Exception:
+                    self.server.logger.exception("Unknown receive error")
+        finally:
+            self._inbound_task = None
+
+    def _on_end(self) -> None:
+        """The WebSocket ended (client close, protocol error, connection lost)."""
+        self.direct = None
+        if not self.closed and not self.closing:
+            _spawn(self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
+
+
+_background: set[asyncio.Task[None]] = set()  # strong references to fire-and-forget closes
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 class SocketTable(dict[str, Any]):

@@ -11,6 +11,8 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.lean_socket import SocketTable
+from realtime_sio.sio.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
+from realtime_sio.sio.websocket import WebSocketConnection, accept_key
 
 
 def _websocket_class(compress: bool, max_msg_size: int) -> type:
@@ -21,7 +23,11 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
     """
 
     class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
-        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse | WebSocketConnection | None:
+            connection = environ.get(WEBSOCKET_KEY)
+            if connection is not None:
+                # The connection itself when its socket took it over (sio/upgrade_router.py leaves it open then).
+                return connection if await self._serve_lean(environ, connection) else None
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=max_msg_size, compress=compress, autoping=True)
             await self._sock.prepare(request)
@@ -34,7 +40,38 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
             await self.handler(self)
             return self._sock
 
+        async def _serve_lean(self, environ: dict[str, Any], connection: WebSocketConnection) -> bool:
+            """Accept the upgrade the router read (sio/upgrade_router.py); True once the socket serves the connection."""
+            transport = connection.transport
+            if transport.is_closing():
+                return False
+            key = accept_key(environ["HTTP_SEC_WEBSOCKET_KEY"])
+            transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + key.encode() + b"\r\n\r\n"
+            )
+            owner = getattr(self.handler, "__self__", None)
+            if owner is not None:
+                owner.abort_transport = connection.abort
+                owner.ws_transport = transport
+            self.environ = environ
+            return bool(await self.handler(connection))
+
     return WebSocket
+
+
+def translate_request(request: Any) -> dict[str, Any]:
+    """engineio's environ: the router's own for a lean WebSocket, aiohttp's translation for everything else."""
+    if isinstance(request, LeanRequest):
+        return request.environ
+    return eio_aiohttp.translate_request(request)  # type: ignore[no-any-return]
+
+
+def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
+    """engineio's HTTP answer: a :class:`Reply` the router writes itself, or an aiohttp ``Response``."""
+    if WEBSOCKET_KEY in environ:
+        return Reply(status, headers, body if isinstance(body, bytes) else str(body).encode())
+    return eio_aiohttp.make_response(status, headers, body, environ)
 
 
 def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
@@ -59,13 +96,21 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
         always_connect=False,
+        # No sweeping service task (at 10k sockets it woke every 2 ms with a wait_for task): LeanSocket enforces the
+        # PONG deadline with its ping timer and removes itself from eio.sockets when it closes.
+        monitor_clients=False,
         # Handlers run in the socket's read loop: a socket's events are handled in the order it sent them (subscribe
         # before whisper, unsubscribe after subscribe) and no task is created per inbound event.
         async_handlers=False,
     )
     eio = sio.eio
     eio.sockets = SocketTable()
-    eio._async = dict(eio._async, websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes))
+    eio._async = dict(
+        eio._async,
+        websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes),
+        translate_request=translate_request,
+        make_response=make_response,
+    )
     return sio
 
 

@@ -1,0 +1,60 @@
+"""Which request heads the router upgrades itself (sio/upgrade_router.py); everything doubtful goes to aiohttp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime_sio.sio.upgrade_router import is_engineio_websocket, parse_head
+
+PATH = "/socket.io/"
+GOOD = (
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+    b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
+)
+
+
+def routed(head: bytes) -> bool:
+    parsed = parse_head(head)
+    return parsed is not None and is_engineio_websocket(*parsed, PATH)
+
+
+def test_parse_head_builds_a_wsgi_environ() -> None:
+    """Request line and headers become REQUEST_METHOD/PATH_INFO/QUERY_STRING and HTTP_* (repeated ones joined)."""
+    parsed = parse_head(GOOD + b"\r\nCookie: a=1\r\ncookie: b=2")
+    assert parsed is not None
+    method, path, version, environ = parsed
+    assert (method, path, version) == ("GET", PATH, "HTTP/1.1")
+    assert environ["QUERY_STRING"] == "EIO=4&transport=websocket"
+    assert environ["HTTP_SEC_WEBSOCKET_VERSION"] == "13"
+    assert environ["HTTP_COOKIE"] == "a=1,b=2"
+
+
+def test_a_valid_engineio_upgrade_is_routed() -> None:
+    """The complete upgrade to the Engine.IO path with transport=websocket is served by the lean WebSocket."""
+    assert routed(GOOD)
+
+
+def replace(old: bytes, new: bytes) -> bytes:
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+def test_anything_else_goes_to_aiohttp() -> None:
+    """Other methods, paths, versions, transports, keys, bodies and malformed heads are aiohttp's to answer."""
+    cases: dict[str, Any] = {
+        "POST": replace(b"GET ", b"POST "),
+        "other path": replace(b"/socket.io/?", b"/other/?"),
+        "HTTP/1.0": replace(b"HTTP/1.1", b"HTTP/1.0"),
+        "polling": replace(b"transport=websocket", b"transport=polling"),
+        "no Upgrade": replace(b"Upgrade: websocket\r\n", b""),
+        "no Connection upgrade": replace(b"Connection: keep-alive, Upgrade", b"Connection: keep-alive"),
+        "version 8": replace(b"Version: 13", b"Version: 8"),
+        "short key": replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"c2hvcnQ="),
+        "key not base64": replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"!!!!!!!!!!!!!!!!!!!!!!!="),
+        "body": GOOD + b"\r\nContent-Length: 3",
+        "header without colon": GOOD + b"\r\nnot a header",
+        "space before colon": GOOD + b"\r\nX-A : b",
+        "bad request line": replace(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1", b"GET /socket.io/"),
+    }
+    for name, head in cases.items():
+        assert not routed(head), name
