@@ -12,7 +12,7 @@ from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.lean_socket import SocketTable
 from realtime_sio.sio.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
-from realtime_sio.sio.websocket import WebSocketConnection, accept_key
+from realtime_sio.sio.websocket import WebSocketConnection
 
 
 def _websocket_class(compress: bool, max_msg_size: int) -> type:
@@ -45,11 +45,7 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
             transport = connection.transport
             if transport.is_closing():
                 return False
-            key = accept_key(environ["HTTP_SEC_WEBSOCKET_KEY"])
-            transport.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + key.encode() + b"\r\n\r\n"
-            )
+            connection.accept(environ["HTTP_SEC_WEBSOCKET_KEY"])
             owner = getattr(self.handler, "__self__", None)
             if owner is not None:
                 owner.abort_transport = connection.abort

@@ -66,11 +66,13 @@ class WebSocketConnection(asyncio.Protocol):
     """One accepted WebSocket: frame parsing in ``data_received``, messages handed out by ``wait()``."""
 
     __slots__ = (
+        "_accepted",
         "_buffer",
         "_closed",
         "_drain",
         "_fragments",
         "_fragments_opcode",
+        "_linger",
         "_messages",
         "_on_end",
         "_on_message",
@@ -86,7 +88,9 @@ class WebSocketConnection(asyncio.Protocol):
         self.transport = transport
         self.max_size = max_size
         self.close_code: int | None = None
-        self._buffer = bytearray(initial)
+        self._buffer = bytearray(initial)  # bytes after the request head: parsed once the upgrade is accepted
+        self._accepted = False
+        self._linger: asyncio.TimerHandle | None = None  # after our close frame: abort if the client never closes
         self._messages: deque[str | bytes | None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._fragments: bytearray | None = None
@@ -107,13 +111,17 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closed:
             return
         self._buffer += data
-        self._parse()
+        if self._accepted:
+            self._parse()
 
     def eof_received(self) -> bool | None:
         self._finish(None)
         return False  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         self._finish(None)
         drain = self._drain
         if drain is not None and not drain.done():
@@ -127,6 +135,17 @@ class WebSocketConnection(asyncio.Protocol):
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
+
+    def accept(self, key: str) -> None:
+        """Answer the upgrade with 101 (RFC 6455 §4.2.2), then read frames, including any sent ahead of it."""
+        if self._accepted or self.transport.is_closing():
+            return
+        self._accepted = True
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
+        )
+        self._parse()
 
     # -- what engineio's socket calls --------------------------------------------------------------------------------
 
@@ -329,7 +348,7 @@ class WebSocketConnection(asyncio.Protocol):
             transport.write(frame(OP_CLOSE, code.to_bytes(2, "big")))
             if transport.can_write_eof():
                 transport.write_eof()
-                asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.abort)
+                self._linger = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.abort)
             else:  # pragma: no cover - TCP transports can always half-close
                 transport.close()
 

@@ -24,8 +24,11 @@ class RawWebSocket:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, port: int, path: str = WS_PATH, headers: dict[str, str] | None = None, chunk: int = 0) -> tuple[RawWebSocket, bytes]:
-        """Connect and send an upgrade request (in ``chunk``-byte pieces when set); returns the client and the head."""
+    async def open(
+        cls, port: int, path: str = WS_PATH, headers: dict[str, str] | None = None, chunk: int = 0, ahead: bytes = b""
+    ) -> tuple[RawWebSocket, bytes]:
+        """Connect and send an upgrade request (in ``chunk``-byte pieces when set, followed at once by ``ahead``);
+        returns the client and the response head."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         fields = {
             "Host": f"127.0.0.1:{port}",
@@ -36,7 +39,7 @@ class RawWebSocket:
             **(headers or {}),
         }
         request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
-        data = request.encode()
+        data = request.encode() + ahead
         step = chunk or len(data)
         for i in range(0, len(data), step):
             writer.write(data[i : i + step])
@@ -47,6 +50,10 @@ class RawWebSocket:
         return cls(reader, writer), head
 
     def send_frame(self, opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rsv: int = 0) -> None:
+        self.writer.write(self.encode_frame(opcode, payload, fin, masked, rsv))
+
+    @staticmethod
+    def encode_frame(opcode: int, payload: bytes, fin: bool = True, masked: bool = True, rsv: int = 0) -> bytes:
         first = (0x80 if fin else 0) | rsv | opcode
         n = len(payload)
         if n < 126:
@@ -59,7 +66,7 @@ class RawWebSocket:
             mask = os.urandom(4)
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
             head += mask
-        self.writer.write(head + payload)
+        return head + payload
 
     def send_text(self, text: str) -> None:
         self.send_frame(0x1, text.encode())
@@ -130,6 +137,16 @@ async def test_request_head_split_in_small_pieces_is_upgraded(server: ServerProc
     ws, head = await RawWebSocket.open(server.port, chunk=7)
     assert head.startswith(b"HTTP/1.1 101")
     await ws.engineio_open()
+    ws.close()
+
+
+async def test_frames_sent_with_the_request_head_are_read_after_the_101(server: ServerProcess) -> None:
+    """A client that sends frames right behind its request head gets the 101 first, then answers to those frames."""
+    ws, head = await RawWebSocket.open(server.port, ahead=RawWebSocket.encode_frame(0x9, b"early"))
+    assert head.startswith(b"HTTP/1.1 101")
+    frames = [await ws.receive(), await ws.receive()]
+    assert (0xA, b"early") in frames, frames
+    assert any(op == 0x1 and payload.startswith(b"0{") for op, payload in frames), frames
     ws.close()
 
 

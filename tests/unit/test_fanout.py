@@ -29,3 +29,27 @@ async def test_byte_queue_tracks_encoded_bytes() -> None:
     assert q.bytes == len("4hello")
     await q.get()
     assert q.bytes == 0
+
+
+def test_room_index_follows_enter_leave_and_disconnect() -> None:
+    """LeanManager's sid → rooms index agrees with python-socketio's rooms after joins, leaves and a disconnect."""
+    from realtime_sio.sio.fanout import LeanManager
+
+    manager = LeanManager(max_buffered_bytes=1 << 20)
+    for sid, eio in (("a", "ea"), ("b", "eb")):
+        manager.basic_enter_room(sid, "/", None, eio_sid=eio)
+        manager.basic_enter_room(sid, "/", sid, eio_sid=eio)
+    manager.basic_enter_room("a", "/", "news")
+    manager.basic_enter_room("a", "/", "private-user.1")
+    manager.basic_enter_room("b", "/", "news")
+    assert sorted(manager.get_rooms("a", "/")) == ["a", "news", "private-user.1"]
+    manager.basic_leave_room("a", "/", "private-user.1")
+    assert "private-user.1" not in manager.rooms["/"]
+    manager.basic_disconnect("a", "/")
+    assert manager.get_rooms("a", "/") == []
+    assert "a" not in manager.rooms["/"] and "a" not in manager.rooms["/"][None]
+    assert dict(manager.rooms["/"]["news"]) == {"b": "eb"}
+    manager.basic_close_room("news", "/")
+    assert manager.get_rooms("b", "/") == ["b"]
+    manager.basic_disconnect("b", "/")
+    assert manager.rooms == {} and manager.memberships == {}
