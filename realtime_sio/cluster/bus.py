@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from realtime_sio import logs
 from realtime_sio.metrics import Metrics
@@ -135,20 +135,40 @@ class RedisBus:
         return self._result(raw)
 
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
-        """One pipeline of publish scripts: Redis runs them in order, each atomically (raises if Redis is away)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for message, once_key in batch:
-                await self._publish(message, True, once_key, pipe)
-            replies = await pipe.execute()
+        """One pipeline of publish scripts: Redis runs them in order, each atomically (raises if Redis is away).
+
+        EVALSHA straight into the pipeline: redis-py's script objects would make every pipeline ask ``SCRIPT EXISTS``
+        first, a second round trip per batch. After a Redis restart the script cache is empty; the entries refused
+        with NOSCRIPT never ran, so they (and only they) are sent again once the script is loaded.
+        """
+        replies = await self._pipeline(batch)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            self._script.sha = await self._redis.script_load(_PUBLISH)
+            for i, reply in zip(missing, await self._pipeline([batch[i] for i in missing]), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         return [self._result(raw) for raw in replies]
 
-    async def _publish(self, message: Message, record: bool, once_key: str | None, client: Any = None) -> Any:
-        """Run (or, with a pipeline as ``client``, queue) the publish script for one message."""
-        return await self._script(
-            keys=[self._stream(message.channel), once_key or ""],
-            args=["1" if record and self._record else "0", self._events, self._size, self._age_ms, encode(message)],
-            client=client,
-        )
+    async def _pipeline(self, batch: list[tuple[Message, str | None]]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message, once_key in batch:
+                keys, args = self._script_call(message, True, once_key)
+                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+    async def _publish(self, message: Message, record: bool, once_key: str | None) -> Any:
+        """Run the publish script for one message (redis-py loads it on NOSCRIPT)."""
+        keys, args = self._script_call(message, record, once_key)
+        return await self._script(keys=keys, args=args)
+
+    def _script_call(self, message: Message, record: bool, once_key: str | None) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the publish script for one message."""
+        keys = [self._stream(message.channel), once_key or ""]
+        args = ["1" if record and self._record else "0", self._events, self._size, self._age_ms, encode(message)]
+        return keys, args
 
     @staticmethod
     def _result(raw: Any) -> str | None | Literal[False]:

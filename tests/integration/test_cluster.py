@@ -272,3 +272,38 @@ async def test_redis_outage_every_accepted_event_delivered_once(nodes: Any, clie
     got = [a[1] for a in sub.named("S")]
     assert sorted(got) == sorted(accepted) and len(got) == len(set(got))
     assert not set(got) & set(refused)
+
+
+async def test_laravel_publish_after_redis_forgot_the_scripts(nodes: Any, clients: Any, redis_server: RedisServer) -> None:
+    """SCRIPT FLUSH (what a Redis restart does to the script cache): batches refused with NOSCRIPT are resent once
+    the script is loaded again, so each Laravel PUBLISH still arrives once, in order, on both nodes."""
+    import json
+
+    import redis.asyncio as aioredis
+
+    cluster = nodes(2)
+    for node in cluster:
+        await ready(node)
+    subs: list[Client] = []
+    for node in cluster:
+        c = clients(node.url)
+        await c.connect(auth={"token": token(11)})
+        subs.append(c)
+    publisher = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await publisher.publish("laravel_database_private-user.11", json.dumps({"event": "Warm", "data": {}, "socket": None}))
+        for c in subs:
+            await c.wait_for("Warm")  # every node has run (and cached) its publish script once
+        await publisher.script_flush()
+        async with publisher.pipeline(transaction=False) as pipe:  # one burst, so the nodes publish in batches
+            for n in range(50):
+                pipe.publish("laravel_database_private-user.11", json.dumps({"event": "Burst", "data": {"n": n}, "socket": None}))
+            await pipe.execute()
+    finally:
+        await publisher.aclose()
+    for c in subs:
+        got = await c.wait_for("Burst", 50, timeout=15)
+        assert [a[1]["n"] for a in got] == list(range(50))
+    for c in subs:
+        await c.sio.call("ping")
+        assert len(c.named("Burst")) == 50
