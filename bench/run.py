@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small, single-run profile (< 2 min)")
     parser.add_argument("--profile", choices=sorted(PROFILES), help="profile by name (overrides --quick)")
     parser.add_argument("--runs", type=int, help="runs per figure (median); default 1 quick, 3 full")
+    parser.add_argument("--idle-steps", help="comma list of idle connection counts, overriding the profile's (e.g. 1000,19000)")
     parser.add_argument("--servers", default=",".join(SERVER_NAMES), help="comma list of: " + ", ".join(SERVER_NAMES))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of: " + ", ".join(SCENARIOS))
     parser.add_argument("--python", default=os.environ.get("BENCH_PYTHON", sys.executable), help="Python that runs realtime_sio")
@@ -100,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_cleanup()
     profile = with_runs(PROFILES[args.profile or ("quick" if args.quick else "full")], args.runs)
+    if args.idle_steps:
+        try:
+            steps = tuple(sorted(int(n) for n in args.idle_steps.split(",") if n.strip()))
+        except ValueError:
+            raise SystemExit(f"--idle-steps must be integers, got {args.idle_steps!r}") from None
+        if not steps or steps[0] < 1:
+            raise SystemExit("--idle-steps needs at least one positive count")
+        profile = replace(profile, idle_steps=steps)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"unknown --scenarios {sorted(set(scenarios) - set(SCENARIOS))}; choose from {list(SCENARIOS)}")

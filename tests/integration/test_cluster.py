@@ -194,6 +194,18 @@ async def test_pusher_channel_queries_are_cluster_wide(nodes: Any, clients: Any)
     assert sorted(u["id"] for u in users["users"]) == [1, 2, 3]
 
 
+async def user_on_every_node(cluster: list[ServerProcess], clients: Any, user: int) -> list[Client]:
+    """Wait for every node to be ready and connect one socket of ``user`` to each (in its private-user room)."""
+    subs: list[Client] = []
+    for node in cluster:
+        await ready(node)
+    for node in cluster:
+        c = clients(node.url)
+        await c.connect(auth={"token": token(user)})
+        subs.append(c)
+    return subs
+
+
 async def test_laravel_publish_delivered_once_across_nodes(nodes: Any, clients: Any, redis_server: RedisServer) -> None:
     """3 nodes all listening to Laravel's Redis broadcaster: each PUBLISH reaches each subscriber once, in order,
     and two identical broadcasts in a row stay two."""
@@ -201,14 +213,7 @@ async def test_laravel_publish_delivered_once_across_nodes(nodes: Any, clients: 
 
     import redis.asyncio as aioredis
 
-    cluster = nodes(3)
-    for node in cluster:
-        await ready(node)
-    subs: list[Client] = []
-    for node in cluster:
-        c = clients(node.url)
-        await c.connect(auth={"token": token(9)})
-        subs.append(c)
+    subs = await user_on_every_node(nodes(3), clients, 9)
     publisher = aioredis.Redis.from_url(redis_server.url)
     try:
         payloads = [{"event": "App\\Events\\Tick", "data": {"n": n, "socket": None}, "socket": None} for n in range(20)]
@@ -281,14 +286,7 @@ async def test_laravel_publish_after_redis_forgot_the_scripts(nodes: Any, client
 
     import redis.asyncio as aioredis
 
-    cluster = nodes(2)
-    for node in cluster:
-        await ready(node)
-    subs: list[Client] = []
-    for node in cluster:
-        c = clients(node.url)
-        await c.connect(auth={"token": token(11)})
-        subs.append(c)
+    subs = await user_on_every_node(nodes(2), clients, 11)
     publisher = aioredis.Redis.from_url(redis_server.url)
     try:
         await publisher.publish("laravel_database_private-user.11", json.dumps({"event": "Warm", "data": {}, "socket": None}))
