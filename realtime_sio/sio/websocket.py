@@ -113,6 +113,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._buffer += data
         if self._accepted:
             self._parse()
+        elif len(self._buffer) > self.max_size + 14:  # more than one largest frame ahead of the 101: wait for it
+            self.pause_reading()
 
     def eof_received(self) -> bool | None:
         self._finish(None)
@@ -141,6 +143,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._accepted or self.transport.is_closing():
             return
         self._accepted = True
+        self.resume_reading()
         self.transport.write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
