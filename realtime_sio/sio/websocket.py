@@ -67,6 +67,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     __slots__ = (
         "_accepted",
+        "_backlog_full",
         "_buffer",
         "_closed",
         "_drain",
@@ -96,7 +97,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._fragments: bytearray | None = None
         self._fragments_opcode = 0
         self._closed = False  # no more messages will arrive (close frame, protocol error or connection lost)
-        self._paused_reading = False
+        self._backlog_full = False  # the reader asked for a pause (unhandled messages piled up)
+        self._paused_reading = False  # the transport's reading is paused (backlog full or write buffer full)
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._on_message: Callable[[str | bytes], None] | None = None
@@ -130,10 +132,14 @@ class WebSocketConnection(asyncio.Protocol):
             drain.set_exception(ConnectionResetError("connection lost"))
 
     def pause_writing(self) -> None:
+        # Replies (acks, pongs) pile up for a client that sends but does not read: stop reading its requests until
+        # the buffer drains, as TCP itself would. Broadcasts are bounded separately (MAX_BUFFERED_BYTES, fanout.py).
         self._write_paused = True
+        self._apply_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._apply_reading()
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
@@ -165,7 +171,7 @@ class WebSocketConnection(asyncio.Protocol):
         message = self._messages.popleft()
         if message is None:
             self._messages.append(None)  # stays "done" for later calls
-        elif self._paused_reading and len(self._messages) < _MAX_UNREAD // 2:
+        elif self._backlog_full and len(self._messages) < _MAX_UNREAD // 2:
             self.resume_reading()
         return message
 
@@ -200,8 +206,7 @@ class WebSocketConnection(asyncio.Protocol):
         """
         self._on_message, self._on_end = on_message, on_end
         pending, self._messages = self._messages, None
-        if self._paused_reading:
-            self.resume_reading()
+        self.resume_reading()
         while pending:
             message = pending.popleft()
             if message is None:
@@ -210,15 +215,24 @@ class WebSocketConnection(asyncio.Protocol):
             on_message(message)
 
     def pause_reading(self) -> None:
-        if not self._paused_reading and not self.transport.is_closing():
-            self._paused_reading = True
-            self.transport.pause_reading()
+        """The reader has enough unhandled messages: read no more until :meth:`resume_reading`."""
+        self._backlog_full = True
+        self._apply_reading()
 
     def resume_reading(self) -> None:
-        if self._paused_reading:
-            self._paused_reading = False
-            if not self.transport.is_closing():
-                self.transport.resume_reading()
+        self._backlog_full = False
+        self._apply_reading()
+
+    def _apply_reading(self) -> None:
+        """Reading is paused while the backlog is full or the write buffer is above its high-water mark."""
+        pause = self._backlog_full or self._write_paused
+        if pause == self._paused_reading or self.transport.is_closing():
+            return
+        self._paused_reading = pause
+        if pause:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
         """Write bytes (prebuilt frames) unless the connection is closing."""

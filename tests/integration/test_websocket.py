@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 from typing import Any
 
 import aiohttp
@@ -25,11 +26,22 @@ class RawWebSocket:
 
     @classmethod
     async def open(
-        cls, port: int, path: str = WS_PATH, headers: dict[str, str] | None = None, chunk: int = 0, ahead: bytes = b""
+        cls,
+        port: int,
+        path: str = WS_PATH,
+        headers: dict[str, str] | None = None,
+        chunk: int = 0,
+        ahead: bytes = b"",
+        rcvbuf: int = 0,
     ) -> tuple[RawWebSocket, bytes]:
         """Connect and send an upgrade request (in ``chunk``-byte pieces when set, followed at once by ``ahead``);
-        returns the client and the response head."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        returns the client and the response head. ``rcvbuf`` shrinks the client's socket receive buffer."""
+        sock = socket.socket()
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
         fields = {
             "Host": f"127.0.0.1:{port}",
             "Upgrade": "websocket",
@@ -155,21 +167,16 @@ async def test_ping_frames_are_answered_and_fragments_reassembled(server: Server
     ws = await connected_socket(server)
     ws.send_frame(0x9, b"are-you-there")
     assert await ws.receive() == (0xA, b"are-you-there")
-    packet = "42" + json.dumps(["subscribe", {"channel": "fragments"}, {"ack": True}])
+    packet = "421" + json.dumps(["subscribe", {"channel": "fragments"}])  # ack id 1
     ws.send_frame(0x1, packet[:5].encode(), fin=False)
     ws.send_frame(0x9, b"mid")  # control frames may come between fragments
     assert await ws.receive() == (0xA, b"mid")
     ws.send_frame(0x0, packet[5:12].encode(), fin=False)
     ws.send_frame(0x0, packet[12:].encode())
+    ack = await ws.receive_text()
+    assert ack.startswith("431") and '"ok": true' in ack.replace('":true', '": true'), ack
     await post_event(server.url, {"channel": "fragments", "event": "Joined", "data": 1})
-    deadline = asyncio.get_running_loop().time() + 10
-    seen = []
-    while asyncio.get_running_loop().time() < deadline:
-        text = await ws.receive_text()
-        seen.append(text)
-        if "Joined" in text:
-            break
-    assert any("Joined" in text for text in seen), seen
+    assert "Joined" in await ws.receive_text()
     ws.close()
 
 
@@ -296,3 +303,29 @@ async def test_aiohttp_websocket_path_still_serves_when_lean_is_off(server_facto
         await post_event(srv.url, {"channel": "plain", "event": "N", "data": n})
     got = await client.wait_for("N", count=20)
     assert [args[1] for args in got] == list(range(20))
+
+
+async def test_flood_of_acked_pings_from_a_client_that_never_reads_harms_no_one_else(server: ServerProcess, clients: Any) -> None:
+    """A client floods acked pings and never reads a reply; the server keeps serving other clients and stays healthy.
+
+    (The server also stops reading such a client while its replies sit above the write high-water mark. In a manual
+    run at log level warning, without that the server read 1M pings in 16 s and grew from 61 to 110 MB; with it the
+    client was blocked after 0.37M and the server stayed at 63 MB. This test cannot tell the two apart: inside the
+    test run the flooding client is blocked by the kernel buffers either way.)"""
+    calm: Client = clients(server.url)
+    await calm.connect(transports=["websocket"])
+    await calm.joined("calm-flood")
+    ws, _ = await RawWebSocket.open(server.port, rcvbuf=4096)
+    await ws.engineio_open()
+    ws.send_text("40" + json.dumps({"token": token(3)}))
+    batch = b"".join(RawWebSocket.encode_frame(0x1, f'42{i}["ping"]'.encode()) for i in range(1000))
+    for _ in range(300):  # 300,000 pings, or until the client cannot send any more
+        ws.writer.write(batch)
+        try:
+            await asyncio.wait_for(ws.writer.drain(), 3)
+        except TimeoutError:
+            break
+    await post_event(server.url, {"channel": "calm-flood", "event": "Fine", "data": 1})
+    await calm.wait_for("Fine")
+    assert await calm.sio.call("ping") == "pong"
+    ws.writer.transport.abort()
