@@ -101,6 +101,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
 
     manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
+
+    def malformed_packet(eio_sid: str, error: str) -> None:
+        metrics.bad_input.labels(reason="malformed_packet").inc()
+        log.info("client_input_dropped", reason="malformed_packet", eio_sid=eio_sid, error=error)
+
+    sio.on_malformed = malformed_packet
     sio_ref.append(sio)
     sio.eio.create_queue = lambda *a, **k: ByteQueue()
 

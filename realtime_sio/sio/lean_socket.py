@@ -204,14 +204,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 break
             if raw is None:
                 break
-            try:
-                await self.receive(packet.Packet(encoded_packet=raw))
-            except exceptions.UnknownPacketError:
-                pass
-            except exceptions.SocketIsClosedError:
+            if not await self._receive_raw(raw):
                 break
-            except Exception:
-                self.server.logger.exception("Unknown receive error")
         self.direct = None
         await self.queue.put(None)
         await asyncio.wait_for(writer_task, timeout=None)
@@ -254,16 +248,35 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 raw = inbound.popleft()
                 if len(inbound) == _MAX_INBOUND // 2 and self.lean is not None:
                     self.lean.resume_reading()
-                try:
-                    await self.receive(packet.Packet(encoded_packet=raw))
-                except exceptions.UnknownPacketError:
-                    pass
-                except exceptions.SocketIsClosedError:
+                if not await self._receive_raw(raw):
                     inbound.clear()
-                except Exception:
-                    self.server.logger.exception("Unknown receive error")
         finally:
             self._inbound_task = None
+
+    async def _receive_raw(self, raw: str | bytes) -> bool:
+        """Decode and handle one inbound Engine.IO packet; False once the socket is closed.
+
+        An undecodable packet or an unknown packet type is dropped and reported once through the server's
+        ``on_malformed`` (a count and a log line), not logged as an ERROR with a traceback as upstream does.
+        """
+        try:
+            pkt = packet.Packet(encoded_packet=raw)
+            if not 0 <= pkt.packet_type < len(packet.packet_names):
+                raise exceptions.UnknownPacketError()
+        except Exception as exc:  # noqa: BLE001 - whatever the client sent, it is not an Engine.IO packet
+            on_malformed = getattr(self.server, "on_malformed", None)
+            if on_malformed is not None:
+                on_malformed(self.sid, type(exc).__name__)
+            return True
+        try:
+            await self.receive(pkt)
+        except exceptions.UnknownPacketError:
+            pass
+        except exceptions.SocketIsClosedError:
+            return False
+        except Exception:
+            self.server.logger.exception("Unknown receive error")  # a bug of ours, not bad input: keep the traceback
+        return True
 
     def _on_end(self) -> None:
         """The WebSocket ended (client close, protocol error, connection lost)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -70,7 +71,27 @@ def make_response(status: str, headers: list[tuple[str, str]], body: bytes, envi
     return eio_aiohttp.make_response(status, headers, body, environ)
 
 
-def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
+class Server(socketio.AsyncServer):  # type: ignore[misc]
+    """AsyncServer that drops a Socket.IO packet it cannot decode with one callback instead of a logged traceback.
+
+    python-socketio decodes inside engineio's handler wrapper, which logs every undecodable packet as an ERROR with a
+    full traceback: a client sending garbage could fill the log. Here the packet is decoded first; a failure goes to
+    ``on_malformed(eio_sid, error_name)`` (the app counts it and logs one line) and the packet is dropped.
+    """
+
+    on_malformed: Callable[[str, str], None] = staticmethod(lambda eio_sid, error: None)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid not in self._binary_packet:  # a binary attachment is raw bytes, not a packet to decode
+            try:
+                self.packet_class(encoded_packet=data)
+            except Exception as exc:  # noqa: BLE001 - any decode failure means the packet is unusable
+                self.on_malformed(eio_sid, type(exc).__name__)
+                return
+        await super()._handle_eio_message(eio_sid, data)
+
+
+def create(settings: Settings, manager: LeanManager) -> Server:
     """Build the AsyncServer; the caller attaches it to the aiohttp app and registers the namespace."""
     origins: Any
     if "*" in settings.cors_origins:
@@ -79,7 +100,7 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
         origins = list(settings.cors_origins)
     else:
         origins = None  # engineio: same origin only
-    sio = socketio.AsyncServer(
+    sio = Server(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,
@@ -101,6 +122,7 @@ def create(settings: Settings, manager: LeanManager) -> socketio.AsyncServer:
     )
     eio = sio.eio
     eio.sockets = SocketTable()
+    eio.on_malformed = lambda eio_sid, error: sio.on_malformed(eio_sid, error)  # undecodable Engine.IO packets too
     eio._async = dict(
         eio._async,
         websocket=_websocket_class(settings.ws_compression, settings.max_message_bytes),

@@ -126,6 +126,13 @@ async def test_malformed_packets_do_not_hurt_others(server: ServerProcess, clien
     await good.wait_for("Still")
     async with aiohttp.ClientSession() as http:
         assert (await http.get(f"{server.url}/health")).status == 200
+        metrics = await (await http.get(f"{server.url}/metrics")).text()
+    # Each undecodable packet is counted and logged as one line, not as an ERROR with a traceback.
+    dropped = next(line for line in metrics.splitlines() if line.startswith('realtime_sio_bad_input_total{reason="malformed_packet"}'))
+    assert float(dropped.split()[-1]) >= 4
+    log = server.logs()
+    assert '"reason": "malformed_packet"' in log
+    assert "Traceback" not in log and "message async handler error" not in log
 
 
 async def test_oversized_socket_message_closes_only_that_socket(server_factory: Any, clients: Any) -> None:
