@@ -24,9 +24,11 @@ import jwt
 
 
 def _frame(payload: bytes) -> bytes:
-    """A masked, final text frame, as a client sends it (payloads under 126 bytes)."""
+    """A masked, final text frame, as a client sends it (payloads under 64 KiB)."""
+    n = len(payload)
+    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
     mask = os.urandom(4)
-    return bytes((0x81, 0x80 | len(payload))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 async def flood(port: int, secret: str, seconds: float, block_seconds: float) -> None:

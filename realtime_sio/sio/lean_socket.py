@@ -24,6 +24,7 @@ from engineio.async_socket import AsyncSocket
 from realtime_sio.sio.websocket import OP_BINARY, OP_TEXT, WebSocketConnection, frame
 
 _MAX_INBOUND = 64  # unhandled inbound packets per socket before reading from its connection pauses
+_YIELD_EVERY = 32  # inbound packets handled in a row before the socket lets other callbacks run
 
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
@@ -243,8 +244,12 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     async def _handle_inbound(self) -> None:
         """Handle pending inbound packets in arrival order; the task ends when none are left."""
         inbound = self._inbound
+        handled = 0
         try:
             while inbound:
+                handled += 1
+                if handled % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # one client's burst must not hold the loop from everyone else
                 raw = inbound.popleft()
                 if len(inbound) == _MAX_INBOUND // 2 and self.lean is not None:
                     self.lean.resume_reading()
