@@ -3,9 +3,17 @@
 python-engineio keeps about six asyncio tasks alive per idle WebSocket (python-socketio notes §3.4): a fresh task
 per inbound frame (``ensure_future(websocket_wait())`` inside ``wait_for``), a ``wait_for`` task around the writer's
 ``queue.get()`` (Python 3.11), and a task sleeping ``ping_interval`` for every ping. Tasks and their coroutine
-frames are the largest per-connection cost after aiohttp's own objects. Here reads and the writer wait under
-``asyncio.timeout`` (no extra task) and pings are loop timers; everything else, including the polling→WebSocket
-upgrade, is python-engineio's own code path. Measured effect: ``docs/performance.md``.
+frames are the largest per-connection cost after aiohttp's own objects. Here pings are loop timers that also
+enforce the PONG deadline, and:
+
+- on a lean WebSocket (:mod:`realtime_sio.sio.websocket`, the default) the socket is driven by callbacks: nothing
+  waits per idle socket; sends are written at once; inbound packets are handled by a task that exists only while
+  some are pending (it yields every few packets, and reading pauses when they pile up);
+- on aiohttp's WebSocket (``REALTIME_SIO_LEAN_WEBSOCKET=false``) a read loop and a writer wait under
+  ``asyncio.timeout`` (no extra task per wait).
+
+Everything else, including the polling→WebSocket upgrade, is python-engineio's own code path. Undecodable packets
+go to the server's ``on_malformed`` instead of an ERROR traceback. Measured effect: ``docs/performance.md``.
 
 Sockets become :class:`LeanSocket` through :class:`SocketTable`, engineio's ``sockets`` dict, at the moment the
 server registers them, so the server's connect logic itself stays untouched.
@@ -212,7 +220,6 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await asyncio.wait_for(writer_task, timeout=None)
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
         return None
-
 
     def _attach(self, connection: WebSocketConnection) -> None:
         """Serve ``connection`` in callback mode: flush what was queued (OPEN, anything held by an upgrade)."""
