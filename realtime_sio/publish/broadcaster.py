@@ -31,17 +31,6 @@ class Message:
     accepted_at: float = 0.0  # wall-clock seconds when a node accepted it (delivery latency)
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One event of a batch to publish; ``once_key`` as in :meth:`Broadcaster.publish`."""
-
-    channel: str
-    event: str
-    data: Any
-    except_sid: str | None = None
-    once_key: str | None = None
-
-
 class Transport(Protocol):
     """Carries messages to every node and keeps the recovery history."""
 
@@ -110,11 +99,10 @@ class Broadcaster:
         self._received[source].inc()
         return position
 
-    async def publish_batch(self, batch: list[Outgoing], *, source: str) -> list[str | None]:
-        """Publish several events in order with one transport call; positions as :meth:`publish` returns them."""
-        now = time.time()
-        messages = [(Message(o.channel, o.event, o.data, o.except_sid, None, now), o.once_key) for o in batch]
-        results = await self.transport.send_batch(messages)
+    async def publish_batch(self, batch: list[tuple[Message, str | None]], *, source: str) -> list[str | None]:
+        """Publish several (message, once_key) pairs in order with one transport call; positions as :meth:`publish`
+        returns them. ``once_key`` as in :meth:`publish`; messages are built with ``accepted_at`` set by the caller."""
+        results = await self.transport.send_batch(batch)
         positions: list[str | None] = []
         for result in results:
             if result is not False:

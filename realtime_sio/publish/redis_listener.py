@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from realtime_sio import logs
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
-from realtime_sio.publish.broadcaster import Broadcaster, Outgoing
+from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.redis_message import (
     REASONS,
     Rejected,
@@ -159,7 +159,8 @@ class RedisListener:
     async def handle_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
         """Validate and publish messages in arrival order (each once per cluster); never raises except on
         cancellation. The valid ones go to the broadcaster together: one Redis round trip in a cluster."""
-        valid: list[tuple[Outgoing, bytes, bytes]] = []
+        valid: list[tuple[tuple[Message, str | None], bytes, bytes]] = []
+        now = time.time()
         for channel, payload in batch:
             if self._ignore and channel.startswith(self._ignore):
                 continue
@@ -168,7 +169,8 @@ class RedisListener:
             except Rejected as exc:
                 self._reject(exc.reason, channel, payload, exc.detail)
                 continue
-            valid.append((Outgoing(msg.channel, msg.event, msg.data, msg.except_sid, self._once_key(channel, payload)), channel, payload))
+            message = Message(msg.channel, msg.event, msg.data, msg.except_sid, None, now)
+            valid.append(((message, self._once_key(channel, payload)), channel, payload))
         if not valid:
             return
         try:

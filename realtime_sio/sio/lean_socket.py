@@ -29,7 +29,7 @@ from typing import Any
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
-from realtime_sio.sio.websocket import OP_BINARY, OP_TEXT, WebSocketConnection, frame
+from realtime_sio.sio.websocket import WebSocketConnection
 
 _MAX_INBOUND = 64  # unhandled inbound packets per socket before reading from its connection pauses
 _YIELD_EVERY = 32  # inbound packets handled in a row before the socket lets other callbacks run
@@ -79,8 +79,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         lean = self.lean
         if lean is not None:
             for pkt in packets:
-                encoded = pkt.encode()
-                lean.write(frame(OP_BINARY, encoded) if pkt.binary else frame(OP_TEXT, encoded.encode()))
+                lean.write_message(pkt.encode())  # str for text packets, bytes for binary ones
             return
         for pkt in packets:
             self.queue.put_nowait(pkt)

@@ -183,10 +183,7 @@ class WebSocketConnection(asyncio.Protocol):
     async def send(self, message: str | bytes) -> None:
         if self.close_code is not None or self.transport.is_closing():
             raise ConnectionResetError("WebSocket is closed")
-        if isinstance(message, str):
-            self.transport.write(frame(OP_TEXT, message.encode()))
-        else:
-            self.transport.write(frame(OP_BINARY, message))
+        self.write_message(message)
         if self._write_paused:
             self._drain = asyncio.get_running_loop().create_future()
             try:
@@ -233,6 +230,10 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.pause_reading()
         else:
             self.transport.resume_reading()
+
+    def write_message(self, message: str | bytes) -> None:
+        """Frame and write one message (text for ``str``, binary for ``bytes``) unless the connection is closing."""
+        self.write(frame(OP_TEXT, message.encode()) if isinstance(message, str) else frame(OP_BINARY, message))
 
     def write(self, data: bytes) -> None:
         """Write bytes (prebuilt frames) unless the connection is closing."""

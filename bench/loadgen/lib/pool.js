@@ -12,6 +12,12 @@ export function sourceAddresses(n, perAddressLimit, forced = 0) {
   return Array.from({ length: k }, (_, i) => `127.0.0.${i + 2}`);
 }
 
+/** A pool built from the scenario's command-line options (url, concurrency, jwtSecret, timeoutMs). */
+export function poolFor(opts, addresses, handlers = {}) {
+  const { url, concurrency, jwtSecret, timeoutMs } = opts;
+  return new ClientPool({ url, concurrency, addresses, jwtSecret, timeoutMs, handlers });
+}
+
 export class ClientPool {
   /**
    * @param {object} opts

@@ -1,5 +1,5 @@
 // Shared set-up of the delivery scenarios: connect the clients, subscribe each to its room, verify membership.
-import { ClientPool } from "./pool.js";
+import { poolFor } from "./pool.js";
 import { makePublisher } from "./publisher.js";
 import { subscribeAll, pingAll, verifyMembership } from "./membership.js";
 import { report, log } from "./control.js";
@@ -11,14 +11,7 @@ import { report, log } from "./control.js";
  */
 export async function prepareRooms(opts, addresses, roomOf, handlers) {
   const seen = new Uint8Array(opts.clients);
-  const pool = new ClientPool({
-    url: opts.url,
-    concurrency: opts.concurrency,
-    addresses,
-    jwtSecret: opts.jwtSecret,
-    timeoutMs: opts.timeoutMs,
-    handlers: { ...handlers, "bench-warmup": (i) => (seen[i] = 1) },
-  });
+  const pool = poolFor(opts, addresses, { ...handlers, "bench-warmup": (i) => (seen[i] = 1) });
   const connect = await pool.grow(opts.clients);
   log(`connected ${connect.connected}/${opts.clients} in ${connect.elapsed_s}s, failed ${connect.failed}`);
   report("connected", connect);

@@ -1,6 +1,6 @@
 // Scenario "idle": connect clients in steps (e.g. 1k, 10k, 100k) and hold them idle while the runner reads the
 // server's RSS; reports the handshake rate and failures of each step.
-import { ClientPool } from "../lib/pool.js";
+import { poolFor } from "../lib/pool.js";
 import { nextCommand, report, log, delay } from "../lib/control.js";
 
 export const defaults = {
@@ -10,15 +10,9 @@ export const defaults = {
 };
 
 export async function run(opts, addresses) {
-  const pool = new ClientPool({
-    url: opts.url,
-    concurrency: opts.concurrency,
-    addresses,
-    jwtSecret: opts.jwtSecret,
-    timeoutMs: opts.timeoutMs,
-  });
+  const pool = poolFor(opts, addresses);
   if (opts.warmup > 0) {
-    const warm = new ClientPool({ url: opts.url, concurrency: opts.concurrency, addresses, jwtSecret: opts.jwtSecret, timeoutMs: opts.timeoutMs });
+    const warm = poolFor(opts, addresses);
     const growth = await warm.grow(opts.warmup);
     warm.closeAll();
     await delay(500); // let the server process the disconnects before the runner reads its baseline
