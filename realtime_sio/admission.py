@@ -49,7 +49,7 @@ def decide(draining: bool, lag: float, max_lag: float, free_descriptors: int, re
     """The reason to refuse a new connection now, or ``None`` to admit it."""
     if draining:
         return "draining"
-    if free_descriptors < reserve:
+    if free_descriptors <= reserve:  # admitting one more would eat into the reserve
         return "descriptors"
     if max_lag > 0 and lag > max_lag:
         return "overloaded"

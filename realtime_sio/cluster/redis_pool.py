@@ -61,4 +61,4 @@ def shared_client(url: str, size: int, timeout: float, metrics: Metrics) -> aior
     """The node's client for publishes, history, presence and directory reads: ``size`` connections at most."""
     pool = WaitingPool.from_url(url, max_connections=size, timeout=timeout, health_check_interval=10, socket_keepalive=True)
     pool.metrics = metrics
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # closing the client closes the pool too

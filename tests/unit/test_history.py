@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from realtime_sio.publish.history import Cursor, MemoryHistory, Unrecoverable, parse_cursor, parse_position
+from realtime_sio.publish.history import (
+    Cursor,
+    MemoryHistory,
+    Unrecoverable,
+    parse_cursor,
+    parse_position,
+)
 
 
 class Clock:
