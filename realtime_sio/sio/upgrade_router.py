@@ -20,7 +20,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from realtime_sio import logs
-from realtime_sio.sio.websocket import WebSocketConnection, valid_key
+from realtime_sio.sio.frames import valid_key
+from realtime_sio.sio.websocket import WebSocketConnection
 
 MAX_HEAD_BYTES = 16_384  # longer heads go to aiohttp, which answers 400/431 by its own limits
 WEBSOCKET_KEY = "realtime_sio.websocket"  # environ entry holding the WebSocketConnection
