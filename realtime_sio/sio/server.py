@@ -9,6 +9,7 @@ import socketio
 from aiohttp.web import WebSocketResponse
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from realtime_sio import request_bodies
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.lean_socket import SocketTable
@@ -61,7 +62,9 @@ def translate_request(request: Any) -> dict[str, Any]:
     """engineio's environ: the router's own for a lean WebSocket, aiohttp's translation for everything else."""
     if isinstance(request, LeanRequest):
         return request.environ
-    return eio_aiohttp.translate_request(request)  # type: ignore[no-any-return]
+    environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+    environ["wsgi.input"] = request_bodies.engineio_input(request)  # the body read under BODY_TIMEOUT
+    return environ
 
 
 def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
