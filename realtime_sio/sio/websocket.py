@@ -9,8 +9,9 @@ valid Engine.IO WebSocket upgrade request; everything else stays with aiohttp.
 
 Every byte-level rule (masking, opcodes, fragments, sizes, UTF-8, close codes) is in the sans-I/O codec
 :mod:`realtime_sio.sio.frames`; this class feeds it the bytes read and acts on its events: messages handed out, pings
-answered, a close or a protocol error answered with a close frame and the transport ended. Flow control: reading pauses while unread messages pile up, and ``send``
-waits while the transport's write buffer is above its high-water mark.
+answered, a close or a protocol error answered with a close frame and the transport ended. Flow control: reading
+pauses while unread messages pile up, and ``send`` waits while the transport's write buffer is above its high-water
+mark.
 """
 
 from __future__ import annotations
