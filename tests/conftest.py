@@ -41,6 +41,7 @@ def log_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     problems: list[str] = []
     for proc in list(STARTED):
+        proc.settle()  # what the test provoked is logged before its share of a shared server's log is read
         text = proc.log_since(offsets.get(id(proc), 0))
         problems += [f"{proc.log_path}: {p}" for p in log_problems(text, expected, proc.json_logs)]
         if not proc.running:

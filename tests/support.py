@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,16 @@ class ServerProcess:
         """The complete lines written after ``offset``."""
         data = self.log_path.read_bytes()
         return data[offset : data.rfind(b"\n") + 1].decode(errors="replace")
+
+    def settle(self) -> None:
+        """When running, wait (at most 2 s) for a /health answer: the loop has then handled what came before it."""
+        if not self.running:
+            return
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2):
+                pass
+        except OSError:
+            pass  # a stopping or busy server: scan what it wrote
 
     @property
     def running(self) -> bool:

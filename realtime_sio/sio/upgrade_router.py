@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from realtime_sio import errors, logs
+from realtime_sio import errors, logs, refusals
 from realtime_sio.errors import ErrorCode
 from realtime_sio.sio.frames import ProtocolError, valid_key
 from realtime_sio.sio.websocket import WebSocketConnection
@@ -66,6 +66,10 @@ class Upgrades:
     # refused(reason, detail): count and log refused input (app.py: bad_input metric, rate-limited log line)
     refused: Callable[[str, str], None] = lambda reason, detail: None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket (strong references)
+
+    def protocol_error(self, error: ProtocolError) -> None:
+        """A lean WebSocket's client broke RFC 6455 (the connection closes itself with the error's code)."""
+        self.refused(refusals.WEBSOCKET_PROTOCOL_ERROR, f"{error.code}: {error.reason}")
 
 
 def parse_head(head: bytes) -> tuple[str, str, str, dict[str, Any]] | None:
@@ -169,7 +173,8 @@ class UpgradeRouter(asyncio.Protocol):
         self._stop_timer()
         transport = self._transport
         assert transport is not None
-        connection = WebSocketConnection(transport, upgrades.max_message_bytes, bytes(head[end + 4 :]), self._protocol_error)
+        # (upgrades.protocol_error, not a method of this router: the connection must not keep the router and its head)
+        connection = WebSocketConnection(transport, upgrades.max_message_bytes, bytes(head[end + 4 :]), upgrades.protocol_error)
         transport.set_protocol(connection)
         environ = parsed[3]
         environ[WEBSOCKET_KEY] = connection
@@ -177,14 +182,11 @@ class UpgradeRouter(asyncio.Protocol):
         upgrades.tasks.add(task)
         task.add_done_callback(upgrades.tasks.discard)
 
-    def _protocol_error(self, error: ProtocolError) -> None:
-        self._upgrades.refused("websocket_protocol_error", f"{error.code}: {error.reason}")
-
     def _head_overdue(self) -> None:
         """HEAD_TIMEOUT passed without a whole request head: close (counted only when some of a head arrived)."""
         self._timer = None
         if self._head:
-            self._upgrades.refused("request_head_timeout", f"{len(self._head)} bytes in {self._upgrades.head_timeout:g} s")
+            self._upgrades.refused(refusals.REQUEST_HEAD_TIMEOUT, f"{len(self._head)} bytes in {self._upgrades.head_timeout:g} s")
         if self._transport is not None:
             self._transport.close()
 
