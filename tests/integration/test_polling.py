@@ -38,3 +38,23 @@ async def test_a_poll_woken_because_its_session_closed_gets_a_noop_packet(server
             assert await woken.text() == "6"
             return
         raise AssertionError(f"the poll never got parked before the CLOSE in {ATTEMPTS} attempts")
+
+
+async def test_a_large_polling_post_arriving_in_pieces_is_read_whole(server: ServerProcess) -> None:
+    """A polling POST of ~90 KB sent in small pieces is read whole before Engine.IO decodes it (engineio's
+    ``wsgi.input.read(n)`` on aiohttp's stream returned only the bytes buffered so far), and its event is answered."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        poll = await open_session(http, server.url)
+    body = ("421" + json.dumps(["ping", "x" * 90_000])).encode()
+    path = poll.removeprefix(server.url)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    for i in range(0, len(body), 8192):
+        writer.write(body[i : i + 8192])
+        await writer.drain()
+        await asyncio.sleep(0)  # separate reads on the server's side
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 200"), head
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        assert await (await http.get(poll)).text() == '431["pong"]'
