@@ -47,7 +47,7 @@ from realtime_sio.publish.channel_directory import (
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.pusher_api import PusherApi
-from realtime_sio.refusals import Refusals
+from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
 from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
@@ -110,6 +110,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         log.info("client_input_dropped", reason="malformed_packet", eio_sid=eio_sid, error=error)
 
     sio.on_malformed = malformed_packet
+    refusals = Refusals(metrics)
+    sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
     sio_ref.append(sio)
     sio.eio.create_queue = lambda *a, **k: ByteQueue()
 
@@ -144,9 +146,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     )
     sio.register_namespace(namespace)
 
-    refusals = Refusals(metrics)
     bodies = request_bodies.middleware(
-        settings.http.body_timeout,
+        settings.limits.body_timeout,
         lambda request: settings.max_message_bytes if request.path.startswith(ENGINEIO_PATH) else settings.api_max_body_bytes,
         refusals,
     )
@@ -196,8 +197,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         max_message_bytes=settings.max_message_bytes,
         handle=sio.eio.handle_request,
         accepting=lambda: not health.draining,
-        head_timeout=settings.http.head_timeout,
-        max_head_bytes=settings.http.max_head_bytes,
+        head_timeout=settings.limits.head_timeout,
+        max_head_bytes=settings.limits.max_head_bytes,
         lean=settings.lean_websocket and not settings.ws_compression,
         refused=refusals,
     )
@@ -379,10 +380,10 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
         access_log=None,
         handle_signals=False,
         shutdown_timeout=1.0,
-        keepalive_timeout=settings.http.keepalive_timeout,  # also the deadline for each later request head
+        keepalive_timeout=settings.limits.keepalive_timeout,  # also the deadline for each later request head
         # After an answer given before the body was read (413, 408, 401...), aiohttp reads and drops the rest of the
         # body for this long so the answer is not lost to a TCP reset; a slow client gets no more than BODY_TIMEOUT.
-        lingering_time=min(10.0, settings.http.body_timeout),
+        lingering_time=min(10.0, settings.limits.body_timeout),
     )
     await runner.setup()
     assert realtime.upgrades is not None  # build() always makes it

@@ -19,6 +19,7 @@ log = logs.get(__name__)
 # reasons that are not catalogue codes because the client sees a close code or nothing, not an HTTP answer
 WEBSOCKET_PROTOCOL_ERROR = "websocket_protocol_error"
 REQUEST_HEAD_TIMEOUT = "request_head_timeout"
+CONNECT_TIMEOUT = "connect_timeout"  # an Engine.IO session that never connected a Socket.IO namespace
 
 
 class Refusals:

@@ -76,19 +76,21 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
-class HttpLimits:
+class Limits:
     """Deadlines and sizes for what a client sends before it is authenticated (docs/security.md, issue 11 item 8).
 
     Every byte a connection sends before its request is handled is under one of these deadlines: the first request
     head (``head_timeout``), each later head on a kept-alive connection (``keepalive_timeout``, counted from the end
     of the previous response), and every request body (``body_timeout``). A head over ``max_head_bytes`` is answered
-    431 as soon as that many bytes have arrived.
+    431 as soon as that many bytes have arrived. An Engine.IO session must connect a Socket.IO namespace (where the
+    token is checked) within ``connect_timeout``, or it is closed, as socket.io's ``connectTimeout`` does.
     """
 
     head_timeout: float = 30.0
     max_head_bytes: int = 16_384
     body_timeout: float = 30.0
     keepalive_timeout: float = 75.0  # above the usual load balancer idle timeout (60 s), which must be the shorter
+    connect_timeout: float = 45.0  # socket.io's connectTimeout default
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # () = same origin only; ("*",) = any
     api_key: str | None = field(default=None, repr=False)
     jwt: JwtSettings = field(default_factory=JwtSettings)
-    http: HttpLimits = field(default_factory=HttpLimits)
+    limits: Limits = field(default_factory=Limits)
     channel_rules: tuple[ChannelRule, ...] = DEFAULT_CHANNEL_RULES
     auto_join: bool = True
     user_room: str = "private-user.{id}"
@@ -337,10 +339,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
     Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
     Option("LEAN_WEBSOCKET", "lean_websocket", _bool, "serve Engine.IO WebSockets on the raw connection instead of aiohttp's WebSocket (about a third of the memory per connection, no task per idle socket; off when WS_COMPRESSION is on)", "true/false"),
-    Option("HEAD_TIMEOUT", "http.head_timeout", _float(0.1, 3600), "seconds a new connection has to send its whole first request head before it is closed", "seconds 0.1-3600"),
-    Option("MAX_HEAD_BYTES", "http.max_head_bytes", _int(4096, 1_048_576), "largest request head (request line and headers); larger ones are answered 431 and closed", "bytes 4096-1048576"),
-    Option("BODY_TIMEOUT", "http.body_timeout", _float(0.1, 3600), "seconds a request body has to arrive in full (else 408 and the connection is closed)", "seconds 0.1-3600"),
-    Option("KEEPALIVE_TIMEOUT", "http.keepalive_timeout", _float(1, 3600), "seconds a kept-alive HTTP connection has to send its next whole request head before it is closed; keep it above a load balancer's idle timeout", "seconds 1-3600"),
+    Option("HEAD_TIMEOUT", "limits.head_timeout", _float(0.1, 3600), "seconds a new connection has to send its whole first request head before it is closed", "seconds 0.1-3600"),
+    Option("MAX_HEAD_BYTES", "limits.max_head_bytes", _int(4096, 1_048_576), "largest request head (request line and headers); larger ones are answered 431 and closed", "bytes 4096-1048576"),
+    Option("BODY_TIMEOUT", "limits.body_timeout", _float(0.1, 3600), "seconds a request body has to arrive in full (else 408 and the connection is closed)", "seconds 0.1-3600"),
+    Option("CONNECT_TIMEOUT", "limits.connect_timeout", _float(1, 3600), "seconds an Engine.IO session has to connect a Socket.IO namespace (where its token is checked) before it is closed", "seconds 1-3600"),
+    Option("KEEPALIVE_TIMEOUT", "limits.keepalive_timeout", _float(1, 3600), "seconds a kept-alive HTTP connection has to send its next whole request head before it is closed; keep it above a load balancer's idle timeout", "seconds 1-3600"),
     Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
     Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
@@ -369,7 +372,7 @@ OPTIONS: tuple[Option, ...] = (
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
 # GROUPS[prefix] = the frozen dataclass an Option attr "prefix.name" belongs to (a field of Settings named prefix)
-GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "http": HttpLimits}
+GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits}
 
 
 def load(env: Mapping[str, str]) -> Settings:

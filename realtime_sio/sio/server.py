@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +84,30 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     """
 
     on_malformed: Callable[[str, str], None] = staticmethod(lambda eio_sid, error: None)
+    # An Engine.IO session that has not connected a namespace (the token check) this long after it opened is closed:
+    # otherwise a client answering pings could hold a connection unauthenticated forever (issue 11 item 8).
+    connect_timeout: float = 45.0
+    on_connect_timeout: Callable[[str], None] = staticmethod(lambda eio_sid: None)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_overdue, eio_sid)
+        return result
+
+    def _connect_overdue(self, eio_sid: str) -> None:
+        """CONNECT_TIMEOUT after the Engine.IO session opened: close it unless a namespace is connected by now."""
+        if eio_sid not in self.environ:
+            return  # the session has ended already
+        manager = self.manager
+        if any(manager.sid_from_eio_sid(eio_sid, namespace) is not None for namespace in list(manager.rooms)):
+            return
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            return
+        self.on_connect_timeout(eio_sid)
+        task = asyncio.get_running_loop().create_task(sock.close(wait=False, abort=False))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if eio_sid not in self._binary_packet:  # a binary attachment is raw bytes, not a packet to decode
@@ -92,6 +117,9 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
                 self.on_malformed(eio_sid, type(exc).__name__)
                 return
         await super()._handle_eio_message(eio_sid, data)
+
+
+_closing: set[asyncio.Task[None]] = set()  # strong references to sessions being closed for their connect timeout
 
 
 def create(settings: Settings, manager: LeanManager) -> Server:
@@ -123,6 +151,7 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         # before whisper, unsubscribe after subscribe) and no task is created per inbound event.
         async_handlers=False,
     )
+    sio.connect_timeout = settings.limits.connect_timeout
     eio = sio.eio
     eio.sockets = SocketTable()
     eio.on_malformed = lambda eio_sid, error: sio.on_malformed(eio_sid, error)  # undecodable Engine.IO packets too

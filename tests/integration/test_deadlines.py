@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import aiohttp
 import pytest
 
+from tests.integration.test_websocket import RawWebSocket, connected_socket
 from tests.support import ServerProcess, base_env
 
 DEADLINE = 0.5  # the server's head/body deadlines in these tests, seconds
@@ -187,3 +188,19 @@ async def test_the_first_head_has_a_deadline_with_the_lean_websocket_off(server_
     answer = await read_until_closed(reader)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+async def test_a_session_that_never_connects_a_namespace_is_closed(server_factory: Callable[..., ServerProcess]) -> None:
+    """An Engine.IO WebSocket that never sends its Socket.IO CONNECT (the token check) is closed after
+    CONNECT_TIMEOUT; a socket that connected in time stays open and served."""
+    srv = server_factory(REALTIME_SIO_CONNECT_TIMEOUT="1")
+    authenticated = await connected_socket(srv)
+    silent, head = await RawWebSocket.open(srv.port)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    await silent.engineio_open()
+    assert await silent.close_code(timeout=WAIT) == 1000
+    silent.close()
+    assert await bad_input(srv, "connect_timeout") == 1
+    authenticated.send_text('421["ping"]')
+    assert await authenticated.receive_text() == '431["pong"]'
+    authenticated.close()
