@@ -132,37 +132,44 @@ class FrameParser:
         buf = self._buffer
         buf += data
         events: list[Event] = []
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            opcode = b0 & 0x0F
+        size = len(buf)
+        pos = 0  # start of the next frame; parsed frames are dropped from the buffer once, at the end
+        while size - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
             if b0 & 0x70:
                 return self._stop(events, CLOSE_PROTOCOL_ERROR, "reserved bits set without an extension")
             if not b1 & 0x80:
                 return self._stop(events, CLOSE_PROTOCOL_ERROR, "unmasked client frame")
+            opcode = b0 & 0x0F
             length = b1 & 0x7F
-            start = 2
+            start = pos + 2
             if length == 126:
-                if len(buf) < 4:
+                if size - pos < 4:
                     break
-                length = int.from_bytes(buf[2:4], "big")
-                start = 4
+                length = int.from_bytes(buf[start : start + 2], "big")
+                start += 2
             elif length == 127:
-                if len(buf) < 10:
+                if size - pos < 10:
                     break
-                length = int.from_bytes(buf[2:10], "big")
-                start = 10
+                length = int.from_bytes(buf[start : start + 8], "big")
+                start += 8
             if opcode >= 0x8 and (length > 125 or not b0 & 0x80):
                 return self._stop(events, CLOSE_PROTOCOL_ERROR, "control frame longer than 125 bytes or fragmented")
-            pending = len(self._fragments) if self._fragments is not None else 0
-            if length + pending > self.max_size:
+            fragments = self._fragments
+            if length + (len(fragments) if fragments is not None else 0) > self.max_size:
                 return self._stop(events, CLOSE_TOO_BIG, f"message over {self.max_size} bytes")
             end = start + 4 + length
-            if len(buf) < end:
+            if size < end:
                 break
-            mask = bytes(buf[start : start + 4])
-            payload = bytearray(buf[start + 4 : end])
-            del buf[:end]
-            _mask_in_place(mask, payload)
+            payload = buf[start + 4 : end]
+            _mask_in_place(bytes(buf[start : start + 4]), payload)
+            pos = end
+            if b0 == 0x81 and fragments is None:  # a whole text message: the common case, handled inline
+                try:
+                    events.append(payload.decode())
+                except UnicodeDecodeError:
+                    return self._stop(events, CLOSE_INVALID_DATA, "text message is not UTF-8")
+                continue
             event = self._frame(b0 & 0x80, opcode, payload)
             if event is None:
                 continue
@@ -170,6 +177,8 @@ class FrameParser:
             if type(event) is Close or type(event) is ProtocolError:
                 self._end()
                 return events
+        if pos:
+            del buf[:pos]
         return events
 
     def _frame(self, fin: int, opcode: int, payload: bytearray) -> Event | None:
