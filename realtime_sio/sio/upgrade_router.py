@@ -3,7 +3,7 @@
 It reads the request head under a deadline (``HEAD_TIMEOUT``) and a size limit (``MAX_HEAD_BYTES``: larger heads are
 answered 431 as soon as that many bytes arrived, complete or not) and decides once. A WebSocket upgrade to the
 Engine.IO path asking for another version than 13 is answered 426 with ``Sec-WebSocket-Version: 13`` (RFC 6455
-§4.4). With the lean WebSocket on (the default), A well-formed ``GET <engine.io path>?…transport=websocket`` upgrade
+§4.4). With the lean WebSocket on (the default), a well-formed ``GET <engine.io path>?…transport=websocket`` upgrade
 (HTTP/1.1, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a valid key) becomes a
 :class:`~realtime_sio.sio.websocket.WebSocketConnection`, and engineio's ``handle_request`` serves it exactly as it
 serves aiohttp requests (origin check, handshake, Socket.IO connect, polling → WebSocket upgrade); only the transport
@@ -30,8 +30,8 @@ from realtime_sio.errors import ErrorCode
 from realtime_sio.sio.frames import ProtocolError, valid_key
 from realtime_sio.sio.websocket import WebSocketConnection
 
-WEBSOCKET_KEY = "realtime_sio.websocket"
-_LINGER_SECONDS = 5.0  # after a refusal, how long the client has to close its side  # environ entry holding the WebSocketConnection
+WEBSOCKET_KEY = "realtime_sio.websocket"  # environ entry holding the WebSocketConnection
+_LINGER_SECONDS = 5.0  # after a refusal, how long the client has to close its side
 
 log = logs.get(__name__)
 
