@@ -121,7 +121,7 @@ class FrameParser:
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size  # largest message, fragments included (larger: 1009)
         self.done = False  # a Close or ProtocolError was returned: nothing more is parsed
-        self._buffer = bytearray()
+        self._buffer: bytearray | None = None  # the start of a frame still incomplete (None between frames)
         self._fragments: bytearray | None = None  # the message being reassembled from fragments
         self._fragments_opcode = 0
 
@@ -129,8 +129,12 @@ class FrameParser:
         """Add bytes received from the client; returns the events they complete (possibly none)."""
         if self.done:
             return []
-        buf = self._buffer
-        buf += data
+        buf: bytes | bytearray
+        if self._buffer is None:
+            buf = data  # the usual case: the read starts with a frame; parsed in place, not copied
+        else:
+            buf = self._buffer
+            buf += data
         events: list[Event] = []
         size = len(buf)
         pos = 0  # start of the next frame; parsed frames are dropped from the buffer once, at the end
@@ -161,7 +165,7 @@ class FrameParser:
             end = start + 4 + length
             if size < end:
                 break
-            payload = buf[start + 4 : end]
+            payload = bytearray(buf[start + 4 : end])
             _mask_in_place(bytes(buf[start : start + 4]), payload)
             pos = end
             if b0 == 0x81 and fragments is None:  # a whole text message: the common case, handled inline
@@ -177,8 +181,12 @@ class FrameParser:
             if type(event) is Close or type(event) is ProtocolError:
                 self._end()
                 return events
-        if pos:
+        if pos == size:
+            self._buffer = None
+        elif buf is self._buffer:
             del buf[:pos]
+        else:
+            self._buffer = bytearray(buf[pos:])
         return events
 
     def _frame(self, fin: int, opcode: int, payload: bytearray) -> Event | None:
@@ -219,7 +227,7 @@ class FrameParser:
 
     def _end(self) -> None:
         self.done = True
-        self._buffer.clear()
+        self._buffer = None
         self._fragments = None
 
 

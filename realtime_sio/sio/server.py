@@ -89,18 +89,29 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     connect_timeout: float = 45.0
     on_connect_timeout: Callable[[str], None] = staticmethod(lambda eio_sid: None)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unconnected: dict[str, asyncio.TimerHandle] = {}  # [eio_sid] = its connect deadline, until it connects
+
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
-        asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_overdue, eio_sid)
+        self._unconnected[eio_sid] = asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_overdue, eio_sid)
         return result
 
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if eio_sid in self._unconnected and self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+            self._unconnected.pop(eio_sid).cancel()  # connected: no deadline (and no timer) for its lifetime
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        timer = self._unconnected.pop(eio_sid, None)
+        if timer is not None:
+            timer.cancel()
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
     def _connect_overdue(self, eio_sid: str) -> None:
-        """CONNECT_TIMEOUT after the Engine.IO session opened: close it unless a namespace is connected by now."""
-        if eio_sid not in self.environ:
-            return  # the session has ended already
-        manager = self.manager
-        if any(manager.sid_from_eio_sid(eio_sid, namespace) is not None for namespace in list(manager.rooms)):
-            return
+        """CONNECT_TIMEOUT after the Engine.IO session opened without a namespace connected: close the session."""
+        self._unconnected.pop(eio_sid, None)
         sock = self.eio.sockets.get(eio_sid)
         if sock is None or sock.closed or sock.closing:
             return

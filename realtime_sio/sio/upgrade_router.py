@@ -66,10 +66,17 @@ class Upgrades:
     # refused(reason, detail): count and log refused input (app.py: bad_input metric, rate-limited log line)
     refused: Callable[[str, str], None] = lambda reason, detail: None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket (strong references)
+    # given to every lean WebSocket: one shared callable, not a bound method (64 bytes) per connection
+    protocol_error: Callable[[ProtocolError], None] = field(init=False)
 
-    def protocol_error(self, error: ProtocolError) -> None:
-        """A lean WebSocket's client broke RFC 6455 (the connection closes itself with the error's code)."""
-        self.refused(refusals.WEBSOCKET_PROTOCOL_ERROR, f"{error.code}: {error.reason}")
+    def __post_init__(self) -> None:
+        refused = self.refused
+
+        def protocol_error(error: ProtocolError) -> None:
+            """A lean WebSocket's client broke RFC 6455 (the connection closes itself with the error's code)."""
+            refused(refusals.WEBSOCKET_PROTOCOL_ERROR, f"{error.code}: {error.reason}")
+
+        object.__setattr__(self, "protocol_error", protocol_error)
 
 
 def parse_head(head: bytes) -> tuple[str, str, str, dict[str, Any]] | None:

@@ -73,7 +73,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.close_code: int | None = None
         self._parser = FrameParser(max_size)
         self._on_protocol_error = on_protocol_error  # told once when the client breaks RFC 6455 (count, log)
-        self._early = bytearray(initial)  # bytes after the request head: parsed once the upgrade is accepted
+        self._early = initial  # bytes after the request head: parsed once the upgrade is accepted
         self._accepted = False
         self._linger: asyncio.TimerHandle | None = None  # after our close frame: abort if the client never closes
         self._messages: deque[str | bytes | None] | None = None
@@ -97,7 +97,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._accepted:
             self._handle(self._parser.feed(data))
             return
-        self._early += data
+        self._early += data  # rare: a client that sends frames before the 101
         if len(self._early) > self._parser.max_size + MAX_FRAME_HEADER:  # over one largest frame before the 101
             self.pause_reading()
 
@@ -137,7 +137,7 @@ class WebSocketConnection(asyncio.Protocol):
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
         )
-        early, self._early = bytes(self._early), bytearray()
+        early, self._early = self._early, b""
         if early:
             self._handle(self._parser.feed(early))
 
@@ -271,7 +271,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        self._early.clear()
+        self._early = b""
         self._deliver(None)
 
     def _fail(self, code: int) -> None:
