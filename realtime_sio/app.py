@@ -60,10 +60,10 @@ log = logs.get(__name__)
 
 APP_KEY: web.AppKey[Realtime] = web.AppKey("realtime", object)  # type: ignore[arg-type]
 
-# With REALTIME_SIO_LARAVEL_AUTH_URL set and LARAVEL_AUTH_DEFAULT true, private-/presence- channels that no
-# configured rule matches are asked of Laravel (laravel-echo-server's behaviour) instead of being denied.
 ENGINEIO_PATH = "/socket.io/"  # sio.attach's default path
 
+# With REALTIME_SIO_LARAVEL_AUTH_URL set and LARAVEL_AUTH_DEFAULT true, private-/presence- channels that no
+# configured rule matches are asked of Laravel (laravel-echo-server's behaviour) instead of being denied.
 LARAVEL_FALLBACK_RULES = (ChannelRule("private-*", "laravel"), ChannelRule("presence-*", "laravel"))
 
 

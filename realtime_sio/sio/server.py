@@ -1,4 +1,5 @@
-"""AsyncServer factory: transports, CORS, ping, message limits, WebSocket compression and the lean fan-out manager."""
+"""AsyncServer factory: transports, CORS, ping, message limits, the connect deadline, WebSocket compression and the lean
+fan-out manager."""
 
 from __future__ import annotations
 
@@ -81,6 +82,9 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     python-socketio decodes inside engineio's handler wrapper, which logs every undecodable packet as an ERROR with a
     full traceback: a client sending garbage could fill the log. Here the packet is decoded first; a failure goes to
     ``on_malformed(eio_sid, error_name)`` (the app counts it and logs one line) and the packet is dropped.
+
+    It also closes an Engine.IO session that connects no namespace within ``connect_timeout`` (``on_connect_timeout``
+    is told), as socket.io's own server does with ``connectTimeout``.
     """
 
     on_malformed: Callable[[str, str], None] = staticmethod(lambda eio_sid, error: None)

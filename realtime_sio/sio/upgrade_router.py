@@ -54,7 +54,8 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Upgrades:
-    """Shared by every connection's router: what counts as an Engine.IO WebSocket and who serves it."""
+    """Shared by every connection's router: its head deadline and limit, what counts as an Engine.IO WebSocket and
+    who serves it."""
 
     path: str  # engine.io path, e.g. "/socket.io/"
     max_message_bytes: int
