@@ -7,9 +7,9 @@ Engine.IO path asking for another version than 13 is answered 426 with ``Sec-Web
 (HTTP/1.1, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a valid key) becomes a
 :class:`~realtime_sio.sio.websocket.WebSocketConnection`, and engineio's ``handle_request`` serves it exactly as it
 serves aiohttp requests (origin check, handshake, Socket.IO connect, polling → WebSocket upgrade); only the transport
-underneath is ours. Every other connection (polling, the APIs, probes, a malformed or unusual upgrade, anything
-while the server drains, every upgrade when the lean WebSocket is off) is handed to aiohttp with the bytes read so
-far, so aiohttp answers it as if it had accepted it itself; from then on aiohttp's keep-alive timeout bounds each
+underneath is ours; a new session that admission control refuses (draining, busy) gets its answer from here. Every
+other connection (polling, the APIs, probes, a malformed or unusual upgrade, every upgrade when the lean WebSocket is
+off) is handed to aiohttp with the bytes read so far, so aiohttp answers it as if it had accepted it itself; from then on aiohttp's keep-alive timeout bounds each
 later request head and the body middleware (:mod:`realtime_sio.request_bodies`) each body.
 """
 
@@ -60,7 +60,7 @@ class Upgrades:
     path: str  # engine.io path, e.g. "/socket.io/"
     max_message_bytes: int
     handle: Callable[[LeanRequest], Awaitable[Any]]  # engineio's handle_request
-    accepting: Callable[[], bool]  # False while draining: aiohttp's middleware answers those 503
+    admit: Callable[[dict[str, Any]], Reply | None]  # admission control: None, or the answer refusing the handshake
     head_timeout: float = 30.0  # a connection that has not sent its whole request head by then is closed
     max_head_bytes: int = 16_384  # a longer head is answered 431
     lean: bool = True  # False: every connection goes to aiohttp once its head is read (LEAN_WEBSOCKET=false)
@@ -175,12 +175,16 @@ class UpgradeRouter(asyncio.Protocol):
         if parsed is not None and wrong_websocket_version(parsed[0], parsed[1], parsed[3], upgrades.path):
             self._refuse(errors.WEBSOCKET_VERSION, "expected Sec-WebSocket-Version: 13", [("Sec-WebSocket-Version", "13")])
             return
-        if parsed is None or not upgrades.lean or not upgrades.accepting() or not is_engineio_websocket(*parsed, upgrades.path):
+        if parsed is None or not upgrades.lean or not is_engineio_websocket(*parsed, upgrades.path):
             self._hand_to_aiohttp()
             return
         self._stop_timer()
         transport = self._transport
         assert transport is not None
+        refusal = upgrades.admit(parsed[3])
+        if refusal is not None:
+            write_reply(transport, refusal)
+            return
         # (upgrades.protocol_error, not a method of this router: the connection must not keep the router and its head)
         connection = WebSocketConnection(transport, upgrades.max_message_bytes, bytes(head[end + 4 :]), upgrades.protocol_error)
         transport.set_protocol(connection)
