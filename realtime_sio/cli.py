@@ -38,6 +38,17 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def secret_flags(args: argparse.Namespace) -> list[str]:
+    """The secret settings given as command-line flags (visible to every local user in ``ps``): their variables."""
+    return [option.env for option in OPTIONS if option.secret and getattr(args, option.env, None) is not None]
+
+
+def warn_secret_flags(args: argparse.Namespace) -> None:
+    """Warn once per secret given as a flag, naming the variable to use instead (never the value)."""
+    for env in secret_flags(args):
+        logs.get(__name__).warning("secret_on_command_line", setting=env, hint=f"set {env} in the environment instead: argv is visible in ps")
+
+
 def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Environment overlaid with the flags given on the command line."""
     merged = {k: v for k, v in env.items() if k.startswith(settings_module.PREFIX)}
@@ -115,6 +126,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.command == "token":
         from realtime_sio.auth.tokens import mint
 
+        logs.configure(settings.log_format, settings.log_level)
+        warn_secret_flags(args)
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
         try:
             print(mint(settings.jwt, args.user, roles, args.name, args.ttl))
@@ -122,7 +135,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             print(f"realtime-sio: error: {exc}", file=sys.stderr)
             return 2
         return 0
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, settings.log_throttle_lines, settings.log_throttle_seconds)
+    warn_secret_flags(args)
     _raise_fd_limit()
     from realtime_sio import app
 

@@ -15,7 +15,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from realtime_sio import logs
+from realtime_sio import errors, logs
 from realtime_sio.dashboard import credentials
 from realtime_sio.dashboard.feed import Feed
 from realtime_sio.dashboard.stream import Streams
@@ -120,8 +120,8 @@ def routes(token: str, feed: Feed, streams: Streams, static: dict[str, tuple[byt
         # would otherwise pop up a credentials dialog when its session cookie expires.
         basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
         headers = {"WWW-Authenticate": 'Basic realm="realtime_sio dashboard", charset="UTF-8"'} if basic else {}
-        body = {"error": "unauthorized", "hint": "sign in at /dashboard, or use HTTP Basic with the dashboard token as password"}
-        return _secured(web.json_response(body, status=401, headers=headers))
+        error = errors.DASHBOARD_UNAUTHORIZED
+        return _secured(web.json_response({"error": error.payload()}, status=error.status, headers=headers))
 
     def guarded(handler: Handler, *, page: bool = False) -> Handler:
         async def wrapper(request: web.Request) -> web.StreamResponse:

@@ -104,7 +104,9 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,
-        cors_credentials=True,
+        # '*' means any origin WITHOUT credentials (issue 11, item 5): engineio reflects the Origin, and reflecting
+        # it with Access-Control-Allow-Credentials: true would let every site make credentialed requests.
+        cors_credentials=origins != "*",
         transports=list(settings.transports),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
