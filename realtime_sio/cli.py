@@ -153,9 +153,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         with runner:
             runner.run(app.serve(settings))
     except ValueError as exc:  # construction-time configuration problems (e.g. an unusable JWKS)
-        print(f"realtime-sio: error: {exc}", file=sys.stderr)
+        logs.get(__name__).error("startup_failed", message=f"realtime-sio: error: {exc}")  # JSON like every line now
         return 2
     except OSError as exc:
-        print(f"realtime-sio: error: cannot listen on {settings.host}:{settings.port} ({exc.strerror})", file=sys.stderr)
+        message = f"realtime-sio: error: cannot listen on {settings.host}:{settings.port} ({exc.strerror})"
+        logs.get(__name__).error("startup_failed", message=message)
         return 1
     return 0

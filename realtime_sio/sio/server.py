@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +92,12 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_eio_message(eio_sid, data)
 
 
+def _library_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.ERROR)
+    return logger
+
+
 def create(settings: Settings, manager: LeanManager) -> Server:
     """Build the AsyncServer; the caller attaches it to the aiohttp app and registers the namespace."""
     origins: Any
@@ -112,8 +119,11 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         ping_timeout=settings.ping_timeout,
         max_http_buffer_size=settings.max_message_bytes,
         http_compression=True,
-        logger=False,
-        engineio_logger=False,
+        # Logger objects, not False: given a bool, python-socketio/engineio attach their own plain-text StreamHandler
+        # to these loggers, which bypasses structlog (a second, non-JSON copy of each line; issue 11, item 11).
+        # Their records propagate to the root handler that logs.configure installs. ERROR is what False selected.
+        logger=_library_logger("socketio.server"),
+        engineio_logger=_library_logger("engineio.server"),
         always_connect=False,
         # No sweeping service task (at 10k sockets it woke every 2 ms with a wait_for task): LeanSocket enforces the
         # PONG deadline with its ping timer and removes itself from eio.sockets when it closes.
