@@ -25,11 +25,11 @@ def test_any_origin_is_served_without_credentials() -> None:
     assert sio_server.create(Settings(cors_origins=("https://a.example",)), LeanManager(1 << 20)).eio.cors_credentials is True
 
 
-def test_manager_knows_sid_rooms() -> None:
+async def test_manager_knows_sid_rooms() -> None:
     """Contract with python-socketio >= 5.18.1: is_sid_room names a connected socket's own room, which no one else enters."""
     manager = LeanManager(1 << 20)
     sio_server.create(Settings(), manager)
-    victim, other = manager.pre_connect("eio-victim", "/"), manager.pre_connect("eio-other", "/")
+    victim, other = await manager.connect("eio-victim", "/"), await manager.connect("eio-other", "/")
     assert manager.is_sid_room("/", victim) and not manager.is_sid_room("/", "news")
     try:
         manager.basic_enter_room(other, "/", victim)
