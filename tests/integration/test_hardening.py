@@ -147,6 +147,26 @@ async def test_hostile_dashboard_cookie_on_the_page_gets_the_login_form(server: 
     assert_clean_log(server)
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        (b"application/x-www-form-urlencoded", b"token=\xff\xfe", 400),  # not UTF-8
+        (b"multipart/form-data; boundary=zz", b"token=%FF", 400),  # not a multipart body
+        (b"application/x-www-form-urlencoded; charset=bogus", b"token=abc", 401),  # unknown charset: still UTF-8
+        (b"application/x-www-form-urlencoded", b"token=%FF", 401),
+    ],
+)
+async def test_hostile_login_forms_get_the_login_page(server: ServerProcess, content_type: bytes, body: bytes, status: int) -> None:
+    """A login body that is not UTF-8, not URL-encoded or names an unknown charset is answered 400/401, never 500."""
+    head = (
+        b"POST /dashboard/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: " + content_type
+        + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    answer, _, page = await raw_request(server, head, body)
+    assert answer == status and b"<form" in page
+    assert_clean_log(server)
+
+
 @pytest.mark.parametrize("credential", [b"Bearer \xff\xfe\xfd", b"Bearer \xc3\xa9t\xc3\xa9", b"Basic \xc3\xa9\xc3\xa9"])
 async def test_non_utf8_bearer_on_the_events_api_gets_401(server: ServerProcess, credential: bytes) -> None:
     """An Authorization header that is not UTF-8 (or not ASCII) on /api/v1/events is a 401 unauthorized."""
