@@ -295,7 +295,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("HOST", "host", _str, "address to listen on", "an IP address or host name"),
     Option("PORT", "port", _int(0, 65535), "TCP port to listen on", "an integer 0-65535"),
     Option("LOG_FORMAT", "log_format", _choice("auto", "json", "console"), "log renderer (auto = console on a tty, JSON otherwise)", "auto, json, console"),
-    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level", "debug, info, warning, error"),
+    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level (debug adds a line per connect, join and disconnect)", "debug, info, warning, error"),
     Option("LOG_THROTTLE_LINES", "log_throttle_lines", _int(0, 1_000_000), "info/warning/error lines of one event name written per LOG_THROTTLE_SECONDS; the rest are counted into one log_lines_suppressed line (0 = no limit)", "an integer 0-1000000"),
     Option("LOG_THROTTLE_SECONDS", "log_throttle_seconds", _float(0.1, 3600), "window of LOG_THROTTLE_LINES, seconds", "seconds 0.1-3600"),
     Option("CORS_ORIGINS", "cors_origins", _origins, "origins allowed to open sockets (empty = same origin only; '*' = any origin without credentials: no Access-Control-Allow-Credentials, and a cross-origin browser's handshake cookie is not forwarded to Laravel)", "'*' or comma-separated origins"),
