@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,15 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         if value is not None:
             merged[option.env] = value
     return settings_module.load(merged)
+
+
+def _startup_error(environ: Mapping[str, str], args: argparse.Namespace, message: str) -> None:
+    """One line on stderr before logging is configured: a JSON object when the logs would be JSON, else plain text."""
+    log_format = getattr(args, "REALTIME_SIO_LOG_FORMAT", None) or environ.get("REALTIME_SIO_LOG_FORMAT", "auto")
+    if logs.renders_json(log_format):
+        print(json.dumps({"event": "startup_failed", "level": "error", "message": message}), file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,7 +131,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         settings = load_settings(args, environ)
     except SettingsError as exc:
-        print(f"realtime-sio: error: {exc}", file=sys.stderr)
+        _startup_error(environ, args, f"realtime-sio: error: {exc}")
         return 2
     if args.command == "token":
         from realtime_sio.auth.tokens import mint
@@ -132,7 +142,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         try:
             print(mint(settings.jwt, args.user, roles, args.name, args.ttl))
         except ValueError as exc:
-            print(f"realtime-sio: error: {exc}", file=sys.stderr)
+            _startup_error(environ, args, f"realtime-sio: error: {exc}")
             return 2
         return 0
     logs.configure(settings.log_format, settings.log_level, settings.log_throttle_lines, settings.log_throttle_seconds)

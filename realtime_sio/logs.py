@@ -160,6 +160,11 @@ def _error_field(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutab
     return event_dict
 
 
+def renders_json(log_format: str) -> bool:
+    """True when ``log_format`` gives JSON lines: ``json``, or ``auto`` with stderr not a terminal."""
+    return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+
+
 def configure(
     log_format: str = "auto",
     level: str = "info",
@@ -167,8 +172,7 @@ def configure(
     throttle_seconds: float = DEFAULT_THROTTLE_SECONDS,
 ) -> None:
     """Configure structlog and the stdlib root logger once, at start-up."""
-    use_console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    renderer: Any = structlog.processors.JSONRenderer() if renders_json(log_format) else structlog.dev.ConsoleRenderer()
     numeric = getattr(logging, level.upper(), logging.INFO)
     _throttle.lines, _throttle.seconds = throttle_lines, throttle_seconds
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)

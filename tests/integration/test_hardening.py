@@ -299,7 +299,9 @@ def test_short_api_key_is_refused_at_start_up() -> None:
     """REALTIME_SIO_API_KEY shorter than 16 characters: exit status 2 and a line naming the variable."""
     result = run_cli("serve", REALTIME_SIO_API_KEY="k", REALTIME_SIO_PORT="0")
     assert result.returncode == 2
-    assert "REALTIME_SIO_API_KEY: expected at least 16 characters" in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert json.loads(line)["event"] == "startup_failed"  # with LOG_FORMAT=json even this line is JSON
+    assert "REALTIME_SIO_API_KEY: expected at least 16 characters" in json.loads(line)["message"]
 
 
 def test_secret_given_as_a_flag_is_warned_about_without_its_value() -> None:
