@@ -9,11 +9,12 @@ happens at once (``LocalTransport``); in a cluster it happens when Redis hands t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from realtime_sio.metrics import EVENT_SOURCES, Metrics
-from realtime_sio.publish.history import Entry, MemoryHistory
+from realtime_sio.publish.history import Cursor, MemoryHistory, Replay, Unrecoverable
 from realtime_sio.sio.fanout import LeanManager
 
 NAMESPACE = "/"
@@ -46,20 +47,49 @@ class Transport(Protocol):
         """Record and deliver several messages in order, as :meth:`send` each with ``record=True``."""
         ...
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        """Recorded events of ``channel`` after ``position``; ``None`` when history no longer reaches back."""
+    async def since(self, channel: str, cursor: Cursor) -> Replay:
+        """Recorded events of ``channel`` after ``cursor``, or why history no longer reaches back."""
         ...
+
+    async def position(self, channel: str) -> str | None:
+        """The channel's current position (``None`` without history): a client that has seen every event so far
+        presents it to recover what comes after."""
+        ...
+
+
+class OnceKeys:
+    """Keys seen within the last ``ttl`` seconds (a single node's once-only publishes: idempotency keys)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._expires: dict[str, float] = {}  # insertion order = expiry order (constant ttl)
+
+    def claim(self, key: str) -> bool:
+        """True the first time ``key`` is seen within ``ttl``."""
+        now = self._clock()
+        for old, expires in list(self._expires.items()):
+            if expires > now:
+                break
+            del self._expires[old]
+        if key in self._expires:
+            return False
+        self._expires[key] = now + self._ttl
+        return True
 
 
 class LocalTransport:
     """Single node: record in memory, deliver straight away."""
 
-    def __init__(self, history: MemoryHistory | None) -> None:
+    def __init__(self, history: MemoryHistory | None, once_seconds: float = 120.0) -> None:
         self.history = history
         self.broadcaster: Broadcaster | None = None
+        self._once = OnceKeys(once_seconds)
 
-    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None:
+    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
         assert self.broadcaster is not None, "LocalTransport used before Broadcaster construction"
+        if once_key is not None and not self._once.claim(once_key):
+            return False
         if record and self.history is not None:
             entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
             message = Message(message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at)
@@ -69,8 +99,11 @@ class LocalTransport:
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
         return [await self.send(message, record=True, once_key=key) for message, key in batch]
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        return None if self.history is None else await self.history.since(channel, position)
+    async def since(self, channel: str, cursor: Cursor) -> Replay:
+        return Unrecoverable("expired") if self.history is None else await self.history.since(channel, cursor)
+
+    async def position(self, channel: str) -> str | None:
+        return None if self.history is None else self.history.position(channel)
 
 
 class Broadcaster:
@@ -86,16 +119,17 @@ class Broadcaster:
 
     async def publish(
         self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str, once_key: str | None = None
-    ) -> str | None:
+    ) -> str | None | Literal[False]:
         """Record and broadcast an application event cluster-wide; returns its position (None without history).
 
-        ``once_key`` makes the publish happen once per cluster however many nodes try (Laravel's Redis broadcasts).
+        ``once_key`` makes the publish happen once per cluster however many nodes try (Laravel's Redis broadcasts,
+        idempotency keys); returns False when it already happened (nothing is sent).
         Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
         """
         message = Message(channel, event, data, except_sid, None, time.time())
         position = await self.transport.send(message, record=True, once_key=once_key)
         if position is False:
-            return None  # another node published it
+            return False  # published before under this key
         self._received[source].inc()
         return position
 
@@ -138,6 +172,10 @@ class Broadcaster:
         """Queue one event for one socket (replayed history, recovery signals); returns 1 if queued."""
         return self._manager.fanout(event, args, NAMESPACE, sid, None)
 
-    async def history_since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        """Events of ``channel`` after ``position``; ``None`` when history no longer reaches back."""
-        return await self.transport.since(channel, position)
+    async def history_since(self, channel: str, cursor: Cursor) -> Replay:
+        """Events of ``channel`` after ``cursor``, or why history no longer reaches back."""
+        return await self.transport.since(channel, cursor)
+
+    async def position(self, channel: str) -> str | None:
+        """The channel's current position (``None`` without history)."""
+        return await self.transport.position(channel)
