@@ -22,7 +22,7 @@ from realtime_sio.auth.tokens import ANONYMOUS, Identity, TokenVerifier
 from realtime_sio.channels import kind_of
 from realtime_sio.errors import ErrorCode, RealtimeError
 from realtime_sio.members import Member
-from realtime_sio.metrics import Metrics
+from realtime_sio.metrics import CHANNEL_KINDS, Metrics
 from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.history import Cursor
 from realtime_sio.settings import Settings
@@ -76,6 +76,12 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._authorizer = authorizer
         self.connections: dict[str, Connection] = {}
         self._closing: set[asyncio.Task[None]] = set()  # strong references to transports being closed
+        # Metric children of the per-connection paths, bound once: labels() costs a lock and a dict lookup per call,
+        # a tenth of a disconnect's CPU when 10,000 sockets leave together (issue 14).
+        self._accepted = metrics.connects.labels(outcome="accepted")
+        self._subscribed = {kind: metrics.subscriptions.labels(kind=kind) for kind in CHANNEL_KINDS}
+        self._joined = {kind: metrics.subscribe_requests.labels(kind=kind, outcome="joined") for kind in CHANNEL_KINDS}
+        self._disconnects = {reason: metrics.disconnects.labels(reason=reason) for reason in payloads.DISCONNECT_REASONS}
         self._handlers: dict[str, Callable[..., Any]] = {
             "subscribe": self.on_subscribe,
             "unsubscribe": self.on_unsubscribe,
@@ -120,7 +126,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             refilled=time.monotonic(),
         )
         self.connections[sid] = conn
-        self._metrics.connects.labels(outcome="accepted").inc()
+        self._accepted.inc()
         self._metrics.connections.inc()
         log.debug("client_connected", sid=sid, user_id=identity.user_id, transport=payloads.transport_of(environ))
         if identity.authenticated and self._settings.auto_join:
@@ -161,7 +167,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if conn is None:
             return
         self._metrics.connections.dec()
-        self._metrics.disconnects.labels(reason=payloads.disconnect_reason(reason)).inc()
+        self._disconnects[payloads.disconnect_reason(reason)].inc()
         self._recovery.forget(sid)
         for channel in list(conn.channels):
             await self._leave(sid, conn, channel, in_room=False)
@@ -257,8 +263,8 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         gate = self._recovery.open_gate(sid, channel)
         await self.enter_room(sid, channel)
         conn.channels.add(channel)
-        self._metrics.subscriptions.labels(kind=kind).inc()
-        self._metrics.subscribe_requests.labels(kind=kind, outcome="joined").inc()
+        self._subscribed[kind].inc()
+        self._joined[kind].inc()
         log.debug("channel_joined", sid=sid, channel=channel, user_id=conn.identity.user_id)
         if member is not None and joined is not None:
             await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
@@ -302,7 +308,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _leave(self, sid: str, conn: Connection, channel: str, *, in_room: bool) -> None:
         conn.channels.discard(channel)
         kind = kind_of(channel)
-        self._metrics.subscriptions.labels(kind=kind).dec()
+        self._subscribed[kind].dec()
         if in_room:
             await self.leave_room(sid, channel)
         if kind == "presence":

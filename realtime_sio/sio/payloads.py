@@ -183,6 +183,7 @@ def transport_of(environ: Mapping[str, Any]) -> str:
 
 
 _REASONS = {"client disconnect", "server disconnect", "ping timeout", "transport close", "transport error"}
+DISCONNECT_REASONS = tuple(sorted(r.replace(" ", "_") for r in _REASONS)) + ("other",)  # every disconnect_reason() value
 
 
 def disconnect_reason(reason: Any) -> str:

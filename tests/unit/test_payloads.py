@@ -76,3 +76,9 @@ def test_handshake_cookie(any_origin: bool, origin: str | None, host: str, kept:
     environ = {"HTTP_COOKIE": "s=1", "HTTP_HOST": host, **({"HTTP_ORIGIN": origin} if origin else {})}
     assert payloads.handshake_cookie(environ, any_origin) == ("s=1" if kept else None)
     assert payloads.handshake_cookie({"HTTP_HOST": host}, any_origin) is None
+
+
+def test_disconnect_reasons_are_a_closed_set() -> None:
+    """Every value disconnect_reason() can return is in DISCONNECT_REASONS (the namespace binds one metric child each)."""
+    for reason in ("client disconnect", "SERVER_DISCONNECT", "ping timeout", "transport close", "transport error", None, "x"):
+        assert payloads.disconnect_reason(reason) in payloads.DISCONNECT_REASONS
