@@ -58,6 +58,7 @@ from realtime_sio.sio.namespace import EchoNamespace
 from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 from realtime_sio.sio.upgrade_router import Reply, RoutedSite, Upgrades
+from realtime_sio.tls import CertificateReloader
 
 log = logs.get(__name__)
 
@@ -85,6 +86,7 @@ class Realtime:
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     upgrades: Upgrades | None = None  # lean WebSockets: serve() listens through an UpgradeRouter
+    tls: CertificateReloader | None = None  # TLS_CERT_FILE set: serve() listens with its context
 
 
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
@@ -190,6 +192,10 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag)
+    tls = None
+    if settings.tls_cert_file and settings.tls_key_file:  # loaded now: a pair that cannot be served stops start-up
+        tls = CertificateReloader(settings.tls_cert_file, settings.tls_key_file, metrics, settings.tls_reload_interval)
+        services["tls_reloader"] = tls.run
     upgrades = None
     if settings.lean_websocket and not settings.ws_compression:  # the lean WebSocket speaks no extensions
         upgrades = Upgrades(
@@ -198,8 +204,11 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
             handle=sio.eio.handle_request,
             admit=lambda environ: _admission_reply(admission, environ),
             head_timeout=settings.head_timeout,
+            scheme="https" if tls is not None else "http",
         )
-    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades)
+    realtime = Realtime(
+        settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades, tls
+    )
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
     return realtime
@@ -399,13 +408,14 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
     runner = web.AppRunner(realtime.web_app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site: web.TCPSite
+    ssl_context = realtime.tls.context if realtime.tls is not None else None
     if realtime.upgrades is not None:
-        site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096)
+        site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096, ssl_context=ssl_context)
     else:
-        site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url))
+    log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url), tls=ssl_context is not None)
     if ready is not None:
         ready(port)
     stop = asyncio.Event()

@@ -103,8 +103,13 @@ class ServerProcess:
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="realtime-sio-", suffix=".log")[1]))
 
     @property
+    def tls(self) -> bool:
+        """True when the server terminates TLS itself (``REALTIME_SIO_TLS_CERT_FILE`` is set)."""
+        return bool(self.env.get("REALTIME_SIO_TLS_CERT_FILE"))
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
