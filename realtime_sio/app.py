@@ -415,7 +415,10 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
         site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url), tls=ssl_context is not None)
+    loop_kind = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # "uvloop" or "asyncio"
+    log.info(
+        "server_started", host=settings.host, port=port, redis=bool(settings.redis_url), tls=ssl_context is not None, loop=loop_kind
+    )
     if ready is not None:
         ready(port)
     stop = asyncio.Event()

@@ -22,7 +22,15 @@ import socketio
 from cryptography import x509
 
 from tests.certs import Leaf, TestCA, other_key_pem
-from tests.support import API_KEY, ROOT, ServerProcess, base_env, eventually, token
+from tests.support import (
+    API_KEY,
+    ROOT,
+    ServerProcess,
+    base_env,
+    eventually,
+    token,
+    wait_until,
+)
 
 JS = ROOT / "tests" / "js"
 CERT_VAR, KEY_VAR = "REALTIME_SIO_TLS_CERT_FILE", "REALTIME_SIO_TLS_KEY_FILE"
@@ -56,11 +64,19 @@ def files(tmp_path: Path, ca: TestCA) -> TlsFiles:
 
 
 @pytest.fixture
-def tls_server(files: TlsFiles) -> Iterator[ServerProcess]:
-    proc = ServerProcess(env=base_env(**files.env()))
+def tls_server(files: TlsFiles, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """The real server with the pair; on uvloop (as shipped) or, by indirect parameter, on asyncio's own loop."""
+    loop = getattr(request, "param", "uvloop")
+    proc = ServerProcess(env=base_env(**files.env()), event_loop=loop)
     proc.start()
+    wait_until(lambda: bool(log_events(proc, "server_started")), what="server_started logged")
+    started = log_events(proc, "server_started")
+    assert started[0]["loop"] == loop and started[0]["tls"] is True
     yield proc
     proc.kill()
+
+
+BOTH_LOOPS = pytest.mark.parametrize("tls_server", ["uvloop", "asyncio"], indirect=True)
 
 
 async def served_certificate(port: int, ca: TestCA) -> tuple[int, ssl.SSLObject]:
@@ -178,6 +194,7 @@ async def test_plain_http_on_the_tls_port_gets_no_answer(tls_server: ServerProce
     writer.close()
 
 
+@BOTH_LOOPS
 async def test_lean_websocket_serves_wss(tls_server: ServerProcess, ca: TestCA) -> None:
     """A wss:// Engine.IO upgrade is answered by the lean WebSocket (no aiohttp Server header) above TLS."""
     reader, writer = await asyncio.open_connection("127.0.0.1", tls_server.port, ssl=ca.client_context())
@@ -220,6 +237,7 @@ async def test_same_origin_check_knows_the_connection_is_https(files: TlsFiles, 
         proc.kill()
 
 
+@BOTH_LOOPS
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_python_client_over_tls_receives_events(
     tls_server: ServerProcess, ca: TestCA, tls_clients: Callable[[str], TlsClient], transport: str
@@ -293,6 +311,7 @@ async def test_node_client_with_ca_option_sees_the_served_serial(tls_server: Ser
 # -- renewal -------------------------------------------------------------------------------------------------------
 
 
+@BOTH_LOOPS
 async def test_renewal_keeps_100_clients_and_new_connections_get_the_new_certificate(
     tls_server: ServerProcess, files: TlsFiles, ca: TestCA, tls_clients: Callable[[str], TlsClient]
 ) -> None:
@@ -325,6 +344,7 @@ async def test_renewal_keeps_100_clients_and_new_connections_get_the_new_certifi
 
 
 @pytest.mark.parametrize("breakage", ["mismatched", "expired", "not_pem"])
+@BOTH_LOOPS
 async def test_broken_renewal_is_refused_once_and_the_old_pair_keeps_serving(
     tls_server: ServerProcess, files: TlsFiles, ca: TestCA, tls_clients: Callable[[str], TlsClient], breakage: str
 ) -> None:
