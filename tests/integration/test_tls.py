@@ -416,3 +416,48 @@ def test_bad_pair_stops_start_up_naming_the_variable(files: TlsFiles, ca: TestCA
     last = err.strip().splitlines()[-1]
     assert last.startswith("realtime-sio: error: ") and expect in last, err
     assert "PRIVATE KEY" not in err
+
+
+# -- deployment ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the hook installs files owned by root, as certbot runs it")
+async def test_certbot_deploy_hook_renews_a_running_server(tmp_path: Path, ca: TestCA) -> None:
+    """deploy/certbot-deploy-hook.sh, run as certbot runs it (RENEWED_LINEAGE = a live/ folder of symlinks into
+    archive/), installs the renewed pair (key 0640, chain 0644) and the running server serves it without a restart."""
+    import pwd
+
+    tls_dir = tmp_path / "etc-realtime-sio-tls"
+    tls_dir.mkdir()
+    files = TlsFiles(tls_dir / "fullchain.pem", tls_dir / "privkey.pem")
+    files.install(ca.issue())
+    proc = ServerProcess(env=base_env(**files.env()))
+    proc.start()
+    try:
+        client = TlsClient(proc.url, ca)
+        await client.connect("websocket", 3)
+        renewed = ca.issue()
+        archive, live = tmp_path / "archive" / "realtime.test", tmp_path / "live" / "realtime.test"
+        archive.mkdir(parents=True)
+        live.mkdir(parents=True)
+        (archive / "fullchain2.pem").write_bytes(renewed.chain_pem)
+        (archive / "privkey2.pem").write_bytes(renewed.key_pem)
+        (live / "fullchain.pem").symlink_to(archive / "fullchain2.pem")
+        (live / "privkey.pem").symlink_to(archive / "privkey2.pem")
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        hook = await asyncio.create_subprocess_exec(
+            "sh", str(ROOT / "deploy" / "certbot-deploy-hook.sh"),
+            env={"PATH": os.environ["PATH"], "RENEWED_LINEAGE": str(live), "REALTIME_SIO_TLS_DIR": str(tls_dir),
+                 "REALTIME_SIO_USER": user},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(hook.communicate(), 60)
+        assert hook.returncode == 0, err.decode()
+        assert (files.key.stat().st_mode & 0o777, files.cert.stat().st_mode & 0o777) == (0o640, 0o644)
+        assert not list(tls_dir.glob(".*"))  # no temporary file left behind
+        await eventually(lambda: bool(log_events(proc, "tls_certificate_reloaded")), what="hook's pair reloaded")
+        assert (await served_certificate(proc.port, ca))[0] == renewed.serial
+        assert client.sio.connected and client.disconnects == 0
+        await client.close()
+    finally:
+        proc.kill()
