@@ -72,6 +72,10 @@ def tls_server(files: TlsFiles, request: pytest.FixtureRequest) -> Iterator[Serv
     wait_until(lambda: bool(log_events(proc, "server_started")), what="server_started logged")
     started = log_events(proc, "server_started")
     assert started[0]["loop"] == loop and started[0]["tls"] is True
+    if loop == "asyncio":  # 227 KiB per connection there: the operator is told
+        wait_until(lambda: bool(log_events(proc, "tls_without_uvloop")), what="tls_without_uvloop logged")
+    else:
+        assert not log_events(proc, "tls_without_uvloop")
     yield proc
     proc.kill()
 
