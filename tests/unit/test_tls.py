@@ -70,11 +70,12 @@ def test_inspect_refuses_text_that_is_not_pem() -> None:
 
 
 def test_server_context_is_tls12_plus_server_side(pair: tuple[Path, Path]) -> None:
-    """The context is a server context with TLS 1.2 as its floor and no client certificates asked for."""
+    """The context is a server context with TLS 1.2 as its floor, no client certificates asked for, one session ticket."""
     ctx, cert = server_context(str(pair[0]), str(pair[1]))
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert ctx.verify_mode == ssl.CERT_NONE
     assert ctx.options & ssl.OP_NO_COMPRESSION
+    assert ctx.num_tickets == 1  # stateless TLS 1.3 tickets, one per handshake
     assert cert.serial > 0
 
 
