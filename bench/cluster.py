@@ -36,7 +36,7 @@ import aiohttp
 import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "bench-key"
+API_KEY = "bench-key-0123456789"
 
 
 def free_port() -> int:

@@ -76,6 +76,24 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Deadlines and sizes for what a client sends before it is authenticated (docs/security.md, issue 11 item 8).
+
+    Every byte a connection sends before its request is handled is under one of these deadlines: the first request
+    head (``head_timeout``), each later head on a kept-alive connection (``keepalive_timeout``, counted from the end
+    of the previous response), and every request body (``body_timeout``). A head over ``max_head_bytes`` is answered
+    431 as soon as that many bytes have arrived. An Engine.IO session must connect a Socket.IO namespace (where the
+    token is checked) within ``connect_timeout``, or it is closed, as socket.io's ``connectTimeout`` does.
+    """
+
+    head_timeout: float = 30.0
+    max_head_bytes: int = 16_384
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0  # above the usual load balancer idle timeout (60 s), which must be the shorter
+    connect_timeout: float = 45.0  # socket.io's connectTimeout default
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs, validated."""
 
@@ -83,9 +101,12 @@ class Settings:
     port: int = 6001
     log_format: LogFormat = "auto"
     log_level: str = "info"
+    log_throttle_lines: int = 20  # lines of one event name per log_throttle_seconds before the rest are counted
+    log_throttle_seconds: float = 10.0
     cors_origins: tuple[str, ...] = ()  # () = same origin only; ("*",) = any
     api_key: str | None = field(default=None, repr=False)
     jwt: JwtSettings = field(default_factory=JwtSettings)
+    limits: Limits = field(default_factory=Limits)
     channel_rules: tuple[ChannelRule, ...] = DEFAULT_CHANNEL_RULES
     auto_join: bool = True
     user_room: str = "private-user.{id}"
@@ -104,7 +125,6 @@ class Settings:
     tls_cert_file: str | None = None  # PEM chain, leaf first: the port serves HTTPS/WSS (tls.py)
     tls_key_file: str | None = None
     tls_reload_interval: float = 5.0  # seconds between looks at the two files for a renewed pair
-    head_timeout: float = 30.0  # seconds a new connection has to send its request head (lean WebSocket router)
     gc_tuning: bool = True
     max_buffered_bytes: int = 1_048_576
     redis_url: str | None = field(default=None, repr=False)
@@ -265,7 +285,8 @@ def _redis_url(var: str, raw: str) -> str | None:
 
 
 _APP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-MIN_PUSHER_SECRET = 16
+MIN_SECRET_CHARS = 16  # API key, dashboard token and Pusher app secrets
+MIN_PUSHER_SECRET = MIN_SECRET_CHARS
 
 
 def _pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
@@ -300,9 +321,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("HOST", "host", _str, "address to listen on", "an IP address or host name"),
     Option("PORT", "port", _int(0, 65535), "TCP port to listen on", "an integer 0-65535"),
     Option("LOG_FORMAT", "log_format", _choice("auto", "json", "console"), "log renderer (auto = console on a tty, JSON otherwise)", "auto, json, console"),
-    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level", "debug, info, warning, error"),
-    Option("CORS_ORIGINS", "cors_origins", _origins, "origins allowed to open sockets (empty = same origin only)", "'*' or comma-separated origins"),
-    Option("API_KEY", "api_key", _opt_str, "bearer key for POST /api/v1/events (unset = route refuses every request)", "any string", secret=True),
+    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level (debug adds a line per connect, join and disconnect)", "debug, info, warning, error"),
+    Option("LOG_THROTTLE_LINES", "log_throttle_lines", _int(0, 1_000_000), "info/warning/error lines of one event name written per LOG_THROTTLE_SECONDS; the rest are counted into one log_lines_suppressed line (0 = no limit)", "an integer 0-1000000"),
+    Option("LOG_THROTTLE_SECONDS", "log_throttle_seconds", _float(0.1, 3600), "window of LOG_THROTTLE_LINES, seconds", "seconds 0.1-3600"),
+    Option("CORS_ORIGINS", "cors_origins", _origins, "origins allowed to open sockets (empty = same origin only; '*' = any origin without credentials: no Access-Control-Allow-Credentials, and a cross-origin browser's handshake cookie is not forwarded to Laravel)", "'*' or comma-separated origins"),
+    Option("API_KEY", "api_key", _opt_str, "bearer key for POST /api/v1/events (unset = route refuses every request)", "a string of at least 16 characters", secret=True),
     Option("JWT_SECRET", "jwt.secret", _opt_str, "HMAC secret for HS256/384/512 tokens", "any string", secret=True),
     Option("JWT_PUBLIC_KEY_FILE", "jwt.public_key", _file_text, "PEM public key file for RS*/ES* tokens", "a readable file path"),
     Option("JWT_JWKS_FILE", "jwt.jwks", _file_text, "JWKS file (keys chosen by kid)", "a readable file path"),
@@ -332,7 +355,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("TLS_CERT_FILE", "tls_cert_file", _opt_str, "PEM certificate chain (leaf first): the port serves HTTPS and WSS, TLS 1.2+; a renewed file is picked up without a restart (unset = plain HTTP)", "a readable file path"),
     Option("TLS_KEY_FILE", "tls_key_file", _opt_str, "PEM private key (unencrypted) of TLS_CERT_FILE", "a readable file path"),
     Option("TLS_RELOAD_INTERVAL", "tls_reload_interval", _float(0.1, 3600), "seconds between checks of the TLS files for a renewed pair (a change is loaded once it held still for one check)", "seconds 0.1-3600"),
-    Option("HEAD_TIMEOUT", "head_timeout", _float(0.1, 3600), "seconds a new connection has to send its request head before it is closed (with LEAN_WEBSOCKET)", "seconds 0.1-3600"),
+    Option("HEAD_TIMEOUT", "limits.head_timeout", _float(0.1, 3600), "seconds a new connection has to send its whole first request head before it is closed", "seconds 0.1-3600"),
+    Option("MAX_HEAD_BYTES", "limits.max_head_bytes", _int(4096, 1_048_576), "largest request head (request line and headers); larger ones are answered 431 and closed", "bytes 4096-1048576"),
+    Option("BODY_TIMEOUT", "limits.body_timeout", _float(0.1, 3600), "seconds a request body has to arrive in full (else 408 and the connection is closed)", "seconds 0.1-3600"),
+    Option("CONNECT_TIMEOUT", "limits.connect_timeout", _float(1, 3600), "seconds an Engine.IO session has to connect a Socket.IO namespace (where its token is checked) before it is closed", "seconds 1-3600"),
+    Option("KEEPALIVE_TIMEOUT", "limits.keepalive_timeout", _float(1, 3600), "seconds a kept-alive HTTP connection has to send its next whole request head before it is closed; keep it above a load balancer's idle timeout", "seconds 1-3600"),
     Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
     Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
@@ -365,19 +392,21 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
+# GROUPS[prefix] = the frozen dataclass an Option attr "prefix.name" belongs to (a field of Settings named prefix)
+GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits}
 
 
 def load(env: Mapping[str, str]) -> Settings:
     """Build :class:`Settings` from an environment mapping; raises :class:`SettingsError`."""
     top: dict[str, Any] = {}
-    jwt: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
     for option in OPTIONS:
         raw = env.get(option.env)
         if raw is None:
             continue
         value = option.parse(option.env, raw)
         target, _, attr = option.attr.rpartition(".")
-        (jwt if target == "jwt" else top)[attr] = value
+        (groups[target] if target else top)[attr] = value
     for var in env:
         if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
@@ -386,7 +415,7 @@ def load(env: Mapping[str, str]) -> Settings:
         if config.channel_rules is not None:
             top["channel_rules"] = config.channel_rules
         top["pusher_apps"] = top.get("pusher_apps", ()) + config.apps
-    settings = Settings(jwt=JwtSettings(**jwt), **top)
+    settings = Settings(**{name: GROUPS[name](**values) for name, values in groups.items()}, **top)
     _check(settings)
     return settings
 
@@ -414,8 +443,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}{missing}: expected a file path too when {PREFIX}{given} is set (TLS needs both)")
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
-    if settings.dashboard_token is not None and len(settings.dashboard_token) < 16:
-        raise SettingsError(f"{PREFIX}DASHBOARD_TOKEN: expected at least 16 characters")
+    if settings.dashboard_token is not None and len(settings.dashboard_token) < MIN_SECRET_CHARS:
+        raise SettingsError(f"{PREFIX}DASHBOARD_TOKEN: expected at least {MIN_SECRET_CHARS} characters")
+    if settings.api_key is not None and len(settings.api_key) < MIN_SECRET_CHARS:
+        raise SettingsError(f"{PREFIX}API_KEY: expected at least {MIN_SECRET_CHARS} characters")
     if "{role}" not in settings.role_room:
         raise SettingsError(f"{PREFIX}ROLE_ROOM={settings.role_room!r}: expected a template containing {{role}}")
     for attr in ("id", "key"):

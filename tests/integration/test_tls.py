@@ -349,6 +349,7 @@ async def test_renewal_keeps_100_clients_and_new_connections_get_the_new_certifi
 
 @pytest.mark.parametrize("breakage", ["mismatched", "expired", "not_pem"])
 @BOTH_LOOPS
+@pytest.mark.expect_log_errors("tls_certificate_refused")
 async def test_broken_renewal_is_refused_once_and_the_old_pair_keeps_serving(
     tls_server: ServerProcess, files: TlsFiles, ca: TestCA, tls_clients: Callable[[str], TlsClient], breakage: str
 ) -> None:
@@ -418,6 +419,10 @@ def test_bad_pair_stops_start_up_naming_the_variable(files: TlsFiles, ca: TestCA
     status, err = start_fails(env)
     assert status == 2, err
     last = err.strip().splitlines()[-1]
+    if last.startswith("{"):  # JSON logs (not a tty): the startup_failed line carries the message
+        record = json.loads(last)
+        assert record["event"] == "startup_failed" and record["level"] == "error", record
+        last = record["message"]
     assert last.startswith("realtime-sio: error: ") and expect in last, err
     assert "PRIVATE KEY" not in err
 
