@@ -83,9 +83,10 @@ def tls_server(files: TlsFiles, request: pytest.FixtureRequest) -> Iterator[Serv
 BOTH_LOOPS = pytest.mark.parametrize("tls_server", ["uvloop", "asyncio"], indirect=True)
 
 
-async def served_certificate(port: int, ca: TestCA) -> tuple[int, ssl.SSLObject]:
-    """Open a fresh TLS connection trusting only ``ca``; the leaf's serial and the connection's SSL object."""
-    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ca.client_context())
+async def served_certificate(port: int, ca: TestCA, server_name: str | None = None) -> tuple[int, ssl.SSLObject]:
+    """Open a fresh TLS connection trusting only ``ca`` (with SNI when ``server_name`` is given; an IP sends none);
+    the leaf's serial and the connection's SSL object."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ca.client_context(), server_hostname=server_name)
     sslobj: ssl.SSLObject = writer.get_extra_info("ssl_object")
     der = sslobj.getpeercert(binary_form=True)
     assert der is not None
@@ -332,6 +333,7 @@ async def test_renewal_keeps_100_clients_and_new_connections_get_the_new_certifi
     await eventually(lambda: bool(log_events(tls_server, "tls_certificate_reloaded")), what="reload logged")
     serial, _ = await served_certificate(tls_server.port, ca)
     assert serial == renewed.serial != old_serial
+    assert (await served_certificate(tls_server.port, ca, "localhost"))[0] == renewed.serial  # with SNI too
     expiry = float(await metric(tls_server, ca, "realtime_sio_tls_certificate_expiry_timestamp_seconds"))
     assert expiry == x509.load_pem_x509_certificate(renewed.chain_pem).not_valid_after_utc.timestamp()
     for i in range(0, 100, 25):
