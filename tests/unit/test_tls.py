@@ -205,3 +205,18 @@ def test_reloader_start_up_error_is_a_settings_error(pair: tuple[Path, Path]) ->
     pair[1].write_bytes(other_key_pem())
     with pytest.raises(settings.SettingsError, match=KEY_VAR):
         _reloader(pair)
+
+
+def test_server_context_refuses_an_encrypted_key_without_prompting(pair: tuple[Path, Path]) -> None:
+    """A passphrase-protected key is refused naming TLS_KEY_FILE (OpenSSL is never left to prompt on a terminal)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(pair[1].read_bytes(), None)
+    pair[1].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pass")
+        )
+    )
+    with pytest.raises(TlsError, match="the private key is encrypted") as err:
+        server_context(str(pair[0]), str(pair[1]))
+    assert str(err.value).startswith(KEY_VAR)
