@@ -21,7 +21,7 @@ from prometheus_client import (
 CHANNEL_KINDS = ("public", "private", "presence")
 EVENT_SOURCES = ("http", "pusher", "redis", "whisper", "cluster")
 STALL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-RECOVERY_OUTCOMES = ("replayed", "reset", "deferred")
+RECOVERY_OUTCOMES = ("replayed", "reset", "retried", "deferred")
 ADMISSION_REASONS = ("draining", "descriptors", "overloaded")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -145,7 +145,7 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
         ),
         recoveries=Counter(
             "realtime_sio_recoveries_total",
-            "Missed-message recoveries by outcome (replayed, reset, deferred = client told to reconnect) and reason",
+            "Missed-message recoveries by outcome (replayed, reset, retried = a read tried again, deferred = client told to reconnect) and reason",
             ["outcome", "reason"],
             registry=reg,
         ),
