@@ -38,6 +38,17 @@ log = logs.get(__name__)
 
 LINK = "cluster_bus"  # this subscriber's name in Health.links
 
+# The history's epoch: read, or created with the caller's candidate when Redis has none (it lost its data).
+def _epoch_lua(key: str, candidate: str) -> str:
+    return f"""
+local epoch = redis.call('GET', {key})
+if not epoch then
+  epoch = {candidate}
+  redis.call('SET', {key}, epoch)
+end
+"""
+
+
 # KEYS[1] stream, KEYS[2] once-key or '', KEYS[3] epoch, KEYS[4] the channel's top position;
 # ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload, a new epoch (used if none exists), top ttl ms.
 # Each entry keeps `p`, the channel's previous top position, so a reader can tell events it no longer has from none.
@@ -46,12 +57,7 @@ if KEYS[2] ~= '' then
   if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return 'claimed' end
 end
 local id = '-'
-if ARGV[1] == '1' then
-  local epoch = redis.call('GET', KEYS[3])
-  if not epoch then
-    epoch = ARGV[6]
-    redis.call('SET', KEYS[3], epoch)
-  end
+if ARGV[1] == '1' then""" + _epoch_lua("KEYS[3]", "ARGV[6]") + """
   local prev = redis.call('GET', KEYS[4])
   if not prev then prev = '0-0' end
   local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[5], 'p', prev)
@@ -69,12 +75,7 @@ return id
 # KEYS[1] epoch, KEYS[2] the channel's top position; ARGV[1] a new epoch (used if none exists).
 # Before a channel's first event (or after its top expired) the position is "now - 1 ms": every later event's
 # stream id is above it.
-_POSITION = """
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+_POSITION = _epoch_lua("KEYS[1]", "ARGV[1]") + """
 local top = redis.call('GET', KEYS[2])
 if not top then
   local t = redis.call('TIME')
