@@ -1,0 +1,166 @@
+// One storm client: a socket.io-client socket with its own JWT that subscribes its room (and maybe a presence
+// channel), tracks the newest position per channel, and on a lost connection reconnects with socket.io-client's
+// default backoff to the next node of the list, presenting its positions (realtime_sio's missed-message recovery).
+import { io } from "socket.io-client";
+import jwt from "jsonwebtoken";
+
+/** Where client `i` lives in the plan: home node, user id, room, presence channel, whether it leaves for good. */
+export function layout(i, opts) {
+  const home = i % opts.nodes;
+  const rank = Math.floor(i / opts.nodes); // this client's rank among its home node's clients
+  const presence = opts.presenceEvery > 0 && rank % opts.presenceEvery === 0;
+  return {
+    home,
+    user: `u${i}`,
+    room: `room.${i % opts.rooms}`,
+    presence: presence ? `presence-chat.${Math.floor(rank / opts.presenceEvery) % opts.presenceChannels}` : null,
+    // 1 in 4 presence members of the node that will be killed do not come back: their presence entry must go
+    leaver: presence && home === opts.killNode && Math.floor(rank / opts.presenceEvery) % 4 === 0,
+  };
+}
+
+/** "1700000000000-3" → [ms, seq] (or null). */
+export function parsePosition(value) {
+  if (typeof value !== "string") return null;
+  const dash = value.indexOf("-");
+  if (dash < 1) return null;
+  const ms = Number(value.slice(0, dash));
+  const seq = Number(value.slice(dash + 1));
+  return Number.isFinite(ms) && Number.isFinite(seq) ? [ms, seq] : null;
+}
+
+function newer(a, b) {
+  const pa = parsePosition(a);
+  const pb = parsePosition(b);
+  if (!pb) return true;
+  if (!pa) return false;
+  return pa[0] > pb[0] || (pa[0] === pb[0] && pa[1] > pb[1]);
+}
+
+export const now = () => performance.timeOrigin + performance.now(); // wall-clock ms, comparable across processes
+
+export class StormClient {
+  /**
+   * @param {number} i      global client index (user u<i>)
+   * @param {object} opts   the worker's options (urls, nodes, rooms, presence*, killNode, jwtSecret, recovery, ...)
+   * @param {object} sink   the worker's shared counters and callbacks
+   */
+  constructor(i, opts, sink) {
+    this.i = i;
+    this.opts = opts;
+    this.sink = sink;
+    this.plan = layout(i, opts);
+    this.positions = {}; // positions[channel] = newest position seen ("ms-seq")
+    this.attempt = 0; // URL rotations since the last connect
+    this.everConnected = false;
+    this.up = false; // connected and every subscription acknowledged
+    this.left = false;
+    this.downSince = 0;
+    this.token = jwt.sign({ sub: this.plan.user, roles: [] }, opts.jwtSecret, { algorithm: "HS256", expiresIn: 7200 });
+  }
+
+  channels() {
+    const out = [this.plan.room];
+    if (this.plan.presence && this.opts.presence) out.push(this.plan.presence);
+    return out;
+  }
+
+  /** Open the socket (reconnection on, default backoff); resolves when first up or after `timeoutMs`. */
+  start(timeoutMs) {
+    const { opts, sink } = this;
+    const auth = opts.recovery
+      ? (cb) => cb({ token: this.token, positions: { ...this.positions } })
+      : { token: this.token };
+    const socket = io(opts.urls[this.plan.home], {
+      transports: ["websocket"],
+      forceNew: true,
+      timeout: opts.timeoutMs,
+      localAddress: opts.sourceAddress || undefined,
+      auth,
+    });
+    this.socket = socket;
+    // After a lost connection, each attempt goes to another node: clients of one node spread evenly over the others.
+    socket.io.on("reconnect_attempt", () => {
+      if (!this.everConnected) return;
+      const n = opts.nodes;
+      const step = 1 + ((Math.floor(this.i / n) + this.attempt) % (n - 1 || 1));
+      this.attempt++;
+      socket.io.uri = opts.urls[(this.plan.home + step) % n];
+      sink.reconnectAttempts++;
+    });
+    socket.on("connect", () => this.onConnect());
+    socket.on("disconnect", (reason) => this.onDisconnect(reason));
+    socket.on("connect_error", (err) => {
+      const text = String((err && err.message) || err).slice(0, 120);
+      sink.connectErrors[text] = (sink.connectErrors[text] || 0) + 1;
+      // A refusal by the server (not a transport error) is not retried by socket.io-client: retry it ourselves.
+      if (!socket.active && !this.left) setTimeout(() => socket.connect(), 1000 + Math.random() * 1000);
+    });
+    socket.onAny((event, channel, data, meta) => this.onEvent(event, channel, data, meta));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.firstUp = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  async onConnect() {
+    const { sink } = this;
+    if (!this.everConnected) sink.connected++;
+    else sink.reconnects++;
+    this.everConnected = true;
+    this.attempt = 0;
+    const acks = await Promise.all(
+      this.channels().map((channel) =>
+        this.socket
+          .timeout(this.opts.timeoutMs)
+          .emitWithAck("subscribe", { channel })
+          .then((ack) => Boolean(ack && ack.ok))
+          .catch(() => false),
+      ),
+    );
+    if (!this.socket.connected) return; // gone again meanwhile; the next connect subscribes
+    if (acks.some((ok) => !ok)) sink.subscribeFailures++;
+    if (this.up) return;
+    this.up = true;
+    sink.up++;
+    if (this.downSince) {
+      sink.back++;
+      sink.lastBackAt = Math.max(sink.lastBackAt, now());
+      this.downSince = 0;
+    }
+    if (this.firstUp) {
+      this.firstUp();
+      this.firstUp = null;
+    }
+  }
+
+  onDisconnect(reason) {
+    const { sink } = this;
+    if (sink.closing) return;
+    sink.disconnects++;
+    sink.disconnectReasons[reason] = (sink.disconnectReasons[reason] || 0) + 1;
+    if (this.up) sink.up--;
+    this.up = false;
+    if (!this.downSince) this.downSince = now();
+    if (this.plan.leaver) {
+      this.left = true;
+      sink.leavers++;
+      this.socket.close(); // leaves for good: its presence entry on the dead node must be reaped
+    }
+  }
+
+  onEvent(event, channel, data, meta) {
+    const position = meta && typeof meta.position === "string" ? meta.position : null;
+    if (position && typeof channel === "string" && newer(position, this.positions[channel])) {
+      this.positions[channel] = position;
+    }
+    this.sink.onEvent(this, event, channel, data, meta);
+  }
+
+  close() {
+    if (this.socket) this.socket.close();
+  }
+}
