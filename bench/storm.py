@@ -31,12 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 
-from benchkit import machine, report, storm_report  # noqa: E402
-from benchkit.procs import install_cleanup, nofile_limits, stop_all  # noqa: E402
-from benchkit.servers import NODE_PEER, REALTIME_SIO, SERVER_NAMES  # noqa: E402
-from benchkit.storm_cluster import DIFFERING_SETTINGS  # noqa: E402
-from benchkit.storm_plan import StormPlan  # noqa: E402
-from benchkit.storm_run import StormContext, run_storm  # noqa: E402
+from benchkit import machine, report, storm_report
+from benchkit.procs import install_cleanup, nofile_limits, stop_all
+from benchkit.servers import NODE_PEER, REALTIME_SIO, SERVER_NAMES
+from benchkit.storm_cluster import DIFFERING_SETTINGS
+from benchkit.storm_plan import StormPlan
+from benchkit.storm_run import StormContext, run_storm
 
 NPM_FOLDERS = (REPO / "bench" / "peers" / "node-socketio", REPO / "bench" / "loadgen")
 
@@ -98,25 +98,25 @@ def main(argv: list[str] | None = None) -> int:
                            cwd=folder, env=env, check=True, timeout=600)
     facts = machine.describe(args.python, args.node, nofile)
     notes = [
-        f"Settings that differ from the defaults — realtime_sio: {', '.join(DIFFERING_SETTINGS[REALTIME_SIO])} "
-        f"(log level and everything else default); Node peer: {', '.join(DIFFERING_SETTINGS[NODE_PEER])}.",
-        f"Layout: client i connects to node i mod {plan.nodes} as user u<i> (own HS256 JWT, auto-joined to "
+        (f"Settings that differ from the defaults — realtime_sio: {', '.join(DIFFERING_SETTINGS[REALTIME_SIO])} "
+        f"(log level and everything else default); Node peer: {', '.join(DIFFERING_SETTINGS[NODE_PEER])}."),
+        (f"Layout: client i connects to node i mod {plan.nodes} as user u<i> (own HS256 JWT, auto-joined to "
         f"private-user.u<i>), subscribes room.<i mod {plan.rooms}>; every {plan.presence_every}th client of a node also "
         f"joins presence-chat.<k> ({plan.presence_channels} channels; the default rules allow presence-chat.* for "
         "authenticated users). Load generators: "
         f"{plan.workers} Node processes ({max(c for _, c in plan.worker_slices()):,} clients at most each, each on its "
         "own 127.0.0.x source address); publisher: one Node process POSTing /api/v1/events round-robin over live nodes, "
-        "retrying a failed publish up to 3 times on the next node.",
-        f"Storm: after {plan.seconds:g} s of targeted events node {plan.killed} is taken out of the publisher's rotation, "
+        "retrying a failed publish up to 3 times on the next node."),
+        (f"Storm: after {plan.seconds:g} s of targeted events node {plan.killed} is taken out of the publisher's rotation, "
         "then SIGKILLed 0.3 s later; its clients reconnect with socket.io-client's default backoff (1-5 s, jitter 0.5), "
         "each attempt to the next node in a per-client order, presenting auth.positions (the newest position per "
         "channel from each event's 4th argument and from `recovery:position`). 1 in 4 of its presence members do not "
-        "come back: they must vanish from presence after the lease; their events are not counted as lost.",
+        "come back: they must vanish from presence after the lease; their events are not counted as lost."),
         f"Peak sockets on a survivor after the kill: {plan.peak_per_survivor():,} (RLIMIT_NOFILE {nofile[1]:,}).",
-        "The Node peer has no missed-message recovery and no presence: its clients reconnect without positions, "
-        "events sent to them while away are lost by design; presence rows are n/a.",
-        "Time rows are wall clock on a shared 2-core machine with every process unpinned: read them as orders of "
-        "magnitude; the correctness rows (lost, duplicates, resets, ghosts, reaped) are exact.",
+        ("The Node peer has no missed-message recovery and no presence: its clients reconnect without positions, "
+        "events sent to them while away are lost by design; presence rows are n/a."),
+        ("Time rows are wall clock on a shared 2-core machine with every process unpinned: read them as orders of "
+        "magnitude; the correctness rows (lost, duplicates, resets, ghosts, reaped) are exact."),
     ]
     if len(servers) > 1:
         notes.append("The two servers ran one after the other (never together), each with its own fresh redis-server.")

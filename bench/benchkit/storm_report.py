@@ -36,7 +36,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("moved", f"Storm: clients disconnected by the SIGKILL of node {p.killed}", "info"),
         Row("back_s", "  time until every client is back and subscribed (s)", "lower"),
         Row("still_down", "  clients not back at the deadline", "lower", count=True),
-        Row("events_expected", "  targeted events accepted (HTTP 200) for clients that stay", "info"),
+        Row("events_expected", "  targeted events accepted (HTTP 200), to clients that stay or come back", "info"),
         Row("lost", "  events lost (accepted, never received)", "lower", count=True),
         Row("lost_moved", "    of which to clients of the killed node", "lower", count=True),
         Row("duplicates", "  duplicate deliveries", "lower", count=True),
@@ -49,8 +49,9 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("publish_failed", "  publishes that failed after 3 retries", "lower", count=True),
         Row("presence_ghosts", "Presence after the lease: ghost members (not connected)", "lower", count=True),
         Row("presence_missing", "  live members missing", "lower", count=True),
+        Row("presence_probe_refused", "  probe subscribes refused (then retried, up to 3 times)", "lower", count=True),
         Row("live_nodes_reaped", "Live nodes reaped as dead", "lower", count=True),
-        Row("dead_node_reaped", "  killed node reaped (1 = yes)", "info"),
+        Row("dead_node_reaped", "  killed node reaped", "info"),
     ]
 
 
@@ -63,11 +64,23 @@ def _value(metrics: Mapping[str, Any] | None, key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def _cell(metrics: Mapping[str, Any] | None, row: Row) -> str:
+    """Booleans as yes/no, whole numbers with thousands separators, the rest as the bench table does."""
+    raw = metrics.get(row.key) if metrics is not None else None
+    if isinstance(raw, bool):
+        return "yes" if raw else "no"
+    if isinstance(raw, int):
+        return f"{raw:,}"
+    return fmt(_value(metrics, row.key), row.count)
+
+
 def table(results: Results, plan: StormPlan) -> str:
     lines = ["| Metric | realtime_sio | node peer | ratio |", "|---|---:|---:|---|"]
     for row in rows_for(plan):
-        ours, peer = _value(results.get(REALTIME_SIO), row.key), _value(results.get(NODE_PEER), row.key)
-        lines.append(f"| {row.label} | {fmt(ours, row.count)} | {fmt(peer, row.count)} | {ratio_cell(ours, peer, row)} |")
+        ours_m, peer_m = results.get(REALTIME_SIO), results.get(NODE_PEER)
+        ours, peer = _value(ours_m, row.key), _value(peer_m, row.key)
+        ratio = "—" if isinstance((ours_m or {}).get(row.key), bool) else ratio_cell(ours, peer, row)
+        lines.append(f"| {row.label} | {_cell(ours_m, row)} | {_cell(peer_m, row)} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -77,7 +90,8 @@ def details(results: Results) -> list[str]:
     for server, m in results.items():
         parts = [f"connect errors {m.get('connect_errors') or {}}", f"storm connect errors {m.get('storm_connect_errors') or {}}",
                  f"disconnect reasons {m.get('disconnect_reasons') or {}}", f"reset codes {m.get('reset_codes') or {}}",
-                 f"publish retries {m.get('publish_statuses') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",
+                 f"publish retries {m.get('publish_statuses') or {}}",
+                 f"presence probe refusals (retried) {m.get('presence_probe_refusals') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",
                  f"leavers {m.get('leavers')}", f"lost sample (seq) {m.get('lost_sample')}"]
         out.append(f"{server}: " + "; ".join(parts))
     return out
@@ -90,13 +104,13 @@ def section(results: Results, plan: StormPlan, machine: Mapping[str, Any], notes
         BEGIN,
         f"## Cluster storm: {plan.clients:,} clients over {plan.nodes} nodes, one node SIGKILLed mid-stream",
         "",
-        f"`{command}` — measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores, "
+        (f"`{command}` — measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores, "
         f"{m.get('memory_gib')} GiB), Linux {m.get('kernel')}; RLIMIT_NOFILE {m.get('nofile')}; commit `{m.get('git')}`. "
-        "Nothing pinned: nodes, redis-server and the load generators share the cores.",
+        "Nothing pinned: nodes, redis-server and the load generators share the cores."),
         "",
-        f"Versions: Python {m.get('python')}, python-socketio {m.get('python-socketio')}, redis-py {m.get('redis-py')}; "
+        (f"Versions: Python {m.get('python')}, python-socketio {m.get('python-socketio')}, redis-py {m.get('redis-py')}; "
         f"Node {m.get('node')}, socket.io {m.get('socket.io')}, @socket.io/redis-adapter {m.get('redis-adapter')}, "
-        f"socket.io-client {m.get('socket.io-client')}; redis-server {m.get('redis-server')}.",
+        f"socket.io-client {m.get('socket.io-client')}; redis-server {m.get('redis-server')}."),
         "",
         "Ratio = realtime_sio ÷ node peer; the verdict is for realtime_sio (≈ means within 10 %).",
         "",

@@ -240,7 +240,9 @@ def _run(ctx: StormContext, kind: str, started: list[ManagedProcess], talkers: l
             for channel, users in p["members"].items():
                 expected.setdefault(channel, set()).update(users)
         probe_url = next(n.url for n in nodes if n.proc.alive())
-        probed = workers[0].ask(f"probe {probe_url}", "probe", timeout=60)["members"]
+        answer = workers[0].ask(f"probe {probe_url}", "probe", timeout=30 + plan.presence_channels * 2)
+        probed, m["presence_probe_refusals"] = answer["members"], answer["refusals"]
+        m["presence_probe_refused"] = sum(int(v) for v in answer["refusals"].values())
         ghosts = missing = unprobed = 0
         for k in range(plan.presence_channels):
             channel = f"presence-chat.{k}"

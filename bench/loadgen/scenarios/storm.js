@@ -116,7 +116,7 @@ export async function run(opts) {
       }
       report("presence", { members });
     } else if (command === "probe") {
-      report("probe", { members: await probe(args[0], opts) });
+      report("probe", await probe(args[0], opts));
     } else if (command === "final") {
       sink.closing = true;
       const seen = [...sink.seen.keys()];
@@ -130,33 +130,44 @@ export async function run(opts) {
   }
 }
 
-/** Subscribe one fresh client per presence channel on `url`; resolves channel → member user ids (probes excluded). */
+/**
+ * Subscribe one fresh client per presence channel on `url`, 10 at a time (the probe must not be a storm itself);
+ * a refused probe (subscription_error, connect_error, timeout) is retried up to 3 times.
+ * Resolves {members: channel → member user ids (probes excluded), refusals: {reason: count}}.
+ */
 async function probe(url, opts) {
   const members = {};
+  const refusals = {};
+  const one = (channel, k) =>
+    new Promise((resolve) => {
+      const token = jwt.sign({ sub: `probe${k}`, roles: [] }, opts.jwtSecret, { algorithm: "HS256", expiresIn: 600 });
+      const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token } });
+      const finish = (reason) => {
+        clearTimeout(timer);
+        socket.close();
+        if (reason) refusals[reason] = (refusals[reason] || 0) + 1;
+        resolve(!reason);
+      };
+      const timer = setTimeout(() => finish("timeout"), 20_000);
+      socket.on("presence:subscribed", (ch, list) => {
+        if (ch !== channel) return;
+        members[channel] = (list || []).map((m) => String(m.user_id)).filter((u) => !u.startsWith("probe"));
+        finish(null);
+      });
+      socket.on("subscription_error", (ch, status, info) => finish(`subscription_error ${status} ${info?.code ?? ""}`.trim()));
+      socket.on("connect", () => socket.emit("subscribe", { channel }));
+      socket.on("connect_error", (err) => finish(`connect_error ${String(err?.message ?? err).slice(0, 60)}`));
+    });
   const channels = Array.from({ length: opts.presenceChannels }, (_, k) => `presence-chat.${k}`);
-  const sockets = [];
-  await Promise.all(
-    channels.map(
-      (channel, k) =>
-        new Promise((resolve) => {
-          const token = jwt.sign({ sub: `probe${k}`, roles: [] }, opts.jwtSecret, { algorithm: "HS256", expiresIn: 600 });
-          const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token } });
-          sockets.push(socket);
-          const timer = setTimeout(() => resolve(), 20_000);
-          socket.on("presence:subscribed", (ch, list) => {
-            if (ch !== channel) return;
-            members[channel] = (list || []).map((m) => String(m.user_id)).filter((u) => !u.startsWith("probe"));
-            clearTimeout(timer);
-            resolve();
-          });
-          socket.on("connect", () => socket.emit("subscribe", { channel }));
-          socket.on("connect_error", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        }),
-    ),
-  );
-  for (const s of sockets) s.close();
-  return members;
+  for (let k = 0; k < channels.length; k += 10) {
+    await Promise.all(
+      channels.slice(k, k + 10).map(async (channel, j) => {
+        for (let attempt = 0; attempt < 4; attempt++) {
+          if (await one(channel, k + j)) return;
+          await delay(500 * (attempt + 1));
+        }
+      }),
+    );
+  }
+  return { members, refusals };
 }
