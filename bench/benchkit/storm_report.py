@@ -22,7 +22,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("connected", f"Clients up (connected + subscribed) of {p.clients:,}", "higher"),
         Row("connect_failed", "  never connected", "lower", count=True),
         Row("connect_s", "  time until all are up (s)", "lower"),
-        Row("cpu_ms_per_connect", "Server CPU per connect, all nodes (ms)", "lower"),
+        Row("cpu_ms_per_connect", "Server CPU per client connect (handshake, JWT, auto-join, subscribes; all nodes, ms)", "lower"),
         Row("kib_per_conn", "Memory per idle connection, RSS summed over nodes (KiB)", "lower"),
         Row("rss_node_max_mib", "  largest node RSS with every client connected (MiB)", "lower"),
         Row("redis_b_per_conn", "Redis used_memory per connection (bytes)", "info"),
@@ -79,7 +79,8 @@ def table(results: Results, plan: StormPlan) -> str:
     for row in rows_for(plan):
         ours_m, peer_m = results.get(REALTIME_SIO), results.get(NODE_PEER)
         ours, peer = _value(ours_m, row.key), _value(peer_m, row.key)
-        ratio = "—" if isinstance((ours_m or {}).get(row.key), bool) else ratio_cell(ours, peer, row)
+        comparable = not isinstance((ours_m or {}).get(row.key), bool) and (row.count or (ours or 0) > 0 < (peer or 0))
+        ratio = ratio_cell(ours, peer, row) if comparable else "—"
         lines.append(f"| {row.label} | {_cell(ours_m, row)} | {_cell(peer_m, row)} | {ratio} |")
     return "\n".join(lines)
 
