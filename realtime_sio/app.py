@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from realtime_sio import __version__, client_assets, logs, runtime_watch
 from realtime_sio import metrics as metrics_module
+from realtime_sio.admission import Admission
 from realtime_sio.auth.laravel import LaravelAuthorizer
 from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import TokenVerifier
@@ -29,8 +30,10 @@ from realtime_sio.cluster import bus as bus_module
 from realtime_sio.cluster.bus import RedisBus
 from realtime_sio.cluster.claim import IngestClaim
 from realtime_sio.cluster.directory import ClusterChannelDirectory
+from realtime_sio.cluster.heartbeat import Heartbeat
 from realtime_sio.cluster.nodes import Nodes
 from realtime_sio.cluster.presence import RedisPresence
+from realtime_sio.cluster.redis_pool import shared_client
 from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
@@ -53,7 +56,7 @@ from realtime_sio.sio.fanout import ByteQueue, LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
 from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
-from realtime_sio.sio.upgrade_router import RoutedSite, Upgrades
+from realtime_sio.sio.upgrade_router import Reply, RoutedSite, Upgrades
 
 log = logs.get(__name__)
 
@@ -87,6 +90,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     """Wire every part for ``settings``; no I/O happens until the aiohttp app starts."""
     metrics = metrics_module.create(registry)
     health = Health()
+    admission = Admission(health, metrics, settings.admission_max_lag, settings.admission_fd_reserve)
     sio_ref: list[socketio.AsyncServer] = []
     dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
 
@@ -134,14 +138,14 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         rules=ChannelRules(rules),
         presence=presence,
         broadcaster=broadcaster,
-        recovery=Recovery(broadcaster),
+        recovery=Recovery(broadcaster, metrics),
         metrics=metrics,
         is_draining=lambda: health.draining,
         authorizer=authorizer,
     )
     sio.register_namespace(namespace)
 
-    web_app = web.Application(middlewares=[_refuse_handshakes_while_draining(health)])
+    web_app = web.Application(middlewares=[_admission_middleware(admission)])
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
     web_app.add_routes(client_assets.routes())
@@ -176,14 +180,14 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
         web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
-    services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics)
+    services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag)
     upgrades = None
     if settings.lean_websocket and not settings.ws_compression:  # the lean WebSocket speaks no extensions
         upgrades = Upgrades(
             path="/socket.io/",  # sio.attach's default path
             max_message_bytes=settings.max_message_bytes,
             handle=sio.eio.handle_request,
-            accepting=lambda: not health.draining,
+            admit=lambda environ: _admission_reply(admission, environ),
             head_timeout=settings.head_timeout,
         )
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades)
@@ -247,7 +251,7 @@ def _cluster(
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
     heartbeat (docs/scaling.md)."""
     assert settings.redis_url is not None
-    client = aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, socket_keepalive=True)
+    client = shared_client(settings.redis_url, settings.redis_pool_size, settings.redis_pool_timeout, metrics)
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster_prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
@@ -257,6 +261,7 @@ def _cluster(
         prefix,
         settings.history_size,
         settings.history_seconds,
+        settings.history_position_seconds,
         deliver=lambda message: deliver_ref[0](message),
         local_channels=lambda: manager.channel_counts().keys(),
         health=health,
@@ -269,7 +274,11 @@ def _cluster(
     async def announce_leaving(channel: str, member: Member) -> None:
         await broadcaster.signal(channel, "presence:leaving", member.wire())
 
-    nodes = Nodes(client, prefix, node_id, settings.node_lease_seconds, presence, manager.channel_counts, announce_leaving)
+    lease = settings.node_lease_seconds
+    heartbeat = Heartbeat(settings.redis_url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
+    nodes = Nodes(
+        client, prefix, node_id, lease, presence, manager.channel_counts, announce_leaving, heartbeat=heartbeat, metrics=metrics
+    )
     services["cluster_bus"] = bus.run
     services["cluster_nodes"] = nodes.run
     closers.append(client.aclose)
@@ -292,11 +301,30 @@ async def _start_services(web_app: web.Application) -> None:
         realtime.background.append(asyncio.get_running_loop().create_task(factory(), name=name))
 
 
-def _refuse_handshakes_while_draining(health: Health) -> Any:
+RETRY_AFTER_SECONDS = "2"
+
+
+def _admission_reply(admission: Admission, environ: dict[str, Any]) -> Reply | None:
+    """The lean WebSocket router's answer to a new Engine.IO session that admission control refuses."""
+    if "sid=" in environ.get("QUERY_STRING", ""):
+        return None  # an existing session upgrading its transport
+    error = admission.refuse()
+    if error is None:
+        return None
+    body = json.dumps(error.payload()).encode()
+    headers = [("Content-Type", "application/json"), ("Retry-After", RETRY_AFTER_SECONDS)]
+    return Reply(f"{error.status} Service Unavailable", headers, body)
+
+
+def _admission_middleware(admission: Admission) -> Any:
+    """New Engine.IO sessions (handshakes without ``sid``) pass admission control (admission.py)."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        if health.draining and request.path.startswith("/socket.io") and "sid" not in request.query:
-            return web.json_response({"code": "server_draining", "message": "This instance is shutting down."}, status=503)
+        if request.path.startswith("/socket.io") and "sid" not in request.query:
+            error = admission.refuse()
+            if error is not None:
+                return web.json_response(error.payload(), status=error.status, headers={"Retry-After": RETRY_AFTER_SECONDS})
         return await handler(request)
 
     return middleware

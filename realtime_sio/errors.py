@@ -45,6 +45,7 @@ TOKEN_MISSING_CLAIM = _e("token_missing_claim", 401, "The token lacks a required
 TOKENS_DISABLED = _e("tokens_disabled", 401, "This server has no JWT key configured; connect without a token.")
 POSITIONS_INVALID = _e("positions_invalid", 400, "Recovery positions are malformed or too many.")
 SERVER_DRAINING = _e("server_draining", 503, "This instance is shutting down; reconnect to another one.", True)
+SERVER_BUSY = _e("server_busy", 503, "This instance is at capacity right now; retry shortly.", True)
 
 # -- subscribe failures: subscription_error(channel, status) ----------------------------------------------------
 CHANNEL_INVALID = _e("channel_invalid", 400, "Channel name missing, too long or with forbidden characters.")

@@ -21,6 +21,8 @@ from prometheus_client import (
 CHANNEL_KINDS = ("public", "private", "presence")
 EVENT_SOURCES = ("http", "pusher", "redis", "whisper", "cluster")
 STALL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RECOVERY_OUTCOMES = ("replayed", "reset", "deferred")
+ADMISSION_REASONS = ("draining", "descriptors", "overloaded")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -47,6 +49,12 @@ class Metrics:
     presence_members: Gauge
     event_loop_lag: Histogram
     gc_pause: Histogram
+    recoveries: Counter
+    admission_refused: Counter
+    redis_pool_exhausted: Counter
+    redis_pool_wait: Histogram
+    heartbeats: Counter
+    nodes_reaped: Counter
 
     def exposition(self) -> bytes:
         """Prometheus text format of everything in the registry."""
@@ -133,8 +141,42 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
             buckets=STALL_BUCKETS,
             registry=reg,
         ),
+        recoveries=Counter(
+            "realtime_sio_recoveries_total",
+            "Missed-message recoveries by outcome (replayed, reset, deferred = client told to reconnect) and reason",
+            ["outcome", "reason"],
+            registry=reg,
+        ),
+        admission_refused=Counter(
+            "realtime_sio_admission_refused_total",
+            "New connections refused with a retryable 503, by reason (draining, descriptors, overloaded)",
+            ["reason"],
+            registry=reg,
+        ),
+        redis_pool_exhausted=Counter(
+            "realtime_sio_redis_pool_exhausted_total",
+            "Redis commands that found no free pooled connection within REDIS_POOL_TIMEOUT",
+            registry=reg,
+        ),
+        redis_pool_wait=Histogram(
+            "realtime_sio_redis_pool_wait_seconds",
+            "Time a Redis command waited for a pooled connection (only waits that had to queue)",
+            buckets=STALL_BUCKETS,
+            registry=reg,
+        ),
+        heartbeats=Counter(
+            "realtime_sio_node_heartbeats_total",
+            "This node's lease renewals by outcome (ok, failed, withheld = event loop silent too long)",
+            ["outcome"],
+            registry=reg,
+        ),
+        nodes_reaped=Counter("realtime_sio_nodes_reaped_total", "Dead nodes whose presence this node removed", registry=reg),
     )
     metrics.redis_up.set(1)
+    for reason in ADMISSION_REASONS:
+        metrics.admission_refused.labels(reason=reason)
+    for outcome in ("ok", "failed", "withheld"):
+        metrics.heartbeats.labels(outcome=outcome)
     for kind in CHANNEL_KINDS:
         metrics.subscriptions.labels(kind=kind)
     for source in EVENT_SOURCES:

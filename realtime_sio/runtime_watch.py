@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 from realtime_sio import logs
@@ -38,13 +39,15 @@ def install_gc_timing(metrics: Metrics) -> None:
     gc.callbacks.append(callback)
 
 
-async def watch_loop_lag(metrics: Metrics) -> None:
-    """Probe how late a short sleep wakes up, for the life of the server."""
+async def watch_loop_lag(metrics: Metrics, on_lag: Callable[[float], None] | None = None) -> None:
+    """Probe how late a short sleep wakes up, for the life of the server; ``on_lag`` gets every measurement."""
     loop = asyncio.get_running_loop()
     while True:
         before = loop.time()
         await asyncio.sleep(PROBE_INTERVAL)
         lag = max(0.0, loop.time() - before - PROBE_INTERVAL)
         metrics.event_loop_lag.observe(lag)
+        if on_lag is not None:
+            on_lag(lag)
         if lag > STALL_LOG_THRESHOLD:
             log.warning("event_loop_stalled", ms=round(lag * 1000))

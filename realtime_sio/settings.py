@@ -109,6 +109,8 @@ class Settings:
     redis_ingest: bool = True
     redis_max_message_bytes: int = 100_000
     redis_reconnect_max: float = 5.0  # cap of the listener's exponential reconnect backoff, seconds
+    redis_pool_size: int = 64  # pooled connections for publishes, history, presence (heartbeats have their own)
+    redis_pool_timeout: float = 10.0  # seconds a command waits for a free pooled connection before failing
     pusher_apps: tuple[PusherApp, ...] = field(default=(), repr=False)
     pusher_timestamp_window: int = 600  # seconds; 0 = auth_timestamp not checked
     pusher_max_batch_events: int = 10
@@ -121,6 +123,9 @@ class Settings:
     node_lease_seconds: float = 10.0
     history_size: int = 1000
     history_seconds: float = 120.0
+    history_position_seconds: float = 86_400.0  # how long a channel's newest position is remembered after its last event
+    admission_max_lag: float = 0.5  # refuse new connections while the event loop runs this late (0 = never)
+    admission_fd_reserve: int = 256  # descriptors kept free: new connections are refused closer to RLIMIT_NOFILE
     drain_seconds: float = 5.0
     shutdown_timeout: float = 20.0
     config_file: str | None = None
@@ -329,6 +334,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
     Option("REDIS_MAX_MESSAGE_BYTES", "redis_max_message_bytes", _int(1024, 64_000_000), "largest Laravel Redis broadcast message accepted (larger ones are skipped)", "bytes 1024-64000000"),
     Option("REDIS_RECONNECT_MAX", "redis_reconnect_max", _float(0.1, 300), "longest pause between Redis reconnect attempts (backoff doubles from 0.1 s)", "seconds 0.1-300"),
+    Option("REDIS_POOL_SIZE", "redis_pool_size", _int(2, 10_000), "Redis connections pooled for publishes, history reads and presence (commands queue for a free one; heartbeats use their own)", "an integer 2-10000"),
+    Option("REDIS_POOL_TIMEOUT", "redis_pool_timeout", _float(0.1, 300), "longest wait for a free pooled Redis connection (then the publish answers 503, a recovery asks the client to reconnect)", "seconds 0.1-300"),
     Option("PUSHER_APPS", "pusher_apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
     Option("PUSHER_TIMESTAMP_WINDOW", "pusher_timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
     Option("PUSHER_MAX_BATCH_EVENTS", "pusher_max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),
@@ -341,6 +348,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("NODE_LEASE_SECONDS", "node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
     Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
     Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
+    Option("HISTORY_POSITION_SECONDS", "history_position_seconds", _float(1, 31_536_000), "how long a channel's newest position is remembered after its last event: a client back within it is recovered (or told nothing was missed) instead of reset", "seconds 1-31536000"),
+    Option("ADMISSION_MAX_LAG", "admission_max_lag", _float(0, 60), "refuse new connections with a retryable 503 (server_busy) while the event loop lags more than this (0 = never)", "seconds 0-60"),
+    Option("ADMISSION_FD_RESERVE", "admission_fd_reserve", _int(0, 1_000_000), "file descriptors kept free: new connections are refused (server_busy) when fewer remain below RLIMIT_NOFILE", "an integer"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
     Option("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(1, 3600), "hard limit for the whole shutdown, seconds", "a number 1-3600"),
     Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules and [[apps]] Pusher apps", "a file path"),

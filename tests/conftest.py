@@ -23,8 +23,8 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
     """Start realtime_sio processes with extra settings; all are killed at teardown."""
     started: list[ServerProcess] = []
 
-    def start(**env: str) -> ServerProcess:
-        proc = ServerProcess(env=base_env(**env))
+    def start(nofile: int | None = None, **env: str) -> ServerProcess:
+        proc = ServerProcess(env=base_env(**env), nofile=nofile)
         proc.start()
         started.append(proc)
         return proc

@@ -99,6 +99,7 @@ class ServerProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    nofile: int | None = None  # RLIMIT_NOFILE (soft and hard) of the process, for descriptor-budget tests
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="realtime-sio-", suffix=".log")[1]))
 
     @property
@@ -111,8 +112,14 @@ class ServerProcess:
         env["REALTIME_SIO_PORT"] = str(self.port)
         env.setdefault("REALTIME_SIO_LOG_FORMAT", "json")
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "realtime_sio", "serve"], env=env, stdout=log, stderr=log, cwd=ROOT)
+            self.proc = subprocess.Popen(self._command(), env=env, stdout=log, stderr=log, cwd=ROOT)
         wait_until(self._healthy, timeout=20, what=f"realtime_sio on {self.port} (log {self.log_path})")
+
+    def _command(self) -> list[str]:
+        command = [sys.executable, "-m", "realtime_sio", "serve"]
+        if self.nofile is not None:  # the hard limit too: the server lifts its soft limit to the hard one at start
+            command = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--", *command]
+        return command
 
     def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -191,6 +198,9 @@ class Client:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+        http = getattr(self.sio.eio, "http", None)  # left open by a connect attempt the server refused
+        if http is not None and not http.closed:
+            await http.close()
 
 
 class ReadyProxy:

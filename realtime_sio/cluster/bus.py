@@ -25,30 +25,62 @@ from realtime_sio import logs
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.publish.broadcaster import Message
-from realtime_sio.publish.history import Entry, parse_position
+from realtime_sio.publish.history import (
+    Cursor,
+    Entry,
+    Replay,
+    Unrecoverable,
+    new_epoch,
+    parse_position,
+)
 
 log = logs.get(__name__)
 
 LINK = "cluster_bus"  # this subscriber's name in Health.links
 
-# KEYS[1] stream, KEYS[2] once-key or ''; ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload
+# KEYS[1] stream, KEYS[2] once-key or '', KEYS[3] epoch, KEYS[4] the channel's top position;
+# ARGV: record(0/1), pubsub channel, maxlen, max age ms, payload, a new epoch (used if none exists), top ttl ms.
+# Each entry keeps `p`, the channel's previous top position, so a reader can tell events it no longer has from none.
 _PUBLISH = """
 if KEYS[2] ~= '' then
   if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return 'claimed' end
 end
 local id = '-'
 if ARGV[1] == '1' then
-  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  local prev = '0-0'
-  if last[1] then prev = last[1][1] end
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[5], 'p', prev)
+  local epoch = redis.call('GET', KEYS[3])
+  if not epoch then
+    epoch = ARGV[6]
+    redis.call('SET', KEYS[3], epoch)
+  end
+  local prev = redis.call('GET', KEYS[4])
+  if not prev then prev = '0-0' end
+  local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[5], 'p', prev)
   local t = redis.call('TIME')
   local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(now_ms - tonumber(ARGV[4])))
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[4], sid, 'PX', ARGV[7])
+  id = sid .. '@' .. epoch
 end
 redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[5])
 return id
+"""
+
+# KEYS[1] epoch, KEYS[2] the channel's top position; ARGV[1] a new epoch (used if none exists).
+# Before a channel's first event (or after its top expired) the position is "now - 1 ms": every later event's
+# stream id is above it.
+_POSITION = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local top = redis.call('GET', KEYS[2])
+if not top then
+  local t = redis.call('TIME')
+  top = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0'
+end
+return top .. '@' .. epoch
 """
 
 
@@ -96,6 +128,7 @@ class RedisBus:
         prefix: str,
         history_size: int,
         history_seconds: float,
+        top_seconds: float,
         deliver: Callable[[Message], int],
         local_channels: Callable[[], Iterable[str]],
         health: Health,
@@ -107,6 +140,8 @@ class RedisBus:
         self._events = f"{prefix}:events"
         self._size = max(1, history_size)
         self._age_ms = int(history_seconds * 1000)
+        self._top_ms = max(self._age_ms, int(top_seconds * 1000))
+        self._epoch_key = f"{prefix}:epoch"
         self._record = history_size > 0
         self._deliver = deliver
         self._local_channels = local_channels
@@ -114,13 +149,19 @@ class RedisBus:
         self._metrics = metrics
         self._backoff_max = backoff_max
         self._script = client.register_script(_PUBLISH)
-        # last[channel] = newest position this node delivered (dedupe and catch-up after a subscriber outage)
+        self._position_script = client.register_script(_POSITION)
+        # last[channel] = newest position this node delivered (dedupe and catch-up after a subscriber outage);
+        # top[channel] = the same position as clients see it (with its epoch), the channel's current position
         self._last: dict[str, tuple[int, int]] = {}
+        self._top: dict[str, str] = {}
         self._down_since_ms: int | None = None
         self.subscribed = asyncio.Event()
 
     def _stream(self, channel: str) -> str:
         return f"{self._prefix}:h:{channel}"
+
+    def _top_key(self, channel: str) -> str:
+        return f"{self._prefix}:top:{channel}"
 
     # -- Transport ---------------------------------------------------------------------------------------------
     async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
@@ -166,8 +207,9 @@ class RedisBus:
 
     def _script_call(self, message: Message, record: bool, once_key: str | None) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV of the publish script for one message."""
-        keys = [self._stream(message.channel), once_key or ""]
-        args = ["1" if record and self._record else "0", self._events, self._size, self._age_ms, encode(message)]
+        keys = [self._stream(message.channel), once_key or "", self._epoch_key, self._top_key(message.channel)]
+        record_flag = "1" if record and self._record else "0"
+        args = [record_flag, self._events, self._size, self._age_ms, encode(message), new_epoch(), self._top_ms]
         return keys, args
 
     @staticmethod
@@ -177,26 +219,52 @@ class RedisBus:
             return False  # another node published this one
         return None if position == "-" else position
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        key = self._stream(channel)
+    async def position(self, channel: str) -> str | None:
+        """The channel's current position: from what this node delivered when it follows the channel (no Redis round
+        trip), else read from Redis and remembered while the subscriber is live (every later event reaches it)."""
+        if not self._record:
+            return None
+        known = self._top.get(channel)
+        if known is not None:
+            return known
+        raw = await self._position_script(keys=[self._epoch_key, self._top_key(channel)], args=[new_epoch()])
+        position = raw.decode() if isinstance(raw, bytes) else str(raw)
+        parsed = parse_position(position)
+        last = self._last.get(channel)
+        if parsed is not None and self.subscribed.is_set() and (last is None or parsed >= last):
+            self._last[channel] = parsed
+            self._top[channel] = position
+        return self._top.get(channel, position)
+
+    async def since(self, channel: str, cursor: Cursor) -> Replay:
+        """Recorded events of ``channel`` after ``cursor``, or why they cannot be replayed."""
+        position = cursor.at
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xrange(key, min="-", max="+", count=1)
-            pipe.xrange(key, min=f"({_fmt(position)}", max="+", count=self._size * 2)
-            first, rows = await pipe.execute()
+            pipe.get(self._epoch_key)
+            pipe.get(self._top_key(channel))
+            pipe.xrange(self._stream(channel), min="-", max="+", count=1)
+            pipe.xrange(self._stream(channel), min=f"({_fmt(position)}", max="+", count=self._size * 2)
+            epoch, top_raw, first, rows = await pipe.execute()
+        if cursor.epoch is not None and (epoch is None or cursor.epoch != epoch.decode()):
+            return Unrecoverable("epoch_changed")  # the history this cursor came from was lost
+        top = parse_position(top_raw.decode()) if top_raw is not None else None
+        if top is None:
+            # No event on the channel for as long as tops are kept: nothing was missed, unless the cursor is older.
+            return [] if position[0] >= int(time.time() * 1000) - self._top_ms else Unrecoverable("expired")
+        if position >= top:
+            return []
         if not first:
-            # No stream: it expired history_seconds after its last event, so nothing recent was missed, unless the
-            # client's position is itself older than the window.
-            cutoff = int(time.time() * 1000) - self._age_ms
-            return [] if position[0] >= cutoff else None
+            return Unrecoverable("expired")  # events after the cursor aged out of the stream
         first_id = parse_position(first[0][0].decode())
         prev = parse_position(first[0][1].get(b"p", b"0-0").decode())
         if first_id is not None and position < first_id and prev is not None and prev > position:
-            return None  # the events between the client's position and the oldest kept one were trimmed
+            return Unrecoverable("trimmed")  # the events between the cursor and the oldest kept one were trimmed
         entries: list[Entry] = []
+        suffix = "" if epoch is None else "@" + epoch.decode()
         for entry_id, fields in rows:
-            message = decode(entry_id.decode() + " " + fields[b"m"].decode())
-            if message is not None:
-                entries.append(Entry(entry_id.decode(), message.event, message.data, message.except_sid))
+            message = decode(entry_id.decode() + suffix + " " + fields[b"m"].decode())
+            if message is not None and message.position is not None:
+                entries.append(Entry(message.position, message.event, message.data, message.except_sid))
         return entries
 
     # -- subscriber --------------------------------------------------------------------------------------------
@@ -209,6 +277,7 @@ class RedisBus:
             if last is not None and position <= last:
                 return  # already delivered (catch-up and pub/sub overlap)
             self._last[message.channel] = position
+            self._top[message.channel] = message.position
         self._deliver(message)
 
     async def _catch_up(self) -> None:
@@ -218,13 +287,17 @@ class RedisBus:
         replayed = 0
         for channel in channels:
             start = self._last.get(channel) or (max(0, (since_ms or 0) - 1000), 0)
-            entries = await self.since(channel, start)
-            for entry in entries or []:
+            replay = await self.since(channel, Cursor(start))
+            if isinstance(replay, Unrecoverable):
+                log.warning("cluster_catch_up_gap", channel=channel, reason=replay.reason)
+                continue
+            for entry in replay:
                 self._handle(Message(channel, entry.event, entry.data, entry.except_sid, entry.position, 0.0))
                 replayed += 1
         live = set(self._local_channels())
         for channel in [c for c in self._last if c not in live]:
             del self._last[channel]  # nobody here listens any more: forget its position
+            self._top.pop(channel, None)
         if replayed:
             log.info("cluster_catch_up", events=replayed, channels=len(channels))
 
@@ -241,6 +314,7 @@ class RedisBus:
                 log.warning("redis_unavailable")
                 self._down_since_ms = int(time.time() * 1000)
             self.subscribed.clear()
+            self._top.clear()  # may be stale (or of a lost epoch) when the subscriber is back: read Redis again
 
     async def run(self) -> None:
         """Subscribe, catch up, deliver; reconnect with capped backoff on any Redis failure. Never returns."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from realtime_sio.metrics import EVENT_SOURCES, Metrics
-from realtime_sio.publish.history import Entry, MemoryHistory
+from realtime_sio.publish.history import Cursor, MemoryHistory, Replay, Unrecoverable
 from realtime_sio.sio.fanout import LeanManager
 
 NAMESPACE = "/"
@@ -46,8 +46,13 @@ class Transport(Protocol):
         """Record and deliver several messages in order, as :meth:`send` each with ``record=True``."""
         ...
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        """Recorded events of ``channel`` after ``position``; ``None`` when history no longer reaches back."""
+    async def since(self, channel: str, cursor: Cursor) -> Replay:
+        """Recorded events of ``channel`` after ``cursor``, or why history no longer reaches back."""
+        ...
+
+    async def position(self, channel: str) -> str | None:
+        """The channel's current position (``None`` without history): a client that has seen every event so far
+        presents it to recover what comes after."""
         ...
 
 
@@ -69,8 +74,11 @@ class LocalTransport:
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
         return [await self.send(message, record=True, once_key=key) for message, key in batch]
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        return None if self.history is None else await self.history.since(channel, position)
+    async def since(self, channel: str, cursor: Cursor) -> Replay:
+        return Unrecoverable("expired") if self.history is None else await self.history.since(channel, cursor)
+
+    async def position(self, channel: str) -> str | None:
+        return None if self.history is None else self.history.position(channel)
 
 
 class Broadcaster:
@@ -138,6 +146,10 @@ class Broadcaster:
         """Queue one event for one socket (replayed history, recovery signals); returns 1 if queued."""
         return self._manager.fanout(event, args, NAMESPACE, sid, None)
 
-    async def history_since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
-        """Events of ``channel`` after ``position``; ``None`` when history no longer reaches back."""
-        return await self.transport.since(channel, position)
+    async def history_since(self, channel: str, cursor: Cursor) -> Replay:
+        """Events of ``channel`` after ``cursor``, or why history no longer reaches back."""
+        return await self.transport.since(channel, cursor)
+
+    async def position(self, channel: str) -> str | None:
+        """The channel's current position (``None`` without history)."""
+        return await self.transport.position(channel)

@@ -1,18 +1,23 @@
 """Per-channel event positions and a bounded history, so a reconnecting client can recover what it missed.
 
-Positions look like Redis stream ids, ``"<unix ms>-<seq>"``, and compare as ``(ms, seq)``; the in-memory store
-issues them the same way Redis Streams do, so clients and the recovery code treat both stores alike.
-A store answers ``since(channel, position)`` with the events after ``position`` in order, or ``None`` when the
-history no longer reaches back that far (the client must reload its state).
+Positions look like Redis stream ids followed by the history's epoch, ``"<unix ms>-<seq>@<epoch>"``, and compare
+as ``(ms, seq)``; the in-memory store issues them the same way Redis Streams do, so clients and the recovery code treat
+both stores alike. The epoch names one life of the history (Centrifugo's stream epochs): it changes when the history
+is lost (a Redis restart without persistence, a failover to an empty replica, an in-memory server restart), so a
+position from an earlier life is known to be unrecoverable instead of being silently answered with nothing.
+A store answers ``since(channel, cursor)`` with the events after the cursor in order, or :class:`Unrecoverable`
+saying why the history no longer reaches back (the client must reload its state). ``position(channel)`` is the
+channel's current position: what a client that has seen everything so far should present when it comes back.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -25,33 +30,93 @@ class Entry:
     except_sid: str | None = None
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """A position a client presents: ``at`` = ``(ms, seq)``, ``epoch`` = the history's life it came from (``None``
+    for positions issued before epochs existed: taken as the current life)."""
+
+    at: tuple[int, int]
+    epoch: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The cursor as the client sent it."""
+        stream_id = f"{self.at[0]}-{self.at[1]}"
+        return stream_id if self.epoch is None else f"{stream_id}@{self.epoch}"
+
+
+@dataclass(frozen=True)
+class Unrecoverable:
+    """Why a cursor cannot be replayed: ``trimmed`` (older than what is kept), ``expired`` (the channel's history
+    aged out after events the client did not see), ``epoch_changed`` (the history was lost since)."""
+
+    reason: Literal["trimmed", "expired", "epoch_changed"]
+
+
+Replay = list[Entry] | Unrecoverable
+
+MAX_POSITION_LENGTH = 64
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _digits(text: str) -> bool:
+    # str.isdigit() also accepts other scripts' digits ("²", "٣") that int() may refuse.
+    return bool(text) and len(text) <= 20 and set(text) <= _ASCII_DIGITS
+
+
+def parse_cursor(value: object) -> Cursor | None:
+    """``"1700000000000-3@ab12cd34"`` (or without ``@epoch``) → :class:`Cursor`; anything malformed → ``None``."""
+    if not isinstance(value, str) or len(value) > MAX_POSITION_LENGTH:
+        return None
+    stream_id, at_sign, epoch = value.partition("@")
+    ms, sep, seq = stream_id.partition("-")
+    if not sep or not _digits(ms) or not _digits(seq):
+        return None
+    if at_sign and not (0 < len(epoch) <= 32 and epoch.isalnum() and epoch.isascii()):
+        return None
+    return Cursor((int(ms), int(seq)), epoch if at_sign else None)
+
+
 def parse_position(value: object) -> tuple[int, int] | None:
-    """``"1700000000000-3"`` → ``(1700000000000, 3)``; anything malformed → ``None``."""
-    if not isinstance(value, str) or len(value) > 41:
-        return None
-    ms, sep, seq = value.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit():
-        return None
-    return int(ms), int(seq)
+    """``"1700000000000-3"`` (an optional ``@epoch`` is ignored) → ``(1700000000000, 3)``; malformed → ``None``."""
+    cursor = parse_cursor(value)
+    return None if cursor is None else cursor.at
+
+
+def format_position(at: tuple[int, int], epoch: str) -> str:
+    return f"{at[0]}-{at[1]}@{epoch}"
+
+
+def new_epoch() -> str:
+    """A fresh random epoch name."""
+    return secrets.token_hex(4)
 
 
 class History(Protocol):
     async def append(self, channel: str, event: str, data: Any, except_sid: str | None) -> Entry: ...
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None: ...
+    async def since(self, channel: str, cursor: Cursor) -> Replay: ...
+
+    def position(self, channel: str) -> str: ...
 
 
 class MemoryHistory:
-    """Single-node history: the last ``size`` events per channel, none older than ``max_age`` seconds."""
+    """Single-node history: the last ``size`` events per channel, none older than ``max_age`` seconds.
 
-    def __init__(self, size: int, max_age: float, clock: Callable[[], float] = time.time) -> None:
+    Its epoch is new with every process, so positions from before a restart are answered ``epoch_changed``.
+    """
+
+    def __init__(self, size: int, max_age: float, clock: Callable[[], float] = time.time, epoch: str | None = None) -> None:
         self._size = size
         self._max_age = max_age
         self._clock = clock
-        # entries[channel] = deque of (ms, seq, Entry); trimmed[channel] = newest (ms, seq) dropped
+        self.epoch = epoch or new_epoch()
+        # entries[channel] = deque of (ms, seq, Entry); trimmed[channel] = newest (ms, seq) dropped;
+        # top[channel] = newest (ms, seq) ever issued on the channel (kept after its entries age out)
         self._entries: dict[str, deque[tuple[int, int, Entry]]] = {}
         self._trimmed: dict[str, tuple[int, int]] = {}
-        self._last: tuple[int, int] = (0, 0)
+        self._top: dict[str, tuple[int, int]] = {}
+        self._last: tuple[int, int] = (int(clock() * 1000), 0)
 
     def _next_position(self) -> tuple[int, int]:
         ms = int(self._clock() * 1000)
@@ -69,23 +134,31 @@ class MemoryHistory:
 
     async def append(self, channel: str, event: str, data: Any, except_sid: str | None) -> Entry:
         ms, seq = self._next_position()
-        entry = Entry(f"{ms}-{seq}", event, data, except_sid)
+        entry = Entry(format_position((ms, seq), self.epoch), event, data, except_sid)
         entries = self._entries.setdefault(channel, deque())
         entries.append((ms, seq, entry))
+        self._top[channel] = (ms, seq)
         self._trim(channel, entries)
         return entry
 
-    async def since(self, channel: str, position: tuple[int, int]) -> list[Entry] | None:
+    def position(self, channel: str) -> str:
+        """The channel's newest position, or, before its first event, the store's newest (every later event of the
+        channel is after it)."""
+        return format_position(self._top.get(channel, self._last), self.epoch)
+
+    async def since(self, channel: str, cursor: Cursor) -> Replay:
+        if cursor.epoch is not None and cursor.epoch != self.epoch:
+            return Unrecoverable("epoch_changed")
+        position = cursor.at
         entries = self._entries.get(channel)
         if entries is not None:
             self._trim(channel, entries)
         trimmed = self._trimmed.get(channel)
-        cutoff_ms = int((self._clock() - self._max_age) * 1000)
         if trimmed is not None and position < trimmed:
-            return None
-        if trimmed is None and position[0] < cutoff_ms and entries is None:
-            # Nothing kept and the client's position is older than the window: we cannot prove nothing was lost.
-            return None
-        if entries is None or channel not in self._entries:
-            return []
-        return [e for ms, seq, e in entries if (ms, seq) > position]
+            return Unrecoverable("trimmed")
+        top = self._top.get(channel)
+        if top is None or position >= top:
+            return []  # this life of the store issued nothing on the channel after the cursor
+        if channel not in self._entries:
+            return Unrecoverable("expired")
+        return [e for ms, seq, e in self._entries[channel] if (ms, seq) > position]

@@ -7,6 +7,7 @@ Handlers parse (``sio/payloads.py``), decide (``auth.rules`` / ``auth.laravel``,
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from realtime_sio.errors import ErrorCode, RealtimeError
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
+from realtime_sio.publish.history import Cursor
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
 from realtime_sio.sio.presence import JoinResult, PresenceStore
-from realtime_sio.sio.recovery import Recovery
+from realtime_sio.sio.recovery import Recovery, RecoveryDeferred
 
 log = logs.get(__name__)
 
@@ -39,7 +41,7 @@ class Connection:
 
     identity: Identity
     cookie: str | None
-    positions: dict[str, tuple[int, int]]  # recovery positions presented at connect, consumed on join
+    positions: dict[str, Cursor]  # recovery positions presented at connect, consumed on join
     channels: set[str] = field(default_factory=set)
     tokens: float = 0.0
     refilled: float = 0.0
@@ -71,6 +73,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._is_draining = is_draining
         self._authorizer = authorizer
         self.connections: dict[str, Connection] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # strong references to transports being closed
         self._handlers: dict[str, Callable[..., Any]] = {
             "subscribe": self.on_subscribe,
             "unsubscribe": self.on_unsubscribe,
@@ -202,7 +205,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._authorizer.authorize(channel, sid, headers, conn.cookie, conn.identity)
 
     async def _join(
-        self, sid: str, conn: Connection, channel: str, member: Member | None = None, since: tuple[int, int] | None = None
+        self, sid: str, conn: Connection, channel: str, member: Member | None = None, since: Cursor | None = None
     ) -> dict[str, Any]:
         kind = kind_of(channel)
         joined: JoinResult | None = None
@@ -215,7 +218,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if sid not in self.connections:
                 await self._presence.leave(channel, sid)  # it disconnected while we were writing
                 return {"ok": False}
-        gate = self._recovery.open_gate(sid, channel) if since is not None else None
+        gate = self._recovery.open_gate(sid, channel)
         await self.enter_room(sid, channel)
         conn.channels.add(channel)
         self._metrics.subscriptions.labels(kind=kind).inc()
@@ -225,9 +228,27 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
             if joined.first_for_user:
                 await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
-        if gate is not None and since is not None:
-            await self._recovery.recover(sid, channel, since, gate)
-        return {"ok": True, "channel": channel}
+        try:
+            position = await self._recovery.settle(sid, channel, since, gate)
+        except RecoveryDeferred as exc:
+            self._reconnect_later(sid, channel, str(exc))
+            return {"ok": False, "channel": channel, "code": "recovery_deferred", "retryable": True}
+        ack: dict[str, Any] = {"ok": True, "channel": channel}
+        if position is not None:
+            ack["position"] = position
+        return ack
+
+    def _reconnect_later(self, sid: str, channel: str, error: str) -> None:
+        """History could not be read now: end the socket's transport, so the client reconnects (socket.io-client
+        and Echo do so by themselves) and presents the same positions, instead of being told to reset."""
+        log.warning("recovery_deferred", sid=sid, channel=channel, error=error)
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        sock = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if sock is None or sock.closed:
+            return
+        task = asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def on_unsubscribe(self, sid: str, data: Any = None, *_: Any) -> None:
         conn = self.connections.get(sid)

@@ -16,7 +16,7 @@ from realtime_sio import errors
 from realtime_sio.auth.tokens import Identity
 from realtime_sio.channels import is_valid_name
 from realtime_sio.errors import RealtimeError
-from realtime_sio.publish.history import parse_position
+from realtime_sio.publish.history import Cursor, parse_cursor
 from realtime_sio.settings import Settings
 
 MAX_AUTH_HEADERS = 32
@@ -27,7 +27,7 @@ MAX_HEADER_BYTES = 8192
 class SubscribeRequest:
     channel: str
     headers: Mapping[str, str]  # Echo's auth.headers, forwarded to /broadcasting/auth
-    since: tuple[int, int] | None  # recovery position, if the client sent one
+    since: Cursor | None  # recovery position, if the client sent one
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,18 @@ def token_is_echo_header(auth: Any) -> bool:
     )
 
 
-def connect_positions(auth: Any, limit: int) -> dict[str, tuple[int, int]]:
-    """Recovery positions from ``auth.positions`` = ``{channel: "ms-seq"}``; raises for a malformed map."""
+def connect_positions(auth: Any, limit: int) -> dict[str, Cursor]:
+    """Recovery positions from ``auth.positions`` = ``{channel: "ms-seq@epoch"}``; raises for a malformed map."""
     if not isinstance(auth, dict) or auth.get("positions") is None:
         return {}
     raw = auth["positions"]
     if not isinstance(raw, dict) or len(raw) > limit:
         raise RealtimeError(errors.POSITIONS_INVALID, f"positions must be an object of at most {limit} channels")
-    positions: dict[str, tuple[int, int]] = {}
+    positions: dict[str, Cursor] = {}
     for channel, value in raw.items():
-        parsed = parse_position(value)
+        parsed = parse_cursor(value)
         if not isinstance(channel, str) or parsed is None:
-            raise RealtimeError(errors.POSITIONS_INVALID, "each position must look like \"1700000000000-0\"")
+            raise RealtimeError(errors.POSITIONS_INVALID, "each position must look like \"1700000000000-0@ab12cd34\"")
         positions[channel] = parsed
     return positions
 
@@ -120,9 +120,9 @@ def subscribe_request(data: Any, max_length: int) -> SubscribeRequest:
                 headers[key] = value
     since = None
     if data.get("since") is not None:
-        since = parse_position(data["since"])
+        since = parse_cursor(data["since"])
         if since is None:
-            raise RealtimeError(errors.POSITIONS_INVALID, "since must look like \"1700000000000-0\"")
+            raise RealtimeError(errors.POSITIONS_INVALID, "since must look like \"1700000000000-0@ab12cd34\"")
     return SubscribeRequest(channel=channel, headers=headers, since=since)
 
 

@@ -1,26 +1,45 @@
-"""Missed-message recovery: replay a channel's history after a client's last position, exactly once and in order.
+"""Bringing a socket that just joined a channel up to date: replay what it missed, or give it a position to keep.
 
-While a socket's history is replayed, live events for that channel are held at a gate (``Broadcaster.gates``) and
-released afterwards, skipping what the replay already sent; so the client sees every event once, in position order,
-before new ones. When history no longer reaches back it gets ``recovery:reset`` and should reload its state.
+While a socket's history is read, live events for that channel are held at a gate (``Broadcaster.gates``) and
+released afterwards in order, so the client sees every event once, in position order, before new ones.
+
+- With a cursor (``since``, or ``auth.positions`` at connect): the events after it are replayed. When history no
+  longer reaches back, the client gets ``recovery:reset(channel, {code: "history_unavailable", reason})`` and should
+  reload that channel's state; ``reason`` says why (``trimmed``, ``expired``, ``epoch_changed``), and so does the log.
+- Without one (a first subscribe, an automatic user room): the client gets ``recovery:position(channel, null,
+  {position})``, the channel's current position, so it can recover the channel even before its first event.
+- When history cannot be read right now (Redis busy or away) nothing is reset: :class:`RecoveryDeferred` is raised and
+  the caller asks the client to reconnect later with the same cursor (issue 14: a false "history unavailable" used to
+  make clients drop positions whose history existed).
 """
 
 from __future__ import annotations
 
+from redis.exceptions import RedisError
+
 from realtime_sio import logs
+from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster, Message
-from realtime_sio.publish.history import parse_position
+from realtime_sio.publish.history import Cursor, Entry, Unrecoverable, parse_position
 
 log = logs.get(__name__)
 
 RESET_EVENT = "recovery:reset"
+POSITION_EVENT = "recovery:position"
+RESET_CODE = "history_unavailable"
+_UNREACHABLE = (RedisError, OSError, TimeoutError)
+
+
+class RecoveryDeferred(Exception):
+    """History could not be read now (Redis busy or unreachable): the client should come back with its cursor."""
 
 
 class Recovery:
-    """Opens gates and replays history for one socket and channel at a time."""
+    """Opens gates, replays history and hands out positions, for one socket and channel at a time."""
 
-    def __init__(self, broadcaster: Broadcaster) -> None:
+    def __init__(self, broadcaster: Broadcaster, metrics: Metrics) -> None:
         self._broadcaster = broadcaster
+        self._metrics = metrics
 
     def open_gate(self, sid: str, channel: str) -> list[Message]:
         """Hold live events of ``channel`` for ``sid`` from now on; returns the buffer they collect in."""
@@ -28,7 +47,7 @@ class Recovery:
         self._broadcaster.gates.setdefault(channel, {})[sid] = held
         return held
 
-    def _close_gate(self, sid: str, channel: str) -> None:
+    def close_gate(self, sid: str, channel: str) -> None:
         gated = self._broadcaster.gates.get(channel)
         if gated is not None:
             gated.pop(sid, None)
@@ -38,38 +57,65 @@ class Recovery:
     def forget(self, sid: str) -> None:
         """Drop every gate of a socket that went away mid-recovery."""
         for channel in [c for c, g in self._broadcaster.gates.items() if sid in g]:
-            self._close_gate(sid, channel)
+            self.close_gate(sid, channel)
 
-    async def recover(self, sid: str, channel: str, since: tuple[int, int], held: list[Message]) -> None:
-        """Replay ``channel`` after ``since`` to ``sid``, then release the gate; returns when the socket is live."""
+    async def settle(self, sid: str, channel: str, since: Cursor | None, held: list[Message]) -> str | None:
+        """Replay after ``since`` (or hand out the current position), then release the gate; returns the position
+        the socket now stands at (``None`` without history). Raises :class:`RecoveryDeferred` with the gate closed."""
         try:
-            entries = await self._broadcaster.history_since(channel, since)
-        except Exception:  # noqa: BLE001 - history unreachable (Redis down): the client must reload, not hang
-            log.warning("recovery_history_unavailable", sid=sid, channel=channel)
-            entries = None
-        last = since
-        if entries is None:
-            self._broadcaster.to_socket(sid, RESET_EVENT, channel, {"code": "history_unavailable", "since": _fmt(since)})
-            log.info("recovery_reset", sid=sid, channel=channel)
-        else:
-            for entry in entries:
-                if entry.except_sid != sid:
-                    self._broadcaster.to_socket(sid, entry.event, channel, entry.data, {"position": entry.position, "recovered": True})
-                last = parse_position(entry.position) or last
-            log.info("recovery_replayed", sid=sid, channel=channel, events=len(entries))
+            if since is not None:
+                replay = await self._broadcaster.history_since(channel, since)
+                if not isinstance(replay, Unrecoverable):
+                    return self._replay(sid, channel, since, replay, held)
+                self._reset(sid, channel, since, replay.reason)
+            position = await self._broadcaster.position(channel)
+        except _UNREACHABLE as exc:
+            self.close_gate(sid, channel)
+            self._metrics.recoveries.labels(outcome="deferred", reason=type(exc).__name__).inc()
+            raise RecoveryDeferred(type(exc).__name__) from exc
+        self._announce(sid, channel, position, held)
+        return position
+
+    def _replay(self, sid: str, channel: str, since: Cursor, entries: list[Entry], held: list[Message]) -> str:
+        last, last_text = since.at, since.text
+        for entry in entries:
+            if entry.except_sid != sid:
+                self._broadcaster.to_socket(sid, entry.event, channel, entry.data, {"position": entry.position, "recovered": True})
+            last, last_text = parse_position(entry.position) or last, entry.position
+        self._metrics.recoveries.labels(outcome="replayed", reason="ok").inc()
+        log.debug("recovery_replayed", sid=sid, channel=channel, events=len(entries))
         # No await from here on: release what the gate held, skipping positions the replay already covered.
-        self._close_gate(sid, channel)
+        self.close_gate(sid, channel)
         for message in held:
             position = parse_position(message.position) if message.position is not None else None
             if position is not None and position <= last:
                 continue
-            if message.except_sid == sid:
-                continue
-            args: tuple[object, ...] = (channel, message.data)
-            if message.position is not None:
-                args = (channel, message.data, {"position": message.position})
-            self._broadcaster.to_socket(sid, message.event, *args)
+            self._send(sid, message)
+        return last_text
 
+    def _reset(self, sid: str, channel: str, since: Cursor, reason: str) -> None:
+        self._metrics.recoveries.labels(outcome="reset", reason=reason).inc()
+        log.info("recovery_reset", sid=sid, channel=channel, reason=reason, since=since.text)
+        self._broadcaster.to_socket(sid, RESET_EVENT, channel, {"code": RESET_CODE, "reason": reason, "since": since.text})
 
-def _fmt(position: tuple[int, int]) -> str:
-    return f"{position[0]}-{position[1]}"
+    def _announce(self, sid: str, channel: str, position: str | None, held: list[Message]) -> None:
+        """Release the gate in order, with the position announced between the events at or before it and those after."""
+        self.close_gate(sid, channel)
+        at = parse_position(position) if position is not None else None
+        announced = at is None
+        for message in held:
+            mine = parse_position(message.position) if message.position is not None else None
+            if not announced and mine is not None and at is not None and mine > at:
+                self._broadcaster.to_socket(sid, POSITION_EVENT, channel, None, {"position": position})
+                announced = True
+            self._send(sid, message)
+        if not announced:
+            self._broadcaster.to_socket(sid, POSITION_EVENT, channel, None, {"position": position})
+
+    def _send(self, sid: str, message: Message) -> None:
+        if message.except_sid == sid:
+            return
+        args: tuple[object, ...] = (message.channel, message.data)
+        if message.position is not None:
+            args = (message.channel, message.data, {"position": message.position})
+        self._broadcaster.to_socket(sid, message.event, *args)

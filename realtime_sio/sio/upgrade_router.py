@@ -51,7 +51,7 @@ class Upgrades:
     path: str  # engine.io path, e.g. "/socket.io/"
     max_message_bytes: int
     handle: Callable[[LeanRequest], Awaitable[Any]]  # engineio's handle_request
-    accepting: Callable[[], bool]  # False while draining: aiohttp's middleware answers those 503
+    admit: Callable[[dict[str, Any]], Reply | None]  # admission control: None, or the answer refusing the handshake
     head_timeout: float = 30.0  # a connection that has not sent its whole request head by then is closed
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket (strong references)
 
@@ -128,12 +128,16 @@ class UpgradeRouter(asyncio.Protocol):
             return
         upgrades = self._upgrades
         parsed = parse_head(bytes(self._head[:end]))
-        if parsed is None or not upgrades.accepting() or not is_engineio_websocket(*parsed, upgrades.path):
+        if parsed is None or not is_engineio_websocket(*parsed, upgrades.path):
             self._hand_to_aiohttp()
             return
         self._stop_timer()
         transport = self._transport
         assert transport is not None
+        refusal = upgrades.admit(parsed[3])
+        if refusal is not None:
+            write_reply(transport, refusal)
+            return
         connection = WebSocketConnection(transport, upgrades.max_message_bytes, bytes(self._head[end + 4 :]))
         transport.set_protocol(connection)
         environ = parsed[3]

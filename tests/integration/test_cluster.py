@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from realtime_sio.publish.history import parse_position
 from tests.integration.test_channels import post_event
 from tests.support import API_KEY, Client, RedisServer, ServerProcess, eventually, token
 
@@ -65,7 +66,7 @@ async def test_emits_from_every_node_reach_every_subscriber_once_in_order(nodes:
         await c.sio.call("ping")
         assert len(c.named("N")) == 30
         positions = [a[2]["position"] for a in c.named("N")]
-        assert positions == sorted(positions, key=lambda p: tuple(map(int, p.split("-"))))
+        assert positions == sorted(positions, key=parse_position)
 
 
 async def test_to_others_across_nodes(nodes: Any, clients: Any) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from realtime_sio.auth.tokens import Identity
 from realtime_sio.errors import RealtimeError
+from realtime_sio.publish.history import Cursor
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
 
@@ -24,8 +25,8 @@ def test_token_sources_in_order() -> None:
 
 def test_subscribe_request_filters_headers() -> None:
     """Only string headers are kept for delegation; since is parsed."""
-    req = payloads.subscribe_request({"channel": "private-x", "auth": {"headers": {"X-CSRF-TOKEN": "t", "n": 1}}, "since": "5-1"}, 200)
-    assert req.headers == {"X-CSRF-TOKEN": "t"} and req.since == (5, 1)
+    req = payloads.subscribe_request({"channel": "private-x", "auth": {"headers": {"X-CSRF-TOKEN": "t", "n": 1}}, "since": "5-1@e1"}, 200)
+    assert req.headers == {"X-CSRF-TOKEN": "t"} and req.since == Cursor((5, 1), "e1")
 
 
 @pytest.mark.parametrize("data", [None, "x", 5, [], {"channel": 1}, {"channel": ""}, {"channel": "#room"}, {"channel": "é"}])
@@ -37,9 +38,10 @@ def test_subscribe_request_rejects(data: Any) -> None:
 
 def test_connect_positions() -> None:
     """Recovery positions must be a bounded map of well-formed ids."""
-    assert payloads.connect_positions({"positions": {"news": "1-0"}}, 10) == {"news": (1, 0)}
+    assert payloads.connect_positions({"positions": {"news": "1-0"}}, 10) == {"news": Cursor((1, 0))}
+    assert payloads.connect_positions({"positions": {"news": "1-0@ab12"}}, 10) == {"news": Cursor((1, 0), "ab12")}
     assert payloads.connect_positions({"token": "x"}, 10) == {}
-    for bad in ({"positions": []}, {"positions": {"a": "x-y"}}, {"positions": {f"c{i}": "1-0" for i in range(11)}}):
+    for bad in ({"positions": []}, {"positions": {"a": "x-y"}}, {"positions": {"a": "1-0@"}}, {"positions": {"a": "1-0@a b"}}, {"positions": {f"c{i}": "1-0" for i in range(11)}}):
         with pytest.raises(RealtimeError):
             payloads.connect_positions(bad, 10)
 
