@@ -40,6 +40,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("lost", "  events lost (accepted, never received)", "lower", count=True),
         Row("lost_moved", "    of which to clients of the killed node", "lower", count=True),
         Row("duplicates", "  duplicate deliveries", "lower", count=True),
+        Row("subscribe_failures", "  clients with a subscription still refused after 3 retries", "lower", count=True),
         Row("resets", "  recovery resets", "lower", count=True),
         Row("false_resets", "    false resets (history existed)", "lower", count=True),
         Row("recovered", "  events delivered by recovery replay", "info"),
@@ -90,7 +91,8 @@ def details(results: Results) -> list[str]:
     out = []
     for server, m in results.items():
         parts = [f"connect errors {m.get('connect_errors') or {}}", f"storm connect errors {m.get('storm_connect_errors') or {}}",
-                 f"disconnect reasons {m.get('disconnect_reasons') or {}}", f"reset codes {m.get('reset_codes') or {}}",
+                 f"disconnect reasons {m.get('disconnect_reasons') or {}}",
+                 f"subscribe refusals (retried) {m.get('subscribe_refusals') or {}}", f"reset codes {m.get('reset_codes') or {}}",
                  f"publish retries {m.get('publish_statuses') or {}}",
                  f"presence probe refusals (retried) {m.get('presence_probe_refusals') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",
                  f"leavers {m.get('leavers')}", f"lost sample (seq) {m.get('lost_sample')}"]

@@ -281,6 +281,7 @@ def _run(ctx: StormContext, kind: str, started: list[ManagedProcess], talkers: l
     m["duplicates"] = sum(int(f["dup"]) + int(f["bcast_dup"]) for f in finals)
     m["wrong_user"] = sum(int(f["wrong_user"]) for f in finals)
     m["subscribe_failures"] = sum(int(f["subscribe_failures"]) for f in finals)
+    m["subscribe_refusals"] = _merge_counts(finals, "subscribe_refusals")
 
     lat = [e for f in finals for e in f["lat"]]
     steady = [float(ms) for ts, ms, rec in lat if ts < t_kill and not rec]
@@ -299,6 +300,7 @@ def _run(ctx: StormContext, kind: str, started: list[ManagedProcess], talkers: l
     m["reset_codes"] = dict(sorted({c: sum(1 for r in resets if r[1] == c) for c in {r[1] for r in resets}}.items()))
     # history exists when the presented position is inside the history window (and the channel had fewer than
     # HISTORY_SIZE events since, which this scenario guarantees: at most a few events per channel)
+    # (epoch_changed means Redis lost the history: never the case here, so such a reset is not excused either)
     m["false_resets"] = sum(1 for r in resets if r[2] is not None and r[2] < window_ms - 2000)
     publisher.ask("quit", "result", timeout=30)
     say(f"{kind}: lost {m['lost']} of {m['events_expected']} (moved clients {m['lost_moved']}), "

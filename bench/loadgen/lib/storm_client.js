@@ -19,21 +19,24 @@ export function layout(i, opts) {
   };
 }
 
-/** "1700000000000-3" → [ms, seq] (or null). */
+/** "1700000000000-3" or "1700000000000-3@<epoch>" → [ms, seq, epoch] (or null). */
 export function parsePosition(value) {
   if (typeof value !== "string") return null;
-  const dash = value.indexOf("-");
+  const [id, epoch = ""] = value.split("@", 2);
+  const dash = id.indexOf("-");
   if (dash < 1) return null;
-  const ms = Number(value.slice(0, dash));
-  const seq = Number(value.slice(dash + 1));
-  return Number.isFinite(ms) && Number.isFinite(seq) ? [ms, seq] : null;
+  const ms = Number(id.slice(0, dash));
+  const seq = Number(id.slice(dash + 1));
+  return Number.isFinite(ms) && Number.isFinite(seq) ? [ms, seq, epoch] : null;
 }
 
+/** True when position `a` should replace `b`: b unknown, another history epoch, or later in the same one. */
 function newer(a, b) {
   const pa = parsePosition(a);
   const pb = parsePosition(b);
   if (!pb) return true;
   if (!pa) return false;
+  if (pa[2] !== pb[2]) return true;
   return pa[0] > pb[0] || (pa[0] === pb[0] && pa[1] > pb[1]);
 }
 
@@ -107,22 +110,34 @@ export class StormClient {
   }
 
   async onConnect() {
-    const { sink } = this;
+    const { sink, socket } = this;
     if (!this.everConnected) sink.connected++;
     else sink.reconnects++;
     this.everConnected = true;
     this.attempt = 0;
-    const acks = await Promise.all(
-      this.channels().map((channel) =>
-        this.socket
-          .timeout(this.opts.timeoutMs)
-          .emitWithAck("subscribe", { channel })
-          .then((ack) => Boolean(ack && ack.ok))
-          .catch(() => false),
-      ),
-    );
-    if (!this.socket.connected) return; // gone again meanwhile; the next connect subscribes
-    if (acks.some((ok) => !ok)) sink.subscribeFailures++;
+    // Subscribe every channel with an ack; a refused one is retried (a retryable refusal such as recovery_deferred
+    // also ends the transport, and the next connect subscribes again).
+    let pending = this.channels();
+    for (let round = 0; round < 4 && pending.length; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 1000 * round));
+      if (!socket.connected) return;
+      const acks = await Promise.all(
+        pending.map((channel) => socket.timeout(this.opts.timeoutMs).emitWithAck("subscribe", { channel }).catch(() => null)),
+      );
+      if (!socket.connected) return; // gone meanwhile; the next connect subscribes again
+      const refused = [];
+      acks.forEach((ack, k) => {
+        if (ack && ack.ok) {
+          if (typeof ack.position === "string") this.onEvent("subscribe:ack", pending[k], null, { position: ack.position });
+          return;
+        }
+        const code = ack ? String(ack.code ?? ack.status ?? "refused") : "ack_timeout";
+        sink.subscribeRefusals[code] = (sink.subscribeRefusals[code] || 0) + 1;
+        refused.push(pending[k]);
+      });
+      pending = refused;
+    }
+    if (pending.length) sink.subscribeFailures++;
     if (this.up) return;
     this.up = true;
     sink.up++;

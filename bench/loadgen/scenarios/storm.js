@@ -33,7 +33,7 @@ export async function run(opts) {
   opts.nodes = opts.urls.length;
   const sink = {
     connected: 0, up: 0, back: 0, reconnects: 0, reconnectAttempts: 0, disconnects: 0, leavers: 0,
-    subscribeFailures: 0, lastBackAt: 0, closing: false,
+    subscribeFailures: 0, subscribeRefusals: {}, lastBackAt: 0, closing: false,
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
     targeted: 0, dup: 0, wrongUser: 0,
@@ -74,7 +74,8 @@ export async function run(opts) {
       delete client.positions[channel];
       const since = typeof data?.since === "string" ? Number(data.since.split("-")[0]) : NaN;
       const kind = String(channel).startsWith("private-") ? "private" : String(channel).startsWith("presence-") ? "presence" : "public";
-      sink.resets.push([kind, String(data?.code ?? data?.reason ?? "unknown"), Number.isFinite(since) ? Math.round(t - since) : null]);
+      const code = `${data?.code ?? "unknown"}${data?.reason ? `/${data.reason}` : ""}`;
+      sink.resets.push([kind, code, Number.isFinite(since) ? Math.round(t - since) : null]);
     }
   }
 
@@ -83,7 +84,7 @@ export async function run(opts) {
       clients: opts.clients, connected: sink.connected, up: sink.up, back: sink.back, leavers: sink.leavers,
       down: clients.filter((c) => !c.up && !c.left && c.everConnected).length,
       reconnects: sink.reconnects, reconnect_attempts: sink.reconnectAttempts, disconnects: sink.disconnects,
-      subscribe_failures: sink.subscribeFailures, last_back_at: sink.lastBackAt,
+      subscribe_failures: sink.subscribeFailures, subscribe_refusals: sink.subscribeRefusals, last_back_at: sink.lastBackAt,
       bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt,
       targeted: sink.targeted, dup: sink.dup, wrong_user: sink.wrongUser, resets: sink.resets.length,
       connect_errors: sink.connectErrors, disconnect_reasons: sink.disconnectReasons,
