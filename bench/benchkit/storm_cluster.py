@@ -75,6 +75,23 @@ class Node:
             pass
         return out
 
+    def problem_counts(self) -> dict[str, int]:
+        """Log events at level warning or above, by event name (e.g. event_loop_stalled, cluster_node_reaped)."""
+        counts: dict[str, int] = {}
+        try:
+            with open(self.proc.log_path, "rb") as log:
+                for raw in log:
+                    if b'"level": "warning"' not in raw and b'"level": "error"' not in raw and b'"level": "critical"' not in raw:
+                        continue
+                    try:
+                        name = str(json.loads(raw).get("event"))
+                    except (ValueError, AttributeError):
+                        continue
+                    counts[name] = counts.get(name, 0) + 1
+        except OSError:
+            pass
+        return counts
+
     def node_id(self) -> str | None:
         """The cluster node id this realtime_sio node announced at start (None for the peer)."""
         found = self.log_events("cluster_node")

@@ -34,7 +34,9 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("steady_p99", "  p99 (ms)", "lower"),
         Row("steady_max", "  max (ms)", "lower"),
         Row("moved", f"Storm: clients disconnected by the SIGKILL of node {p.killed}", "info"),
-        Row("back_s", "  time until every client is back and subscribed (s)", "lower"),
+        Row("back_p50_s", "  time until half of them are back and re-subscribed (s)", "lower"),
+        Row("back_p99_s", "  … 99 % of them (s)", "lower"),
+        Row("back_s", "  … every one of them (s)", "lower"),
         Row("still_down", "  clients not back at the deadline", "lower", count=True),
         Row("events_expected", "  targeted events accepted (HTTP 200), to clients that stay or come back", "info"),
         Row("lost", "  events lost (accepted, never received)", "lower", count=True),
@@ -51,6 +53,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("presence_ghosts", "Presence after the lease: ghost members (not connected)", "lower", count=True),
         Row("presence_missing", "  live members missing", "lower", count=True),
         Row("presence_probe_refused", "  probe subscribes refused (then retried, up to 3 times)", "lower", count=True),
+        Row("loop_stalls", "Event-loop stalls logged by the nodes (event_loop_stalled, whole run)", "lower", count=True),
         Row("live_nodes_reaped", "Live nodes reaped as dead", "lower", count=True),
         Row("dead_node_reaped", "  killed node reaped", "info"),
     ]
@@ -95,7 +98,7 @@ def details(results: Results) -> list[str]:
                  f"subscribe refusals (retried) {m.get('subscribe_refusals') or {}}", f"reset codes {m.get('reset_codes') or {}}",
                  f"publish retries {m.get('publish_statuses') or {}}",
                  f"presence probe refusals (retried) {m.get('presence_probe_refusals') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",
-                 f"leavers {m.get('leavers')}", f"lost sample (seq) {m.get('lost_sample')}"]
+                 f"leavers {m.get('leavers')}", f"node warnings {m.get('node_warnings') or {}}", f"lost sample (seq) {m.get('lost_sample')}"]
         out.append(f"{server}: " + "; ".join(parts))
     return out
 

@@ -290,6 +290,16 @@ def _run(ctx: StormContext, kind: str, started: list[ManagedProcess], talkers: l
     for name, values in (("steady", steady), ("storm", storm)):
         for k, v in percentiles(values).items():
             m[f"{name}_{k}"] = v
+    backs = sorted(float(t) - t_kill for f in finals for t in f.get("back_times", []))
+    if backs:
+        m["back_p50_s"], m["back_p99_s"] = percentiles(backs)["p50"] / 1000, percentiles(backs)["p99"] / 1000
+    problems: dict[str, int] = {}
+    for node in nodes:
+        for name, count in node.problem_counts().items():
+            problems[name] = problems.get(name, 0) + count
+    m["node_warnings"] = problems
+    if ours:  # the peer logs no stalls (nothing to count, not zero)
+        m["loop_stalls"] = problems.get("event_loop_stalled", 0)
     m["recovered"] = len(recovered)
     m["recovered_max_ms"] = max(recovered) if recovered else None
     m["stream_s"] = (t_stop - t_kill) / 1000 + plan.seconds

@@ -144,6 +144,7 @@ export class StormClient {
     if (this.downSince) {
       sink.back++;
       sink.lastBackAt = Math.max(sink.lastBackAt, now());
+      sink.backTimes.push(Math.round(now()));
       this.downSince = 0;
     }
     if (this.firstUp) {

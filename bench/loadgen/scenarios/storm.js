@@ -33,7 +33,7 @@ export async function run(opts) {
   opts.nodes = opts.urls.length;
   const sink = {
     connected: 0, up: 0, back: 0, reconnects: 0, reconnectAttempts: 0, disconnects: 0, leavers: 0,
-    subscribeFailures: 0, subscribeRefusals: {}, lastBackAt: 0, closing: false,
+    subscribeFailures: 0, subscribeRefusals: {}, lastBackAt: 0, backTimes: [], closing: false,
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
     targeted: 0, dup: 0, wrongUser: 0,
@@ -124,7 +124,7 @@ export async function run(opts) {
       for (const c of clients) c.close();
       await delay(200);
       const neverUp = clients.filter((c) => !c.everConnected).map((c) => c.i);
-      return { scenario: "storm", ...status(), seen, lat: sink.lat, reset_list: sink.resets, never_up: neverUp };
+      return { scenario: "storm", ...status(), seen, lat: sink.lat, reset_list: sink.resets, never_up: neverUp, back_times: sink.backTimes };
     } else {
       log(`unknown command ${line}`);
     }
