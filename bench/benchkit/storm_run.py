@@ -59,6 +59,10 @@ def _cpu(nodes: Sequence[Node]) -> float:
     return sum(n.proc.cpu_seconds() or 0.0 for n in nodes if n.proc.alive())
 
 
+def _loadgen_cpu(workers: Sequence[Talker]) -> float:
+    return sum(t.proc.cpu_seconds() or 0.0 for t in workers)
+
+
 def _rss(nodes: Sequence[Node]) -> list[int]:
     return [n.proc.rss_bytes() or 0 for n in nodes]
 
@@ -139,9 +143,10 @@ def _run(ctx: StormContext, kind: str, started: list[ManagedProcess], talkers: l
         t.expect("ready", 60)
 
     # -- connect: every client connects, gets its user room and subscribes its room (and presence channel) ---------
-    cpu0, t0 = _cpu(nodes), wall_ms()
+    cpu0, t0, lg0, mono0 = _cpu(nodes), wall_ms(), _loadgen_cpu(workers), time.monotonic()
     connected = ask_all(workers, "connect", "connected", timeout=plan.clients / 100 + 180)
     cpu1 = _cpu(nodes)
+    m["loadgen_cpu_pct_connect"] = (_loadgen_cpu(workers) - lg0) / max(0.001, time.monotonic() - mono0) * 100
     up = _sum(connected, "up")
     m["connected"] = up
     m["connect_failed"] = plan.clients - up
@@ -155,6 +160,7 @@ def _run(ctx: StormContext, kind: str, started: list[ManagedProcess], talkers: l
     time.sleep(3.0)
     idle_rate = (_cpu(nodes) - idle_c0) / (time.monotonic() - idle_t0)
     rss1, redis1 = _rss(nodes), used_memory(redis_url)
+    m["loadgen_rss_mib"] = sum(t.proc.rss_bytes() or 0 for t in workers) / 2**20
     m["rss_node_max_mib"] = max(rss1) / 2**20
     m["rss_total_mib"] = sum(rss1) / 2**20
     m["kib_per_conn"] = (sum(rss1) - sum(rss0)) / 1024 / max(1, up)

@@ -42,10 +42,14 @@ async function main() {
   report("result", { ...result, source_addresses: addresses.length });
 }
 
+// Leave only once stdout has been written out: a pipe to the runner is asynchronous once its buffer is full, and a
+// large result line (the storm's) was cut at 128 KiB by an early exit. Write callbacks run in order.
+const exitAfterFlush = (code) => process.stdout.write("", () => setTimeout(() => process.exit(code), 200));
+
 main().then(
-  () => setTimeout(() => process.exit(0), 200), // let socket closes flush, then leave
+  () => exitAfterFlush(0), // also lets socket closes flush
   (err) => {
     report("result", { error: String((err && err.stack) || err) });
-    process.exit(2);
+    exitAfterFlush(2);
   },
 );

@@ -94,7 +94,9 @@ export class StormClient {
     socket.on("connect", () => this.onConnect());
     socket.on("disconnect", (reason) => this.onDisconnect(reason));
     socket.on("connect_error", (err) => {
-      const text = String((err && err.message) || err).slice(0, 120);
+      // a refused WebSocket handshake (e.g. admission control's 503) shows only in the transport error's description
+      const detail = err && err.description && (err.description.message || err.description);
+      const text = `${(err && err.message) || err}${detail && typeof detail === "string" ? `: ${detail}` : ""}`.slice(0, 120);
       sink.connectErrors[text] = (sink.connectErrors[text] || 0) + 1;
       // A refusal by the server (not a transport error) is not retried by socket.io-client: retry it ourselves.
       if (!socket.active && !this.left) setTimeout(() => socket.connect(), 1000 + Math.random() * 1000);
