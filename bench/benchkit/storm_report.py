@@ -95,7 +95,8 @@ def details(results: Results) -> list[str]:
     """One line per server with what does not fit the table: error texts, reset codes, disconnect reasons."""
     out = []
     for server, m in results.items():
-        parts = [f"connect errors {m.get('connect_errors') or {}}", f"storm connect errors {m.get('storm_connect_errors') or {}}",
+        parts = [f"node RSS with every client connected (MiB) {m.get('rss_nodes_mib')}",
+                 f"connect errors {m.get('connect_errors') or {}}", f"storm connect errors {m.get('storm_connect_errors') or {}}",
                  f"disconnect reasons {m.get('disconnect_reasons') or {}}",
                  f"subscribe refusals (retried) {m.get('subscribe_refusals') or {}}", f"reset codes {m.get('reset_codes') or {}}",
                  f"publish retries {m.get('publish_statuses') or {}}",

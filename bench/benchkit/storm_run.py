@@ -140,6 +140,7 @@ class Storm:
         rss1, redis1 = self.rss(), used_memory(self.redis_url)
         m["loadgen_rss_mib"] = sum(t.proc.rss_bytes() or 0 for t in self.workers) / 2**20
         m["rss_node_max_mib"] = max(rss1) / 2**20
+        m["rss_nodes_mib"] = [round(r / 2**20, 1) for r in rss1]
         m["kib_per_conn"] = (sum(rss1) - sum(rss0)) / 1024 / max(1, up)
         if redis0 is not None and redis1 is not None:
             m["redis_b_per_conn"] = (redis1 - redis0) / max(1, up)
