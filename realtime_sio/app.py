@@ -47,6 +47,7 @@ from realtime_sio.publish.channel_directory import (
     ChannelDirectory,
     LocalChannelDirectory,
 )
+from realtime_sio.publish.events_api import once_key_maker
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.pusher_api import PusherApi
@@ -123,7 +124,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-        local = LocalTransport(history)
+        local = LocalTransport(history, once_seconds=settings.history_seconds)
         broadcaster = Broadcaster(manager, metrics, local)
         local.broadcaster = broadcaster
         presence = LocalPresence()
@@ -144,13 +145,21 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         authorizer=authorizer,
     )
     sio.register_namespace(namespace)
+    manager.on_connected = namespace.after_connect
 
     web_app = web.Application(middlewares=[_admission_middleware(admission)])
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
     web_app.add_routes(client_assets.routes())
     web_app.add_routes(
-        events_routes(broadcaster, metrics, settings.api_key, settings.api_max_body_bytes, settings.max_channel_name_length)
+        events_routes(
+            broadcaster,
+            metrics,
+            settings.api_key,
+            settings.api_max_body_bytes,
+            settings.max_channel_name_length,
+            once_key=once_key_maker(settings.cluster_prefix),
+        )
     )
     pusher = PusherApi(
         settings.pusher_apps,

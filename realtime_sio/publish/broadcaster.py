@@ -9,6 +9,7 @@ happens at once (``LocalTransport``); in a cluster it happens when Redis hands t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -56,15 +57,39 @@ class Transport(Protocol):
         ...
 
 
+class OnceKeys:
+    """Keys seen within the last ``ttl`` seconds (a single node's once-only publishes: idempotency keys)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._expires: dict[str, float] = {}  # insertion order = expiry order (constant ttl)
+
+    def claim(self, key: str) -> bool:
+        """True the first time ``key`` is seen within ``ttl``."""
+        now = self._clock()
+        for old, expires in list(self._expires.items()):
+            if expires > now:
+                break
+            del self._expires[old]
+        if key in self._expires:
+            return False
+        self._expires[key] = now + self._ttl
+        return True
+
+
 class LocalTransport:
     """Single node: record in memory, deliver straight away."""
 
-    def __init__(self, history: MemoryHistory | None) -> None:
+    def __init__(self, history: MemoryHistory | None, once_seconds: float = 120.0) -> None:
         self.history = history
         self.broadcaster: Broadcaster | None = None
+        self._once = OnceKeys(once_seconds)
 
-    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None:
+    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
         assert self.broadcaster is not None, "LocalTransport used before Broadcaster construction"
+        if once_key is not None and not self._once.claim(once_key):
+            return False
         if record and self.history is not None:
             entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
             message = Message(message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at)
@@ -94,16 +119,17 @@ class Broadcaster:
 
     async def publish(
         self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str, once_key: str | None = None
-    ) -> str | None:
+    ) -> str | None | Literal[False]:
         """Record and broadcast an application event cluster-wide; returns its position (None without history).
 
-        ``once_key`` makes the publish happen once per cluster however many nodes try (Laravel's Redis broadcasts).
+        ``once_key`` makes the publish happen once per cluster however many nodes try (Laravel's Redis broadcasts,
+        idempotency keys); returns False when it already happened (nothing is sent).
         Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
         """
         message = Message(channel, event, data, except_sid, None, time.time())
         position = await self.transport.send(message, record=True, once_key=once_key)
         if position is False:
-            return None  # another node published it
+            return False  # published before under this key
         self._received[source].inc()
         return position
 

@@ -1,15 +1,20 @@
 """``POST /api/v1/events``: the sidecar route Laravel (or any backend) calls to emit ``(event, channel, data)``.
 
 Authenticated with ``Authorization: Bearer <REALTIME_SIO_API_KEY>`` (constant-time comparison). Body
-``{"channel" | "channels": [...], "event", "data", "socket_id"?}``; ``socket_id`` is excluded (Laravel's toOthers).
+``{"channel" | "channels": [...], "event", "data", "socket_id"?, "id"?}``; ``socket_id`` is excluded (Laravel's
+toOthers). ``id`` (or an ``Idempotency-Key`` header) makes a retried request deliver each channel at most once
+cluster-wide within ``HISTORY_SECONDS``: a publish that timed out after Redis ran it is answered 503, and the
+queue's retry must not deliver it twice (issue 11).
 Errors are JSON ``{"error": {code, message, retryable, detail?}}`` with the catalogue's status; nothing is emitted
 unless the whole request is valid. 503 when delivery cannot be guaranteed (Redis down in a cluster).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +30,8 @@ log = logs.get(__name__)
 
 MAX_CHANNELS = 100
 MAX_EVENT_NAME = 200
+MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,26 @@ class EventRequest:
     event: str
     data: Any
     socket_id: str | None
+    idempotency_key: str | None = None
+
+
+def _idempotency_key(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_IDEMPOTENCY_KEY or not value.isprintable() or not value.isascii():
+        raise RealtimeError(errors.API_BODY_INVALID, f"{where} must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+    return value
+
+
+def once_key_maker(prefix: str) -> Callable[[str, str], str]:
+    """``(idempotency key, channel) -> once key`` in the cluster's key space: one claim per key and channel, so a
+    retry after a partial failure publishes the channels that were missed and only those."""
+
+    def make(key: str, channel: str) -> str:
+        digest = hashlib.sha256(key.encode() + b"\0" + channel.encode()).hexdigest()
+        return f"{prefix}:idem:{digest}"
+
+    return make
 
 
 def error_response(error: ErrorCode, detail: str | None = None) -> web.Response:
@@ -53,8 +80,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def parse_event_request(body: bytes, max_channel_length: int) -> EventRequest:
-    """Validate the JSON body; raises ``RealtimeError(body_invalid)`` naming the first problem."""
+def parse_event_request(body: bytes, max_channel_length: int, header_key: str | None = None) -> EventRequest:
+    """Validate the JSON body (and an ``Idempotency-Key`` header); raises ``RealtimeError(body_invalid)`` naming the
+    first problem."""
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -77,7 +105,11 @@ def parse_event_request(body: bytes, max_channel_length: int) -> EventRequest:
     socket_id = doc.get("socket_id")
     if socket_id is not None and not isinstance(socket_id, str):
         raise RealtimeError(errors.API_BODY_INVALID, "socket_id must be a string")
-    return EventRequest(tuple(dict.fromkeys(raw)), event, doc.get("data"), socket_id or None)
+    key = _idempotency_key(doc.get("id"), "id")
+    header = _idempotency_key(header_key, IDEMPOTENCY_HEADER)
+    if key is not None and header is not None and key != header:
+        raise RealtimeError(errors.API_BODY_INVALID, f"id and the {IDEMPOTENCY_HEADER} header differ")
+    return EventRequest(tuple(dict.fromkeys(raw)), event, doc.get("data"), socket_id or None, key or header)
 
 
 def bearer_ok(request: web.Request, api_key: str | None) -> bool:
@@ -90,7 +122,14 @@ def bearer_ok(request: web.Request, api_key: str | None) -> bool:
     return hmac.compare_digest(header[7:].strip().encode(), api_key.encode())
 
 
-def routes(broadcaster: Broadcaster, metrics: Metrics, api_key: str | None, max_body: int, max_channel_length: int) -> list[web.RouteDef]:
+def routes(
+    broadcaster: Broadcaster,
+    metrics: Metrics,
+    api_key: str | None,
+    max_body: int,
+    max_channel_length: int,
+    once_key: Callable[[str, str], str],
+) -> list[web.RouteDef]:
     """The sidecar route bound to its collaborators."""
 
     async def post_events(request: web.Request) -> web.Response:
@@ -99,17 +138,28 @@ def routes(broadcaster: Broadcaster, metrics: Metrics, api_key: str | None, max_
             if not bearer_ok(request, api_key):
                 detail = None if api_key else "REALTIME_SIO_API_KEY is not configured on this server"
                 raise RealtimeError(errors.API_UNAUTHORIZED, detail)
-            req = parse_event_request(await read_body(request, max_body), max_channel_length)
+            header_key = request.headers.get(IDEMPOTENCY_HEADER)
+            req = parse_event_request(await read_body(request, max_body), max_channel_length, header_key)
             positions: dict[str, str | None] = {}
+            duplicates: list[str] = []
             try:
                 for channel in req.channels:
-                    positions[channel] = await broadcaster.publish(
-                        channel, req.event, req.data, except_sid=req.socket_id, source="http"
+                    key = None if req.idempotency_key is None else once_key(req.idempotency_key, channel)
+                    position = await broadcaster.publish(
+                        channel, req.event, req.data, except_sid=req.socket_id, source="http", once_key=key
                     )
+                    if position is False:
+                        duplicates.append(channel)  # delivered before under this idempotency key
+                    else:
+                        positions[channel] = position
             except Exception as exc:  # noqa: BLE001 - transport failure: tell the publisher to retry
                 log.warning("publish_failed", route="events", error=type(exc).__name__, published=len(positions))
                 raise RealtimeError(errors.API_UNAVAILABLE, f"{len(positions)} of {len(req.channels)} channels published") from None
-            return web.json_response({"ok": True, "channels": len(req.channels), "positions": positions})
+            answer: dict[str, Any] = {"ok": True, "channels": len(req.channels), "positions": positions}
+            if duplicates:
+                answer["duplicates"] = duplicates
+                log.info("publish_duplicate_ignored", route="events", channels=len(duplicates))
+            return web.json_response(answer)
         except RealtimeError as exc:
             status_label = str(exc.error.status)
             if exc.error is not errors.API_UNAVAILABLE:

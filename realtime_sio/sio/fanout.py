@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -117,6 +117,16 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
         self.last_delivered = 0  # recipients of the most recent emit (read by the broadcaster for metrics)
         # memberships[namespace][sid] = rooms the sid is in (its own sid room and None, "everyone", included)
         self.memberships: dict[str, dict[str, set[Any]]] = {}
+        # Called with (sid, namespace) once the client's CONNECT packet is out: what the connect handler prepared
+        # (recovery of the automatic rooms) is sent after it, as the Socket.IO protocol orders it.
+        self.on_connected: Callable[[str, str], Awaitable[None]] | None = None
+
+    async def connect(self, sid: str, namespace: str) -> Any:
+        """python-socketio calls this right after it sent the CONNECT packet (``always_connect=False``)."""
+        result = await super().connect(sid, namespace)
+        if self.on_connected is not None:
+            await self.on_connected(sid, namespace)
+        return result
 
     # python-socketio finds a client's rooms by scanning every room of the namespace (a copy of the whole room dict
     # per disconnect): O(rooms) per disconnect, so 10k clients leaving together cost O(10k x 11k rooms), seconds of

@@ -23,7 +23,7 @@ from realtime_sio.channels import kind_of
 from realtime_sio.errors import ErrorCode, RealtimeError
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
-from realtime_sio.publish.broadcaster import Broadcaster
+from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.history import Cursor
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
@@ -43,6 +43,8 @@ class Connection:
     cookie: str | None
     positions: dict[str, Cursor]  # recovery positions presented at connect, consumed on join
     channels: set[str] = field(default_factory=set)
+    # settling[i] = (channel, cursor, gate) joined in the connect handler, brought up to date after CONNECT is sent
+    settling: list[tuple[str, Cursor | None, list[Message]]] = field(default_factory=list)
     tokens: float = 0.0
     refilled: float = 0.0
 
@@ -122,7 +124,17 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         log.info("client_connected", sid=sid, user_id=identity.user_id, transport=payloads.transport_of(environ))
         if identity.authenticated and self._settings.auto_join:
             for channel in payloads.auto_rooms(self._settings, identity):
-                await self._join(sid, conn, channel, since=conn.positions.pop(channel, None))
+                await self._join(sid, conn, channel, since=conn.positions.pop(channel, None), at_connect=True)
+
+    async def after_connect(self, sid: str, namespace: str) -> None:
+        """The CONNECT packet is out: replay or announce positions for the rooms joined at connect."""
+        conn = self.connections.get(sid) if namespace == self.namespace else None
+        if conn is None:
+            return
+        settling, conn.settling = conn.settling, []
+        for channel, since, gate in settling:
+            if (await self._settle(sid, channel, since, gate)).get("ok") is not True:
+                return  # deferred: the transport is closing
 
     def _identity(self, token: str | None, from_echo_headers: bool) -> Identity:
         """Verify the connect token. With delegated auth, a bearer in Echo's auth.headers that is plainly not one of
@@ -205,7 +217,13 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._authorizer.authorize(channel, sid, headers, conn.cookie, conn.identity)
 
     async def _join(
-        self, sid: str, conn: Connection, channel: str, member: Member | None = None, since: Cursor | None = None
+        self,
+        sid: str,
+        conn: Connection,
+        channel: str,
+        member: Member | None = None,
+        since: Cursor | None = None,
+        at_connect: bool = False,
     ) -> dict[str, Any]:
         kind = kind_of(channel)
         joined: JoinResult | None = None
@@ -228,6 +246,12 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
             if joined.first_for_user:
                 await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
+        if at_connect:
+            conn.settling.append((channel, since, gate))  # after the CONNECT packet (after_connect)
+            return {"ok": True, "channel": channel}
+        return await self._settle(sid, channel, since, gate)
+
+    async def _settle(self, sid: str, channel: str, since: Cursor | None, gate: list[Message]) -> dict[str, Any]:
         try:
             position = await self._recovery.settle(sid, channel, since, gate)
         except RecoveryDeferred as exc:

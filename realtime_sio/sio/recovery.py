@@ -40,11 +40,15 @@ class Recovery:
     def __init__(self, broadcaster: Broadcaster, metrics: Metrics) -> None:
         self._broadcaster = broadcaster
         self._metrics = metrics
+        # gated[sid] = channels with an open gate for that socket (so a disconnect does not scan every gate: during a
+        # reconnect storm thousands are open at once)
+        self._gated: dict[str, set[str]] = {}
 
     def open_gate(self, sid: str, channel: str) -> list[Message]:
         """Hold live events of ``channel`` for ``sid`` from now on; returns the buffer they collect in."""
         held: list[Message] = []
         self._broadcaster.gates.setdefault(channel, {})[sid] = held
+        self._gated.setdefault(sid, set()).add(channel)
         return held
 
     def close_gate(self, sid: str, channel: str) -> None:
@@ -53,10 +57,15 @@ class Recovery:
             gated.pop(sid, None)
             if not gated:
                 del self._broadcaster.gates[channel]
+        channels = self._gated.get(sid)
+        if channels is not None:
+            channels.discard(channel)
+            if not channels:
+                del self._gated[sid]
 
     def forget(self, sid: str) -> None:
         """Drop every gate of a socket that went away mid-recovery."""
-        for channel in [c for c, g in self._broadcaster.gates.items() if sid in g]:
+        for channel in list(self._gated.get(sid, ())):
             self.close_gate(sid, channel)
 
     async def settle(self, sid: str, channel: str, since: Cursor | None, held: list[Message]) -> str | None:

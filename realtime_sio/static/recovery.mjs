@@ -4,11 +4,14 @@
 //   const tracker = trackPositions(socket, { onReset: (channel) => reloadState(channel) });
 //   // Laravel Echo: trackPositions(window.Echo.connector.socket, { ... })
 //
-// Every event realtime_sio broadcasts carries a 4th argument {position}. The tracker remembers the newest position
-// per channel and, whenever the socket (re)connects, sends them in the handshake as auth.positions. The server then
-// replays what the client missed, in order and exactly once, before new events: Echo's own re-subscribe after a
-// reconnect (and the automatic user/role rooms) pick those positions up. When the server's history no longer
-// reaches back it emits `recovery:reset` (channel, {code}) instead, and `onReset` should reload that channel's state.
+// Every event realtime_sio broadcasts carries a 4th argument {position}, and every join (a subscribe, the automatic
+// user/role rooms) is followed by `recovery:position` (channel, null, {position}), so a channel has a position even
+// before its first event. The tracker remembers the newest position per channel and, whenever the socket
+// (re)connects, sends them in the handshake as auth.positions. The server then replays what the client missed, in
+// order and exactly once, before new events: Echo's own re-subscribe after a reconnect (and the automatic user/role
+// rooms) pick those positions up. When the server's history no longer reaches back it emits `recovery:reset`
+// (channel, {code, reason}) instead, followed by a fresh `recovery:position`, and `onReset` should reload that
+// channel's state. Positions are opaque strings ("<ms>-<seq>@<epoch>"): keep them as they arrive.
 
 const DEFAULT_LIMIT = 100; // the server refuses more positions than REALTIME_SIO_MAX_SUBSCRIPTIONS (default 100)
 

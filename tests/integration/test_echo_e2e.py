@@ -50,15 +50,19 @@ async def test_echo_private_presence_whisper(server: ServerProcess, transports: 
 
 
 async def test_recovery_helper_with_plain_client_and_echo(server_factory: Any, tmp_path: Path) -> None:
-    """The shipped ES module helper replays missed events after a reconnect, for socket.io-client and for Echo."""
+    """The shipped ES module helper replays missed events after a reconnect, for socket.io-client and for Echo, also on
+    channels that had no event before the client went away."""
     rules = tmp_path / "rules.toml"
     rules.write_text('[[channels]]\npattern = "private-orders.{id}"\nallow = "authenticated"\n'
                      '[[channels]]\npattern = "private-user.{id}"\nallow = "user"\n')
     srv = server_factory(REALTIME_SIO_CONFIG_FILE=str(rules))
     result = await run_node(
-        JS / "recovery_flow.mjs", {"url": srv.url, "apiKey": API_KEY, "tokens": {"plain": token(7), "echo": token(8)}}
+        JS / "recovery_flow.mjs",
+        {"url": srv.url, "apiKey": API_KEY, "tokens": {"plain": token(7), "echo": token(8), "quiet": token(9), "quietUser": 9}},
     )
     assert result["ok"], result
     assert result["seen"]["plain"] == list(range(22))
     assert result["seen"]["echo"] == list(range(22))
+    assert result["seen"]["quietPlain"] == list(range(5)), "events to a quiet user channel sent while away were lost"
+    assert result["seen"]["quietEcho"] == list(range(5)), "events to a quiet Echo channel sent while away were lost"
     assert result["seen"]["resets"] == []

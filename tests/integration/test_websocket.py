@@ -129,6 +129,8 @@ async def connected_socket(server: ServerProcess, user: int = 1) -> RawWebSocket
     ws.send_text("40" + json.dumps({"token": token(user)}))
     reply = await ws.receive_text()
     assert reply.startswith("40{"), reply
+    announced = await ws.receive_text()  # the automatic user room's position follows the CONNECT packet
+    assert announced.startswith(f'42["recovery:position","private-user.{user}"'), announced
     return ws
 
 
@@ -173,6 +175,8 @@ async def test_ping_frames_are_answered_and_fragments_reassembled(server: Server
     assert await ws.receive() == (0xA, b"mid")
     ws.send_frame(0x0, packet[5:12].encode(), fin=False)
     ws.send_frame(0x0, packet[12:].encode())
+    announced = await ws.receive_text()  # the channel's position comes before the ack (which repeats it)
+    assert announced.startswith('42["recovery:position","fragments"'), announced
     ack = await ws.receive_text()
     assert ack.startswith("431") and '"ok": true' in ack.replace('":true', '": true'), ack
     await post_event(server.url, {"channel": "fragments", "event": "Joined", "data": 1})

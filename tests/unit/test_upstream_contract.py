@@ -1,0 +1,102 @@
+"""The python-engineio / python-socketio internals realtime_sio relies on still exist with the shape it expects.
+
+Written against python-engineio 4.15 and python-socketio 5.18 (setup.cfg pins the ranges). Each case names the
+upstream symbol and the realtime_sio module that depends on it, so an upgrade that moves one fails here, by name,
+instead of at run time. Run ``bash scripts/test-upgrades.sh`` before widening a pin.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
+
+# (owner, attribute, parameters the override or call relies on (None: only existence), used by)
+METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
+    (AsyncSocket, "schedule_ping", (), "sio/lean_socket.py overrides it (timer-driven pings)"),
+    (AsyncSocket, "send", ("pkt",), "sio/lean_socket.py overrides it (writes at once on a lean WebSocket)"),
+    (AsyncSocket, "close", ("wait", "abort", "reason"), "sio/lean_socket.py overrides it; app.drain and namespace call it"),
+    (AsyncSocket, "poll", (), "sio/lean_socket.py overrides it (no wait_for task per poll)"),
+    (AsyncSocket, "_upgrade_websocket", ("environ",), "sio/lean_socket.py: upstream's upgrade path calls _websocket_handler"),
+    (AsyncSocket, "_websocket_handler", ("ws",), "sio/lean_socket.py overrides it (callback mode)"),
+    (AsyncSocket, "receive", ("pkt",), "sio/lean_socket.py calls it for each inbound packet"),
+    (AsyncSocket, "handle_get_request", ("environ",), "sio/lean_socket.py relies on it for polling GETs"),
+    (engineio.AsyncServer, "handle_request", None, "sio/upgrade_router.py hands lean WebSocket requests to it (*args)"),
+    (engineio.AsyncServer, "create_queue", None, "app.py replaces it with fanout.ByteQueue"),
+    (eio_aiohttp.WebSocket, "__call__", ("environ",), "sio/server.py's WebSocket class overrides it"),
+    (socketio.AsyncServer, "_handle_eio_message", ("eio_sid", "data"), "sio/server.py decodes before upstream does"),
+    (socketio.AsyncServer, "_handle_connect", ("eio_sid", "namespace", "data"), "fanout.LeanManager.connect is called after CONNECT"),
+    (socketio.AsyncManager, "connect", ("sid", "namespace"), "fanout.LeanManager.connect overrides it"),
+    (socketio.AsyncManager, "emit", ("event", "data", "namespace", "room", "skip_sid", "callback", "to"), "fanout.LeanManager.emit"),
+    (socketio.AsyncManager, "basic_enter_room", ("sid", "namespace", "room", "eio_sid"), "fanout.LeanManager keeps a reverse index"),
+    (socketio.AsyncManager, "basic_leave_room", ("sid", "namespace", "room"), "fanout.LeanManager keeps a reverse index"),
+    (socketio.AsyncManager, "basic_disconnect", ("sid", "namespace"), "fanout.LeanManager replaces upstream's room scan"),
+    (socketio.AsyncManager, "get_rooms", ("sid", "namespace"), "fanout.LeanManager answers from its index"),
+    (socketio.AsyncManager, "get_participants", ("namespace", "room"), "fanout.LeanManager.fanout iterates it"),
+    (socketio.AsyncManager, "eio_sid_from_sid", ("sid", "namespace"), "sio/namespace.py and dashboard/feed.py"),
+]
+
+MODULE_NAMES: list[tuple[Any, str, str]] = [
+    (eio_aiohttp, "translate_request", "sio/server.py wraps it"),
+    (eio_aiohttp, "make_response", "sio/server.py wraps it"),
+    (eio_packet, "packet_names", "sio/lean_socket.py validates packet types"),
+    (eio_packet, "NOOP", "sio/lean_socket.py ends a parked poll with it"),
+    (sio_packet, "EVENT", "sio/fanout.py encodes broadcasts"),
+]
+
+
+@pytest.mark.parametrize(("owner", "name", "params", "used_by"), METHODS, ids=lambda v: v if isinstance(v, str) else None)
+def test_upstream_method_exists_with_expected_parameters(owner: Any, name: str, params: tuple[str, ...] | None, used_by: str) -> None:
+    """Each overridden or called upstream method exists and still takes the parameters we pass or accept."""
+    member = getattr(owner, name, None)
+    assert member is not None, f"{owner.__module__}.{owner.__qualname__}.{name} is gone ({used_by})"
+    if params is None:
+        return
+    accepted = list(inspect.signature(member).parameters)
+    missing = [p for p in params if p not in accepted]
+    assert not missing, f"{owner.__qualname__}.{name} no longer takes {missing} ({used_by}); it takes {accepted}"
+
+
+@pytest.mark.parametrize(("module", "name", "used_by"), MODULE_NAMES, ids=lambda v: v if isinstance(v, str) else None)
+def test_upstream_module_names_exist(module: Any, name: str, used_by: str) -> None:
+    """Each module-level upstream name we import still exists."""
+    assert hasattr(module, name), f"{module.__name__}.{name} is gone ({used_by})"
+
+
+def test_engineio_server_instance_attributes() -> None:
+    """sio/server.py replaces eio._async entries and eio.sockets; the lean socket reads the ping settings."""
+    server = engineio.AsyncServer(async_mode="aiohttp")
+    assert isinstance(getattr(server, "_async", None), dict), "engineio.AsyncServer._async (driver table) is gone"
+    for key in ("websocket", "translate_request", "make_response"):
+        assert key in server._async, f"engineio.AsyncServer._async[{key!r}] is gone (sio/server.py replaces it)"
+    for attr in ("sockets", "ping_interval", "ping_timeout", "max_http_buffer_size", "reason", "logger"):
+        assert hasattr(server, attr), f"engineio.AsyncServer.{attr} is gone (sio/lean_socket.py reads it)"
+    for reason in ("PING_TIMEOUT", "TRANSPORT_CLOSE"):
+        assert hasattr(server.reason, reason), f"engineio.AsyncServer.reason.{reason} is gone"
+
+
+def test_engineio_socket_can_change_class_and_has_its_state() -> None:
+    """SocketTable swaps a new socket's __class__ to LeanSocket: AsyncSocket must be a plain class (no __slots__)
+    holding the state the lean socket reads."""
+    assert "__slots__" not in vars(AsyncSocket), "engineio AsyncSocket grew __slots__: the class swap breaks"
+    server = engineio.AsyncServer(async_mode="aiohttp")
+    sock = AsyncSocket(server, "sid-1")
+    for attr in ("queue", "sid", "closed", "closing", "connected", "upgraded", "upgrading", "last_ping", "server"):
+        assert hasattr(sock, attr), f"engineio AsyncSocket().{attr} is gone (sio/lean_socket.py, sio/fanout.py)"
+
+
+def test_socketio_server_and_manager_state() -> None:
+    """sio/server.py reads _binary_packet and packet_class; the manager's room tables are read by fan-out."""
+    server = socketio.AsyncServer(async_mode="aiohttp")
+    assert hasattr(server, "_binary_packet"), "socketio.AsyncServer._binary_packet is gone (sio/server.py)"
+    assert hasattr(server, "packet_class"), "socketio.AsyncServer.packet_class is gone (sio/fanout.py)"
+    manager = server.manager
+    for attr in ("rooms", "callbacks", "pending_connect", "pending_disconnect"):
+        assert hasattr(manager, attr), f"socketio manager .{attr} is gone (sio/fanout.py)"
