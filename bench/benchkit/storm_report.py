@@ -111,7 +111,7 @@ def section(results: Results, plan: StormPlan, machine: Mapping[str, Any], notes
     m = machine
     out = [
         BEGIN,
-        f"## Cluster storm: {plan.clients:,} clients over {plan.nodes} nodes, one node SIGKILLed mid-stream",
+        f"### Results: {plan.clients:,} clients over {plan.nodes} nodes, node {plan.killed} SIGKILLed mid-stream",
         "",
         (f"`{command}` — measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores, "
         f"{m.get('memory_gib')} GiB), Linux {m.get('kernel')}; RLIMIT_NOFILE {m.get('nofile')}; commit `{m.get('git')}`. "
