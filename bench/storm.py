@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers", default=",".join(SERVER_NAMES), help="comma list of: " + ", ".join(SERVER_NAMES))
     parser.add_argument("--python", default=os.environ.get("BENCH_PYTHON", sys.executable), help="Python that runs realtime_sio")
     parser.add_argument("--node", default="node", help="node binary")
+    parser.add_argument("--realtime-sio-source", type=Path, default=REPO,
+                        help="folder realtime_sio is imported from (default: this checkout; e.g. an older one extracted "
+                             "with `git archive`, to check that the storm catches what a fix fixed)")
     parser.add_argument("--skip-npm", action="store_true", help="do not run `npm ci` (node_modules already installed)")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
     parser.add_argument("--max-minutes", type=float, default=0, help="hard deadline for the whole run (0 = from the size)")
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         ("Time rows are wall clock on a shared 2-core machine with every process unpinned: read them as orders of "
         "magnitude; the correctness rows (lost, duplicates, resets, ghosts, reaped) are exact."),
     ]
+    if args.realtime_sio_source.resolve() != REPO:
+        notes.append(f"realtime_sio was imported from {args.realtime_sio_source} (not this checkout).")
     if len(servers) > 1:
         notes.append("The two servers ran one after the other (never together), each with its own fresh redis-server.")
     need, available = memory_estimate(plan), mem_available()
@@ -148,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         for kind in servers:
-            ctx = StormContext(plan=plan, logs=logs, python=args.python, node_bin=args.node, base_env=env, say=say)
+            ctx = StormContext(plan=plan, logs=logs, python=args.python, node_bin=args.node, base_env=env, say=say,
+                               source=args.realtime_sio_source.resolve())
             try:
                 results[kind] = run_storm(ctx, kind)
             except Exception as exc:  # noqa: BLE001 - one server failing must not lose the other's figures

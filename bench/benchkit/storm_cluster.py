@@ -100,8 +100,9 @@ class Node:
 
 
 def start_node(kind: str, index: int, *, python: str, node_bin: str, redis_url: str, base_env: Mapping[str, str],
-               logs: Path, timeout: float = 60.0) -> Node:
-    """Start node ``index`` of ``kind`` on a free port; waits for /ready (realtime_sio) or /health (peer)."""
+               logs: Path, source: Path = REPO, timeout: float = 60.0) -> Node:
+    """Start node ``index`` of ``kind`` on a free port; waits for /ready (realtime_sio) or /health (peer).
+    ``source`` is the folder realtime_sio is imported from (another checkout, to compare versions)."""
     port = free_port()
     env = {
         **base_env,
@@ -112,9 +113,9 @@ def start_node(kind: str, index: int, *, python: str, node_bin: str, redis_url: 
         "REALTIME_SIO_API_KEY": BENCH_API_KEY,
     }
     if kind == REALTIME_SIO:
-        env["PYTHONPATH"] = str(REPO)
+        env["PYTHONPATH"] = str(source)
         argv: tuple[str, ...] = (python, "-m", "realtime_sio", "serve")
-        cwd, probe = REPO, "/ready"
+        cwd, probe = source, "/ready"
     else:
         env["PEER_REDIS_ADAPTER"] = "1"
         argv, cwd, probe = (node_bin, "server.js"), PEER_DIR, "/health"

@@ -39,6 +39,7 @@ class StormContext:
     node_bin: str
     base_env: Mapping[str, str]
     say: Say
+    source: Path  # where realtime_sio is imported from (this checkout unless --realtime-sio-source)
 
 
 def wall_ms() -> float:
@@ -97,7 +98,8 @@ class Storm:
         self.started.append(redis_proc)
         for i in range(plan.nodes):
             self.nodes.append(start_node(self.kind, i, python=ctx.python, node_bin=ctx.node_bin,
-                                         redis_url=self.redis_url, base_env=ctx.base_env, logs=ctx.logs))
+                                         redis_url=self.redis_url, base_env=ctx.base_env, logs=ctx.logs,
+                                         source=ctx.source))
             self.started.append(self.nodes[-1].proc)
         urls = [n.url for n in self.nodes]
         self.say(f"redis + {plan.nodes} nodes up ({', '.join(str(n.port) for n in self.nodes)})")
