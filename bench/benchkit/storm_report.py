@@ -22,6 +22,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("connected", f"Clients up (connected + subscribed) of {p.clients:,}", "higher"),
         Row("connect_failed", "  never connected", "lower", count=True),
         Row("connect_s", "  time until all are up (s)", "lower"),
+        Row("connect_error_count", "  connect attempts refused or failed, then retried (e.g. 503 server_busy)", "info"),
         Row("loadgen_cpu_pct_connect", "  load generators' CPU while connecting (% of one core, summed)", "info"),
         Row("cpu_ms_per_connect", "Server CPU per client connect (handshake, JWT, auto-join, subscribes; all nodes, ms)", "lower"),
         Row("kib_per_conn", "Memory per idle connection, RSS summed over nodes (KiB)", "lower"),
@@ -40,6 +41,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("back_p99_s", "  … 99 % of them (s)", "lower"),
         Row("back_s", "  … every one of them (s)", "lower"),
         Row("still_down", "  clients not back at the deadline", "lower", count=True),
+        Row("storm_connect_error_count", "  reconnect attempts refused or failed, then retried", "info"),
         Row("events_expected", "  targeted events accepted (HTTP 200), to clients that stay or come back", "info"),
         Row("lost", "  events lost (accepted, never received)", "lower", count=True),
         Row("lost_moved", "    of which to clients of the killed node", "lower", count=True),
@@ -96,7 +98,8 @@ def details(results: Results) -> list[str]:
     out = []
     for server, m in results.items():
         parts = [f"node RSS with every client connected (MiB) {m.get('rss_nodes_mib')}",
-                 f"connect errors {m.get('connect_errors') or {}}", f"storm connect errors {m.get('storm_connect_errors') or {}}",
+                 f"connect errors while connecting {m.get('connect_errors') or {}}",
+                 f"connect errors during the storm {m.get('storm_connect_errors') or {}}",
                  f"disconnect reasons {m.get('disconnect_reasons') or {}}",
                  f"subscribe refusals (retried) {m.get('subscribe_refusals') or {}}", f"reset codes {m.get('reset_codes') or {}}",
                  f"publish retries {m.get('publish_statuses') or {}}",

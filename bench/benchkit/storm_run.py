@@ -134,6 +134,7 @@ class Storm:
         m["connect_s"] = (max(float(c["t1"]) for c in connected) - t0) / 1000
         m["cpu_ms_per_connect"] = (cpu1 - cpu0) * 1000 / max(1, up)
         m["connect_errors"] = tally.merged(connected, "connect_errors")
+        m["connect_error_count"] = sum(m["connect_errors"].values())
         self.say(f"{up}/{plan.clients} up in {m['connect_s']:.1f}s; connect errors {m['connect_errors']}")
         # idle: memory per connection, and the idle CPU rate that the fan-out window subtracts
         c0, i0 = self.cpu(), time.monotonic()
@@ -191,8 +192,9 @@ class Storm:
         m.update(moved=tally.total(statuses, "disconnects") - base, all_back=all_back,
                  still_down=tally.total(statuses, "down"), back_s=(t_back - t_kill) / 1000 if t_back > t_kill else None,
                  leavers=tally.total(statuses, "leavers"), reconnect_attempts=tally.total(statuses, "reconnect_attempts"),
-                 storm_connect_errors=tally.merged(statuses, "connect_errors"),
+                 storm_connect_errors=tally.since(tally.merged(statuses, "connect_errors"), m["connect_errors"]),
                  disconnect_reasons=tally.merged(statuses, "disconnect_reasons"))
+        m["storm_connect_error_count"] = sum(m["storm_connect_errors"].values())
         self.say(f"{m['moved']} disconnected, all back: {all_back} after {m['back_s']} s; "
                  f"{m['reconnect_attempts']} reconnect attempts; errors {m['storm_connect_errors']}")
         time.sleep(plan.after_seconds)

@@ -36,6 +36,11 @@ def merged(reports: Sequence[Report], key: str) -> dict[str, int]:
     return out
 
 
+def since(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    """What a cumulative ``{name: count}`` map gained since ``before`` (zero entries dropped)."""
+    return {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0)}
+
+
 def deliveries(plan: StormPlan, accepted: Sequence[int], finals: Sequence[Report]) -> dict[str, Any]:
     """Lost and duplicate targeted events: every accepted event (HTTP 200) must reach its user exactly once, except
     those addressed to leavers and to clients that never connected. Event ``seq`` goes to user ``seq % clients``."""
