@@ -56,6 +56,8 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("publish_failed", "  publishes that failed after 3 retries", "lower", count=True),
         Row("presence_ghosts", "Presence after the lease: ghost members (not connected)", "lower", count=True),
         Row("presence_missing", "  live members missing", "lower", count=True),
+        Row("false_leavings", "  users announced as leaving (presence:leaving) whose clients never went down", "lower",
+            count=True),
         Row("presence_probe_refused", "  probe subscribes refused (then retried, up to 3 times)", "lower", count=True),
         Row("loop_stalls", "Event-loop stalls logged by the nodes (event_loop_stalled, whole run)", "lower", count=True),
         Row("live_nodes_reaped", "Live nodes reaped as dead", "lower", count=True),

@@ -239,10 +239,13 @@ class Storm:
     def finish(self, t_kill: float, t_back: float, accepted: Sequence[int]) -> None:
         """The load generators' final reports: lost, duplicates, latencies, resets; node log warnings."""
         assert self.publisher is not None
+        t_final = wall_ms()  # from here the workers close their clients: presence:leaving is expected
         finals = ask_all(self.workers, "final", "result", timeout=120)
         self.m.update(tally.deliveries(self.ctx.plan, accepted, finals))
         self.m.update(tally.latencies(finals, t_kill, t_back))
         self.m.update(tally.resets(finals, DEFAULTS.history_seconds))
+        if self.ours:
+            self.m["false_leavings"] = tally.false_leavings(finals, t_final)
         warnings: dict[str, int] = {}
         for node in self.nodes:
             for name, count in node.problem_counts().items():

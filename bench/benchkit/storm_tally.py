@@ -113,3 +113,13 @@ def presence(plan: StormPlan, expected: Mapping[str, set[str]], probed: Mapping[
         missing += len(want - seen)
     return {"presence_ghosts": ghosts, "presence_missing": missing, "presence_unprobed": unprobed,
             "presence_members": sum(len(v) for v in expected.values())}
+
+
+def false_leavings(finals: Sequence[Report], until: float) -> int:
+    """Users announced as ``presence:leaving`` before ``until`` (wall ms: the teardown starts then) although none of
+    their sockets ever went down: a live member removed, e.g. by a reaper that took a live node for dead. The presence
+    probes (users ``probe<k>``) join and leave by design and are not counted."""
+    down = {str(u) for f in finals for u in f.get("went_down", [])}
+    named = {str(u) for f in finals for u, at in f.get("leaving_users", [])
+             if float(at) < until and not str(u).startswith("probe")}
+    return len(named - down)

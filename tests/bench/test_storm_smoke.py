@@ -52,4 +52,5 @@ def test_tiny_storm_loses_nothing_on_realtime_sio_and_runs_on_the_peer(tmp_path:
     ours = data["results"]["realtime_sio"]
     assert (ours["lost"], ours["false_resets"]) == (0, 0), ours["lost_sample"]
     assert (ours["presence_ghosts"], ours["presence_missing"], ours["presence_unprobed"]) == (0, 0, 0)
+    assert ours["false_leavings"] == 0
     assert ours["live_nodes_reaped"] == 0 and ours["dead_node_reaped"] is True

@@ -62,3 +62,11 @@ def test_the_plan_keeps_every_survivor_under_the_descriptor_limit_at_full_size()
     assert full.peak_per_survivor() == 16_667 and full.check(20_000) == []
     assert StormPlan(nodes=3).check(20_000)
     assert sum(count for _, count in full.worker_slices()) == 100_000 and full.workers == 7
+
+
+def test_a_leaving_is_false_only_for_users_that_never_went_down() -> None:
+    """presence:leaving for a user whose client disconnected is expected; for one that stayed up it is a removal,
+    unless it came after the teardown began or named a presence probe."""
+    finals = [{"leaving_users": [["u1", 10], ["u3", 20], ["u5", 99], ["probe0", 20]], "went_down": ["u1"]},
+              {"leaving_users": [["u3", 30]], "went_down": []}]
+    assert tally.false_leavings(finals, until=50) == 1

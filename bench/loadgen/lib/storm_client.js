@@ -161,6 +161,7 @@ export class StormClient {
     sink.disconnects++;
     sink.disconnectReasons[reason] = (sink.disconnectReasons[reason] || 0) + 1;
     if (this.up) sink.up--;
+    this.everDown = true;
     this.up = false;
     if (!this.downSince) this.downSince = now();
     if (this.plan.leaver) {

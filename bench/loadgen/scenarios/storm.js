@@ -34,6 +34,7 @@ export async function run(opts) {
   const sink = {
     connected: 0, up: 0, back: 0, reconnects: 0, reconnectAttempts: 0, disconnects: 0, leavers: 0,
     subscribeFailures: 0, subscribeRefusals: {}, lastBackAt: 0, backTimes: [], closing: false,
+    leaving: new Map(), // leaving.get(user) = when presence:leaving first named the user (wall ms)
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
     targeted: 0, dup: 0, wrongUser: 0,
@@ -70,6 +71,9 @@ export async function run(opts) {
       bcastSeen[k] = 1;
       sink.bcast++;
       sink.bcastLastAt = Math.max(sink.bcastLastAt, t);
+    } else if (event === "presence:leaving") {
+      const user = data && data.user_id !== undefined ? String(data.user_id) : null;
+      if (user && !sink.leaving.has(user)) sink.leaving.set(user, Math.round(t));
     } else if (event === "recovery:reset") {
       delete client.positions[channel];
       const since = typeof data?.since === "string" ? Number(data.since.split("-")[0]) : NaN;
@@ -124,7 +128,9 @@ export async function run(opts) {
       for (const c of clients) c.close();
       await delay(200);
       const neverUp = clients.filter((c) => !c.everConnected).map((c) => c.i);
-      return { scenario: "storm", ...status(), seen, lat: sink.lat, reset_list: sink.resets, never_up: neverUp, back_times: sink.backTimes };
+      const wentDown = clients.filter((c) => c.everDown).map((c) => c.plan.user);
+      return { scenario: "storm", ...status(), seen, lat: sink.lat, reset_list: sink.resets, never_up: neverUp, back_times: sink.backTimes,
+        leaving_users: [...sink.leaving.entries()], went_down: wentDown };
     } else {
       log(`unknown command ${line}`);
     }
