@@ -200,6 +200,7 @@ class Storm:
         time.sleep(plan.after_seconds)
         stopped = self.publisher.ask("stop", "stopped", timeout=120)
         accepted = [int(x) for x in stopped["accepted"]]
+        m.update(tally.answers(stopped.get("answered", []), t_kill, t_back))
         m.update(events_sent=int(stopped["sent"]), events_accepted=len(accepted),
                  publish_failed=int(stopped["failed"]), publish_statuses=stopped["statuses"])
         return t_kill, t_back, accepted

@@ -83,6 +83,18 @@ def latencies(finals: Sequence[Report], t_kill: float, t_back: float) -> dict[st
     return out
 
 
+def answers(answered: Sequence[Sequence[float]], t_kill: float, t_back: float) -> dict[str, Any]:
+    """How long the nodes took to answer the publisher's POSTs, before the kill and during the storm: separates a
+    slow publish route from slow delivery."""
+    out: dict[str, Any] = {}
+    steady = [float(ms) for ts, ms in answered if ts < t_kill]
+    storm = [float(ms) for ts, ms in answered if t_kill <= ts <= max(t_back, t_kill)]
+    for name, values in (("post_steady", steady), ("post_storm", storm)):
+        for k, v in percentiles(values).items():
+            out[f"{name}_{k}"] = v
+    return out
+
+
 def resets(finals: Sequence[Report], history_seconds: float) -> dict[str, Any]:
     """Resets by ``code/reason``; a reset is false when the presented position was inside the history window.
 

@@ -47,6 +47,7 @@ export async function run(opts) {
 
   let streaming = null;
   const accepted = [];
+  const answered = []; // [send ts, ms until the (last) answer] per targeted event
   let failed = 0;
   let sent = 0;
   const inflight = new Set();
@@ -68,9 +69,11 @@ export async function run(opts) {
         const due = Math.floor(((now() - t0) / 1000) * opts.rate);
         while (sent < due) {
           const seq = sent++;
-          const p = publish(`private-user.u${seq % opts.users}`, "t", { ts: now(), seq }).then((ok) => {
+          const ts = now();
+          const p = publish(`private-user.u${seq % opts.users}`, "t", { ts, seq }).then((ok) => {
             if (ok) accepted.push(seq);
             else failed++;
+            answered.push([Math.round(ts), Math.round((now() - ts) * 100) / 100]); // until the node answered
             inflight.delete(p);
           });
           inflight.add(p);
@@ -84,7 +87,7 @@ export async function run(opts) {
       clearInterval(streaming);
       const t1 = now();
       await Promise.all([...inflight]);
-      report("stopped", { t1, sent, accepted, failed, statuses });
+      report("stopped", { t1, sent, accepted, failed, statuses, answered });
     } else if (command === "quit") {
       for (const p of publishers) await p.close();
       return { scenario: "storm-publisher", sent, failed };
