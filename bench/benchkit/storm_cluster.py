@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,34 @@ def start_node(kind: str, index: int, *, python: str, node_bin: str, redis_url: 
         tail = proc.log_path.read_text(errors="replace")[-1500:] if proc.log_path.exists() else ""
         raise ServerStartError(f"{kind} node {index} was not ready on port {port} within {timeout}s:\n{tail}")
     return node
+
+
+# The series read from each surviving node's /metrics at the end of a run (summed over the nodes).
+SCRAPED = ("realtime_sio_redis_pool_wait_seconds_count", "realtime_sio_redis_pool_wait_seconds_sum",
+           "realtime_sio_redis_pool_exhausted_total", "realtime_sio_admission_refused_total",
+           "realtime_sio_recoveries_total", "realtime_sio_node_heartbeats_total", "realtime_sio_event_loop_lag_seconds_sum")
+
+
+def scrape(nodes: list[Node]) -> dict[str, float]:
+    """``series{labels}`` → value summed over the live realtime_sio nodes, for the :data:`SCRAPED` names."""
+    out: dict[str, float] = {}
+    for node in nodes:
+        if not node.proc.alive():
+            continue
+        try:
+            with urllib.request.urlopen(node.url + "/metrics", timeout=5.0) as resp:
+                text = resp.read().decode("utf-8", "replace")
+        except (OSError, urllib.error.URLError):
+            continue
+        for line in text.splitlines():
+            if not line.startswith(SCRAPED):
+                continue
+            series, _, value = line.rpartition(" ")
+            try:
+                out[series] = out.get(series, 0.0) + float(value)
+            except ValueError:
+                continue
+    return out
 
 
 def port_open(port: int) -> bool:

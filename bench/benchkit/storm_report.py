@@ -65,6 +65,10 @@ def rows_for(plan: StormPlan) -> list[Row]:
             count=True),
         Row("presence_probe_refused", "  probe subscribes refused (then retried, up to 3 times)", "lower", count=True),
         Row("loop_stalls", "Event-loop stalls logged by the nodes (event_loop_stalled, whole run)", "lower", count=True),
+        Row("pool_waits", "Survivors' Redis pool: commands that queued for a connection (whole run)", "lower", count=True),
+        Row("pool_wait_s", "  total time queued (s)", "lower"),
+        Row("pool_exhausted", "  commands that found none within REDIS_POOL_TIMEOUT", "lower", count=True),
+        Row("admission_refused", "Survivors' handshakes refused by admission control (503 server_busy)", "info"),
         Row("live_nodes_reaped", "Live nodes reaped as dead", "lower", count=True),
         Row("dead_node_reaped", "  killed node reaped", "info"),
     ]
@@ -111,7 +115,8 @@ def details(results: Results) -> list[str]:
                  f"subscribe refusals (retried) {m.get('subscribe_refusals') or {}}", f"reset codes {m.get('reset_codes') or {}}",
                  f"publish retries {m.get('publish_statuses') or {}}",
                  f"presence probe refusals (retried) {m.get('presence_probe_refusals') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",
-                 f"leavers {m.get('leavers')}", f"node warnings {m.get('node_warnings') or {}}", f"lost sample (seq) {m.get('lost_sample')}"]
+                 f"leavers {m.get('leavers')}", f"node warnings {m.get('node_warnings') or {}}",
+                 f"survivors' /metrics {m.get('survivor_metrics') or {}}", f"lost sample (seq) {m.get('lost_sample')}"]
         out.append(f"{server}: " + "; ".join(parts))
     return out
 

@@ -22,7 +22,7 @@ from . import storm_tally as tally
 from .procs import ManagedProcess
 from .redis_server import start_redis, used_memory
 from .servers import BENCH_API_KEY, BENCH_JWT_SECRET, REALTIME_SIO
-from .storm_cluster import Node, reaped_ids, start_node
+from .storm_cluster import Node, reaped_ids, scrape, start_node
 from .storm_plan import StormPlan
 from .storm_talk import Talker, ask_all
 
@@ -252,8 +252,18 @@ class Storm:
             for name, count in node.problem_counts().items():
                 warnings[name] = warnings.get(name, 0) + count
         self.m["node_warnings"] = warnings
-        if self.ours:  # the peer logs no stalls: nothing to count, not zero
+        if self.ours:  # the peer logs no stalls and has no /metrics: nothing to count, not zero
             self.m["loop_stalls"] = warnings.get("event_loop_stalled", 0)
+            series = scrape(self.nodes)
+            self.m["survivor_metrics"] = {k: round(v, 3) for k, v in series.items() if v}
+
+            def pick(prefix: str) -> float:
+                return sum(v for k, v in series.items() if k.startswith(prefix))
+
+            self.m["pool_waits"] = int(pick("realtime_sio_redis_pool_wait_seconds_count"))
+            self.m["pool_wait_s"] = pick("realtime_sio_redis_pool_wait_seconds_sum")
+            self.m["pool_exhausted"] = int(pick("realtime_sio_redis_pool_exhausted_total"))
+            self.m["admission_refused"] = int(pick("realtime_sio_admission_refused_total"))
         self.publisher.ask("quit", "result", timeout=30)
         m = self.m
         self.say(f"lost {m['lost']} of {m['events_expected']} (to moved clients {m['lost_moved']}), "
