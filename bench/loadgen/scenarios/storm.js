@@ -7,7 +7,8 @@
 //   status         → report "status": counters (up, back, broadcast receipts, targeted receipts, resets, …)
 //   presence       → report "presence": presence channel → user ids of this worker's clients that are up in it
 //   probe <url>    → a fresh client per presence channel subscribes on <url>; report "probe": channel → member ids
-//   final          → report "final" (received sequence numbers, latencies, resets), close everything, exit
+//   final          → close every client and end with the "result" line (received sequence numbers, latencies,
+//                    resets, back times, presence:leaving names)
 import { StormClient, now } from "../lib/storm_client.js";
 import { nextCommand, report, log, delay } from "../lib/control.js";
 import { io } from "socket.io-client";
