@@ -20,7 +20,7 @@ import socketio
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from realtime_sio import __version__, client_assets, logs, runtime_watch
+from realtime_sio import __version__, client_assets, logs, request_bodies, runtime_watch
 from realtime_sio import metrics as metrics_module
 from realtime_sio.admission import Admission
 from realtime_sio.auth.laravel import LaravelAuthorizer
@@ -51,6 +51,7 @@ from realtime_sio.publish.events_api import once_key_maker
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.pusher_api import PusherApi
+from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
 from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import ByteQueue, LeanManager
@@ -62,6 +63,8 @@ from realtime_sio.sio.upgrade_router import Reply, RoutedSite, Upgrades
 log = logs.get(__name__)
 
 APP_KEY: web.AppKey[Realtime] = web.AppKey("realtime", object)  # type: ignore[arg-type]
+
+ENGINEIO_PATH = "/socket.io/"  # sio.attach's default path
 
 # With REALTIME_SIO_LARAVEL_AUTH_URL set and LARAVEL_AUTH_DEFAULT true, private-/presence- channels that no
 # configured rule matches are asked of Laravel (laravel-echo-server's behaviour) instead of being denied.
@@ -84,7 +87,7 @@ class Realtime:
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    upgrades: Upgrades | None = None  # lean WebSockets: serve() listens through an UpgradeRouter
+    upgrades: Upgrades | None = None  # serve() listens through an UpgradeRouter (head deadline and limits, lean WebSockets)
 
 
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
@@ -112,6 +115,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         log.info("client_input_dropped", reason="malformed_packet", eio_sid=eio_sid, error=error)
 
     sio.on_malformed = malformed_packet
+    refusals = Refusals(metrics)
+    sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
     sio_ref.append(sio)
     sio.eio.create_queue = lambda *a, **k: ByteQueue()
 
@@ -147,7 +152,15 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio.register_namespace(namespace)
     manager.on_connected = namespace.after_connect
 
-    web_app = web.Application(middlewares=[_admission_middleware(admission)])
+    bodies = request_bodies.middleware(
+        settings.limits.body_timeout,
+        lambda request: settings.max_message_bytes if request.path.startswith(ENGINEIO_PATH) else settings.api_max_body_bytes,
+        refusals,
+    )
+    web_app = web.Application(
+        middlewares=[bodies, _admission_middleware(admission)],
+        client_max_size=max(settings.max_message_bytes, settings.api_max_body_bytes),
+    )
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
     web_app.add_routes(client_assets.routes())
@@ -190,15 +203,18 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag)
-    upgrades = None
-    if settings.lean_websocket and not settings.ws_compression:  # the lean WebSocket speaks no extensions
-        upgrades = Upgrades(
-            path="/socket.io/",  # sio.attach's default path
-            max_message_bytes=settings.max_message_bytes,
-            handle=sio.eio.handle_request,
-            admit=lambda environ: _admission_reply(admission, environ),
-            head_timeout=settings.head_timeout,
-        )
+    # Every connection's request head is read by the router (deadline, size, WebSocket version); it serves Engine.IO
+    # upgrades itself only with the lean WebSocket, which speaks no extensions.
+    upgrades = Upgrades(
+        path=ENGINEIO_PATH,
+        max_message_bytes=settings.max_message_bytes,
+        handle=sio.eio.handle_request,
+        admit=lambda environ: _admission_reply(admission, environ),
+        head_timeout=settings.limits.head_timeout,
+        max_head_bytes=settings.limits.max_head_bytes,
+        lean=settings.lean_websocket and not settings.ws_compression,
+        refused=refusals,
+    )
     realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades)
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
@@ -396,13 +412,19 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
     """Run until SIGTERM/SIGINT, then shut down in order."""
     realtime = build(settings)
     runtime_watch.install_gc_timing(realtime.metrics)
-    runner = web.AppRunner(realtime.web_app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        realtime.web_app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=1.0,
+        keepalive_timeout=settings.limits.keepalive_timeout,  # also the deadline for each later request head
+        # After an answer given before the body was read (413, 408, 401...), aiohttp reads and drops the rest of the
+        # body for this long so the answer is not lost to a TCP reset; a slow client gets no more than BODY_TIMEOUT.
+        lingering_time=min(10.0, settings.limits.body_timeout),
+    )
     await runner.setup()
-    site: web.TCPSite
-    if realtime.upgrades is not None:
-        site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096)
-    else:
-        site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+    assert realtime.upgrades is not None  # build() always makes it
+    site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url))

@@ -76,6 +76,24 @@ class JwtSettings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Deadlines and sizes for what a client sends before it is authenticated (docs/security.md, issue 11 item 8).
+
+    Every byte a connection sends before its request is handled is under one of these deadlines: the first request
+    head (``head_timeout``), each later head on a kept-alive connection (``keepalive_timeout``, counted from the end
+    of the previous response), and every request body (``body_timeout``). A head over ``max_head_bytes`` is answered
+    431 as soon as that many bytes have arrived. An Engine.IO session must connect a Socket.IO namespace (where the
+    token is checked) within ``connect_timeout``, or it is closed, as socket.io's ``connectTimeout`` does.
+    """
+
+    head_timeout: float = 30.0
+    max_head_bytes: int = 16_384
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0  # above the usual load balancer idle timeout (60 s), which must be the shorter
+    connect_timeout: float = 45.0  # socket.io's connectTimeout default
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs, validated."""
 
@@ -86,6 +104,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # () = same origin only; ("*",) = any
     api_key: str | None = field(default=None, repr=False)
     jwt: JwtSettings = field(default_factory=JwtSettings)
+    limits: Limits = field(default_factory=Limits)
     channel_rules: tuple[ChannelRule, ...] = DEFAULT_CHANNEL_RULES
     auto_join: bool = True
     user_room: str = "private-user.{id}"
@@ -101,7 +120,6 @@ class Settings:
     subscribe_burst: int = 50
     ws_compression: bool = False
     lean_websocket: bool = True
-    head_timeout: float = 30.0  # seconds a new connection has to send its request head (lean WebSocket router)
     gc_tuning: bool = True
     max_buffered_bytes: int = 1_048_576
     redis_url: str | None = field(default=None, repr=False)
@@ -326,7 +344,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
     Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
     Option("LEAN_WEBSOCKET", "lean_websocket", _bool, "serve Engine.IO WebSockets on the raw connection instead of aiohttp's WebSocket (about a third of the memory per connection, no task per idle socket; off when WS_COMPRESSION is on)", "true/false"),
-    Option("HEAD_TIMEOUT", "head_timeout", _float(0.1, 3600), "seconds a new connection has to send its request head before it is closed (with LEAN_WEBSOCKET)", "seconds 0.1-3600"),
+    Option("HEAD_TIMEOUT", "limits.head_timeout", _float(0.1, 3600), "seconds a new connection has to send its whole first request head before it is closed", "seconds 0.1-3600"),
+    Option("MAX_HEAD_BYTES", "limits.max_head_bytes", _int(4096, 1_048_576), "largest request head (request line and headers); larger ones are answered 431 and closed", "bytes 4096-1048576"),
+    Option("BODY_TIMEOUT", "limits.body_timeout", _float(0.1, 3600), "seconds a request body has to arrive in full (else 408 and the connection is closed)", "seconds 0.1-3600"),
+    Option("CONNECT_TIMEOUT", "limits.connect_timeout", _float(1, 3600), "seconds an Engine.IO session has to connect a Socket.IO namespace (where its token is checked) before it is closed", "seconds 1-3600"),
+    Option("KEEPALIVE_TIMEOUT", "limits.keepalive_timeout", _float(1, 3600), "seconds a kept-alive HTTP connection has to send its next whole request head before it is closed; keep it above a load balancer's idle timeout", "seconds 1-3600"),
     Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
     Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
@@ -359,19 +381,21 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
+# GROUPS[prefix] = the frozen dataclass an Option attr "prefix.name" belongs to (a field of Settings named prefix)
+GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits}
 
 
 def load(env: Mapping[str, str]) -> Settings:
     """Build :class:`Settings` from an environment mapping; raises :class:`SettingsError`."""
     top: dict[str, Any] = {}
-    jwt: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
     for option in OPTIONS:
         raw = env.get(option.env)
         if raw is None:
             continue
         value = option.parse(option.env, raw)
         target, _, attr = option.attr.rpartition(".")
-        (jwt if target == "jwt" else top)[attr] = value
+        (groups[target] if target else top)[attr] = value
     for var in env:
         if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
@@ -380,7 +404,7 @@ def load(env: Mapping[str, str]) -> Settings:
         if config.channel_rules is not None:
             top["channel_rules"] = config.channel_rules
         top["pusher_apps"] = top.get("pusher_apps", ()) + config.apps
-    settings = Settings(jwt=JwtSettings(**jwt), **top)
+    settings = Settings(**{name: GROUPS[name](**values) for name, values in groups.items()}, **top)
     _check(settings)
     return settings
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from realtime_sio.errors import CATALOGUE
-from realtime_sio.settings import OPTIONS, JwtSettings, Settings
+from realtime_sio.settings import GROUPS, OPTIONS, Settings
 
 BEGIN, END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
 
@@ -22,7 +22,8 @@ BEGIN, END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
 def _default(attr: str, secret: bool) -> str:
     if secret:
         return "(unset)"
-    obj, name = (JwtSettings, attr[4:]) if attr.startswith("jwt.") else (Settings, attr)
+    group, _, name = attr.rpartition(".")
+    obj = GROUPS[group] if group else Settings
     value = next(f.default for f in fields(obj) if f.name == name)
     if isinstance(value, tuple):
         value = ",".join(str(v) for v in value) or "(empty)"

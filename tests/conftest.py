@@ -6,7 +6,48 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from tests.support import Client, RedisServer, ServerProcess, base_env
+from tests.support import (
+    STARTED,
+    Client,
+    RedisServer,
+    ServerProcess,
+    base_env,
+    log_problems,
+)
+
+EXPECTED_LOG_ERRORS = pytest.StashKey[set[str]]()  # patterns a test declared, read by log_guard at teardown
+
+
+@pytest.fixture
+def expect_log_errors(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """``expect_log_errors("event_name", ...)``: server log records this test expects (see :func:`log_guard`)."""
+    expected: set[str] = request.node.stash.setdefault(EXPECTED_LOG_ERRORS, set())
+    return lambda *patterns: expected.update(patterns)
+
+
+@pytest.fixture(autouse=True)
+def log_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test when a server it used logged a traceback, an unexpected ERROR or (JSON logs) a non-JSON line.
+
+    Every ServerProcess is scanned for what it wrote while the test ran, after the test's own fixtures have stopped
+    the servers they started (this fixture is set up first, so it is torn down last). A test declares the records it
+    provokes on purpose with ``@pytest.mark.expect_log_errors("event_name", ...)`` or the ``expect_log_errors``
+    fixture; a pattern accepts a record when it occurs in the record's first line.
+    """
+    expected: set[str] = request.node.stash.setdefault(EXPECTED_LOG_ERRORS, set())
+    for marker in request.node.iter_markers("expect_log_errors"):
+        expected.update(marker.args)
+    offsets = {id(proc): proc.complete_log_size() for proc in STARTED}
+    yield
+    problems: list[str] = []
+    for proc in list(STARTED):
+        proc.settle()  # what the test provoked is logged before its share of a shared server's log is read
+        text = proc.log_since(offsets.get(id(proc), 0))
+        problems += [f"{proc.log_path}: {p}" for p in log_problems(text, expected, proc.json_logs)]
+        if not proc.running:
+            STARTED.remove(proc)  # stopped: nothing more to scan
+    if problems:
+        pytest.fail("server log guard (tests/conftest.py log_guard):\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -11,7 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+import urllib.request
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,57 @@ class RedisServer:
         wait_until(lambda: not _port_open(self.port), what="redis-server to stop")
 
 
+# Every ServerProcess started in this pytest process, in start order: the log guard (tests/conftest.py) scans what each
+# wrote during a test, then forgets the ones that have exited.
+STARTED: list[ServerProcess] = []
+_ERROR_LEVELS = frozenset({"error", "critical", "exception", "fatal"})
+
+
+def log_problems(text: str, expected: Collection[str] = (), json_logs: bool = True) -> list[str]:
+    """What the log guard refuses in a server's log: tracebacks, ERROR lines and (with JSON logs) non-JSON lines.
+
+    A record is one JSON line, or a plain-text line with the plain lines that follow it (a stdlib traceback).
+    It is accepted when one of ``expected`` occurs in its first line (an event name, a logger name, a message).
+    Returns one short description per refused record.
+    """
+    problems = []
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        record = _json_object(line)
+        if record is not None or not blocks or _json_object(blocks[-1][0]) is not None:
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)  # continuation of a plain-text record (traceback lines)
+    for block in blocks:
+        first = block[0]
+        if any(pattern in first for pattern in expected):
+            continue
+        record = _json_object(first)
+        if record is not None:
+            level = str(record.get("level", "")).lower()
+            if level in _ERROR_LEVELS or "exception" in record or "Traceback (most recent call last)" in first:
+                problems.append(f"unexpected {level or 'error'} line: {first[:300]}")
+            continue
+        whole = "\n".join(block)
+        if json_logs:
+            problems.append(f"non-JSON output ({len(block)} lines): {whole[:500]}")
+        elif "Traceback (most recent call last)" in whole or first.startswith(("ERROR", "CRITICAL")) or "[error" in first:
+            problems.append(f"unexpected error output: {whole[:500]}")
+    return problems
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 @dataclass
 class ServerProcess:
     """A real ``python -m realtime_sio serve`` process on a free port."""
@@ -113,6 +166,7 @@ class ServerProcess:
         env.setdefault("REALTIME_SIO_LOG_FORMAT", "json")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self._command(), env=env, stdout=log, stderr=log, cwd=ROOT)
+        STARTED.append(self)
         wait_until(self._healthy, timeout=20, what=f"realtime_sio on {self.port} (log {self.log_path})")
 
     def _command(self) -> list[str]:
@@ -128,6 +182,34 @@ class ServerProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def json_logs(self) -> bool:
+        return self.env.get("REALTIME_SIO_LOG_FORMAT", "json") == "json"
+
+    def complete_log_size(self) -> int:
+        """Bytes of the log up to its last complete line (a line being written is left for the next scan)."""
+        data = self.log_path.read_bytes()
+        return data.rfind(b"\n") + 1
+
+    def log_since(self, offset: int) -> str:
+        """The complete lines written after ``offset``."""
+        data = self.log_path.read_bytes()
+        return data[offset : data.rfind(b"\n") + 1].decode(errors="replace")
+
+    def settle(self) -> None:
+        """When running, wait (at most 2 s) for a /health answer: the loop has then handled what came before it."""
+        if not self.running:
+            return
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2):
+                pass
+        except OSError:
+            pass  # a stopping or busy server: scan what it wrote
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def terminate(self, timeout: float = 30) -> int:
         """SIGTERM and wait; returns the exit status."""

@@ -68,16 +68,19 @@ def error_response(error: ErrorCode, detail: str | None = None) -> web.Response:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body, or ``RealtimeError(payload_too_large)`` past ``limit`` bytes (checked before reading it all)."""
+    """The raw body, or ``RealtimeError(payload_too_large)`` past ``limit`` bytes (checked before reading it all).
+
+    The body middleware (request_bodies.py) has already read it under BODY_TIMEOUT; ``read()`` returns that copy.
+    """
     if request.content_length is not None and request.content_length > limit:
         raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
-    # StreamReader.read(n) returns what is buffered (at most n bytes), not n bytes: loop until EOF.
-    body = bytearray()
-    while chunk := await request.content.read(limit + 1 - len(body)):
-        body += chunk
-        if len(body) > limit:
-            raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
-    return bytes(body)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes") from None
+    if len(body) > limit:
+        raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes")
+    return body
 
 
 def parse_event_request(body: bytes, max_channel_length: int, header_key: str | None = None) -> EventRequest:

@@ -21,7 +21,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from realtime_sio.sio.websocket import OP_TEXT, frame
+from realtime_sio.sio.frames import OP_TEXT, frame
 
 
 def _size(item: Any) -> int:

@@ -137,6 +137,19 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             packets.append(pkt)
         return packets
 
+    async def handle_get_request(self, environ: dict[str, Any]) -> Any:
+        """A long-polling GET: the packets to send, never an empty answer.
+
+        :meth:`close` wakes a parked poll with the end marker, which upstream answers 200 with an empty body: not an
+        Engine.IO payload at all (issue 11 item 10). A normal close has queued CLOSE before that marker, so the
+        poll carries ``1``; an aborted one (drain, the client's own CLOSE, a slow reader) answers NOOP ``6`` as the
+        reference server does, and the client's next poll learns that the session is gone.
+        """
+        packets = await super().handle_get_request(environ)
+        if isinstance(packets, list) and not packets:
+            return [packet.Packet(packet.NOOP)]
+        return packets
+
     async def _wait(self, ws: Any) -> Any:
         data = await ws.wait()
         if data and len(data) > self.server.max_http_buffer_size:

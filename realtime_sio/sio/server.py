@@ -1,7 +1,9 @@
-"""AsyncServer factory: transports, CORS, ping, message limits, WebSocket compression and the lean fan-out manager."""
+"""AsyncServer factory: transports, CORS, ping, message limits, the connect deadline, WebSocket compression and the lean
+fan-out manager."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +11,7 @@ import socketio
 from aiohttp.web import WebSocketResponse
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from realtime_sio import request_bodies
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.lean_socket import SocketTable
@@ -61,7 +64,9 @@ def translate_request(request: Any) -> dict[str, Any]:
     """engineio's environ: the router's own for a lean WebSocket, aiohttp's translation for everything else."""
     if isinstance(request, LeanRequest):
         return request.environ
-    return eio_aiohttp.translate_request(request)  # type: ignore[no-any-return]
+    environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+    environ["wsgi.input"] = request_bodies.engineio_input(request)  # the body read under BODY_TIMEOUT
+    return environ
 
 
 def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
@@ -77,9 +82,47 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
     python-socketio decodes inside engineio's handler wrapper, which logs every undecodable packet as an ERROR with a
     full traceback: a client sending garbage could fill the log. Here the packet is decoded first; a failure goes to
     ``on_malformed(eio_sid, error_name)`` (the app counts it and logs one line) and the packet is dropped.
+
+    It also closes an Engine.IO session that connects no namespace within ``connect_timeout`` (``on_connect_timeout``
+    is told), as socket.io's own server does with ``connectTimeout``.
     """
 
     on_malformed: Callable[[str, str], None] = staticmethod(lambda eio_sid, error: None)
+    # An Engine.IO session that has not connected a namespace (the token check) this long after it opened is closed:
+    # otherwise a client answering pings could hold a connection unauthenticated forever (issue 11 item 8).
+    connect_timeout: float = 45.0
+    on_connect_timeout: Callable[[str], None] = staticmethod(lambda eio_sid: None)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unconnected: dict[str, asyncio.TimerHandle] = {}  # [eio_sid] = its connect deadline, until it connects
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        self._unconnected[eio_sid] = asyncio.get_running_loop().call_later(self.connect_timeout, self._connect_overdue, eio_sid)
+        return result
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if eio_sid in self._unconnected and self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+            self._unconnected.pop(eio_sid).cancel()  # connected: no deadline (and no timer) for its lifetime
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        timer = self._unconnected.pop(eio_sid, None)
+        if timer is not None:
+            timer.cancel()
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    def _connect_overdue(self, eio_sid: str) -> None:
+        """CONNECT_TIMEOUT after the Engine.IO session opened without a namespace connected: close the session."""
+        self._unconnected.pop(eio_sid, None)
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            return
+        self.on_connect_timeout(eio_sid)
+        task = asyncio.get_running_loop().create_task(sock.close(wait=False, abort=False))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if eio_sid not in self._binary_packet:  # a binary attachment is raw bytes, not a packet to decode
@@ -89,6 +132,9 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
                 self.on_malformed(eio_sid, type(exc).__name__)
                 return
         await super()._handle_eio_message(eio_sid, data)
+
+
+_closing: set[asyncio.Task[None]] = set()  # strong references to sessions being closed for their connect timeout
 
 
 def create(settings: Settings, manager: LeanManager) -> Server:
@@ -120,6 +166,7 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         # before whisper, unsubscribe after subscribe) and no task is created per inbound event.
         async_handlers=False,
     )
+    sio.connect_timeout = settings.limits.connect_timeout
     eio = sio.eio
     eio.sockets = SocketTable()
     eio.on_malformed = lambda eio_sid, error: sio.on_malformed(eio_sid, error)  # undecodable Engine.IO packets too

@@ -1,29 +1,37 @@
 """The first protocol of every accepted TCP connection: Engine.IO WebSocket upgrades to the lean WebSocket, the rest to aiohttp.
 
-It reads the request head and decides once. A well-formed ``GET <engine.io path>?…transport=websocket`` upgrade
+It reads the request head under a deadline (``HEAD_TIMEOUT``) and a size limit (``MAX_HEAD_BYTES``: larger heads are
+answered 431 as soon as that many bytes arrived, complete or not) and decides once. A WebSocket upgrade to the
+Engine.IO path asking for another version than 13 is answered 426 with ``Sec-WebSocket-Version: 13`` (RFC 6455
+§4.4). With the lean WebSocket on (the default), a well-formed ``GET <engine.io path>?…transport=websocket`` upgrade
 (HTTP/1.1, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a valid key) becomes a
 :class:`~realtime_sio.sio.websocket.WebSocketConnection`, and engineio's ``handle_request`` serves it exactly as it
 serves aiohttp requests (origin check, handshake, Socket.IO connect, polling → WebSocket upgrade); only the transport
-underneath is ours. Every other connection (polling, the APIs, probes, a malformed or unusual upgrade, anything
-while the server drains) is handed to aiohttp with the bytes read so far, so aiohttp answers it as if it had
-accepted it itself.
+underneath is ours; a new session that admission control refuses (draining, busy) gets its answer from here. Every
+other connection (polling, the APIs, probes, a malformed or unusual upgrade, every upgrade when the lean WebSocket is
+off) is handed to aiohttp with the bytes read so far, so aiohttp answers it as if it had accepted it itself; from then on aiohttp's keep-alive timeout bounds each
+later request head and the body middleware (:mod:`realtime_sio.request_bodies`) each body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from realtime_sio import logs
-from realtime_sio.sio.websocket import WebSocketConnection, valid_key
+from realtime_sio import errors, logs, refusals
+from realtime_sio.errors import ErrorCode
+from realtime_sio.sio.frames import ProtocolError, valid_key
+from realtime_sio.sio.websocket import WebSocketConnection
 
-MAX_HEAD_BYTES = 16_384  # longer heads go to aiohttp, which answers 400/431 by its own limits
 WEBSOCKET_KEY = "realtime_sio.websocket"  # environ entry holding the WebSocketConnection
+_LINGER_SECONDS = 5.0  # after a refusal, how long the client has to close its side
 
 log = logs.get(__name__)
 
@@ -46,14 +54,30 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Upgrades:
-    """Shared by every connection's router: what counts as an Engine.IO WebSocket and who serves it."""
+    """Shared by every connection's router: its head deadline and limit, what counts as an Engine.IO WebSocket and
+    who serves it."""
 
     path: str  # engine.io path, e.g. "/socket.io/"
     max_message_bytes: int
     handle: Callable[[LeanRequest], Awaitable[Any]]  # engineio's handle_request
     admit: Callable[[dict[str, Any]], Reply | None]  # admission control: None, or the answer refusing the handshake
     head_timeout: float = 30.0  # a connection that has not sent its whole request head by then is closed
+    max_head_bytes: int = 16_384  # a longer head is answered 431
+    lean: bool = True  # False: every connection goes to aiohttp once its head is read (LEAN_WEBSOCKET=false)
+    # refused(reason, detail): count and log refused input (app.py: bad_input metric, rate-limited log line)
+    refused: Callable[[str, str], None] = lambda reason, detail: None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket (strong references)
+    # given to every lean WebSocket: one shared callable, not a bound method (64 bytes) per connection
+    protocol_error: Callable[[ProtocolError], None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        refused = self.refused
+
+        def protocol_error(error: ProtocolError) -> None:
+            """A lean WebSocket's client broke RFC 6455 (the connection closes itself with the error's code)."""
+            refused(refusals.WEBSOCKET_PROTOCOL_ERROR, f"{error.code}: {error.reason}")
+
+        object.__setattr__(self, "protocol_error", protocol_error)
 
 
 def parse_head(head: bytes) -> tuple[str, str, str, dict[str, Any]] | None:
@@ -84,6 +108,20 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, Any]] | None:
     return method, path, version, environ
 
 
+def wrong_websocket_version(method: str, path: str, environ: dict[str, Any], engineio_path: str) -> bool:
+    """True for a WebSocket upgrade to the Engine.IO path that asks for another version than 13 (answer: 426)."""
+    if method != "GET" or path != engineio_path or environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+        return False
+    return environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13"
+
+
+def error_reply(error: ErrorCode, detail: str, headers: list[tuple[str, str]] | None = None) -> Reply:
+    """An HTTP answer carrying a catalogue error as the JSON body the HTTP APIs use."""
+    body = json.dumps({"error": error.payload(detail)}).encode()
+    status = f"{error.status} {HTTPStatus(error.status).phrase}"
+    return Reply(status, [("Content-Type", "application/json"), *(headers or [])], body)
+
+
 def is_engineio_websocket(method: str, path: str, version: str, environ: dict[str, Any], engineio_path: str) -> bool:
     """True for a complete, valid WebSocket upgrade to the Engine.IO endpoint; anything doubtful is aiohttp's."""
     if method != "GET" or version != "HTTP/1.1" or path != engineio_path:
@@ -100,9 +138,9 @@ def is_engineio_websocket(method: str, path: str, version: str, environ: dict[st
 
 
 class UpgradeRouter(asyncio.Protocol):
-    """Reads one request head, then gives the connection away for good."""
+    """Reads one request head under a deadline and a size limit, then gives the connection away for good."""
 
-    __slots__ = ("_fallback", "_head", "_timer", "_transport", "_upgrades")
+    __slots__ = ("_fallback", "_head", "_refused", "_timer", "_transport", "_upgrades")
 
     def __init__(self, upgrades: Upgrades, fallback: Callable[[], asyncio.BaseProtocol]) -> None:
         self._upgrades = upgrades
@@ -110,25 +148,34 @@ class UpgradeRouter(asyncio.Protocol):
         self._head = bytearray()
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._refused = False  # answered with an error: what the client still sends is read and dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport subclasses
         self._transport = transport
-        self._timer = asyncio.get_running_loop().call_later(self._upgrades.head_timeout, transport.close)
+        self._timer = asyncio.get_running_loop().call_later(self._upgrades.head_timeout, self._head_overdue)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
 
     def data_received(self, data: bytes) -> None:
-        self._head += data
-        end = self._head.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._head) > MAX_HEAD_BYTES:
-                self._hand_to_aiohttp()
+        if self._refused:
             return
+        head = self._head
+        searched = max(0, len(head) - 3)  # the blank line may straddle two reads
+        head += data
+        end = head.find(b"\r\n\r\n", searched)
         upgrades = self._upgrades
-        parsed = parse_head(bytes(self._head[:end]))
-        if parsed is None or not is_engineio_websocket(*parsed, upgrades.path):
+        if (end < 0 and len(head) > upgrades.max_head_bytes) or end + 4 > upgrades.max_head_bytes:
+            self._refuse(errors.HEAD_TOO_LARGE, f"limit is {upgrades.max_head_bytes} bytes")
+            return
+        if end < 0:
+            return
+        parsed = parse_head(bytes(head[:end]))
+        if parsed is not None and wrong_websocket_version(parsed[0], parsed[1], parsed[3], upgrades.path):
+            self._refuse(errors.WEBSOCKET_VERSION, "expected Sec-WebSocket-Version: 13", [("Sec-WebSocket-Version", "13")])
+            return
+        if parsed is None or not upgrades.lean or not is_engineio_websocket(*parsed, upgrades.path):
             self._hand_to_aiohttp()
             return
         self._stop_timer()
@@ -138,13 +185,41 @@ class UpgradeRouter(asyncio.Protocol):
         if refusal is not None:
             write_reply(transport, refusal)
             return
-        connection = WebSocketConnection(transport, upgrades.max_message_bytes, bytes(self._head[end + 4 :]))
+        # (upgrades.protocol_error, not a method of this router: the connection must not keep the router and its head)
+        connection = WebSocketConnection(transport, upgrades.max_message_bytes, bytes(head[end + 4 :]), upgrades.protocol_error)
         transport.set_protocol(connection)
         environ = parsed[3]
         environ[WEBSOCKET_KEY] = connection
         task = asyncio.get_running_loop().create_task(_serve(upgrades, LeanRequest(environ), connection))
         upgrades.tasks.add(task)
         task.add_done_callback(upgrades.tasks.discard)
+
+    def _head_overdue(self) -> None:
+        """HEAD_TIMEOUT passed without a whole request head: close (counted only when some of a head arrived)."""
+        self._timer = None
+        if self._head:
+            self._upgrades.refused(refusals.REQUEST_HEAD_TIMEOUT, f"{len(self._head)} bytes in {self._upgrades.head_timeout:g} s")
+        if self._transport is not None:
+            self._transport.close()
+
+    def _refuse(self, error: ErrorCode, detail: str, headers: list[tuple[str, str]] | None = None) -> None:
+        """Answer with a catalogue error and end the connection.
+
+        The write side is shut after the answer and what the client still sends is read and dropped until it closes
+        (at most ``_LINGER_SECONDS``): closing with unread input would send a TCP reset that can destroy the answer.
+        """
+        self._stop_timer()
+        self._upgrades.refused(error.code, detail)
+        self._refused = True
+        self._head = bytearray()
+        transport = self._transport
+        assert transport is not None
+        transport.write(render_reply(error_reply(error, detail, headers)))
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._timer = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.abort)
+        else:  # pragma: no cover - TCP transports can always half-close
+            transport.close()
 
     def _hand_to_aiohttp(self) -> None:
         self._stop_timer()
@@ -181,10 +256,15 @@ def write_reply(transport: asyncio.Transport, reply: Reply) -> None:
     """Write an HTTP/1.1 response and close the connection (after the head has not been upgraded)."""
     if transport.is_closing():
         return
+    transport.write(render_reply(reply))
+    transport.close()
+
+
+def render_reply(reply: Reply) -> bytes:
+    """The bytes of an HTTP/1.1 response that ends the connection."""
     lines = [f"HTTP/1.1 {reply.status}", f"Content-Length: {len(reply.body)}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in reply.headers if name.lower() not in ("content-length", "connection")]
-    transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body)
-    transport.close()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body
 
 
 class RoutedSite(web.TCPSite):

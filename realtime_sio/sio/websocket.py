@@ -7,59 +7,37 @@ needs none of that once the upgrade is done, only ``wait()`` (next message), ``s
 those three on the transport itself. :mod:`realtime_sio.sio.upgrade_router` hands a connection here after it read a
 valid Engine.IO WebSocket upgrade request; everything else stays with aiohttp.
 
-Protocol coverage (server side, no extensions): masked client frames only, text/binary/continuation messages with a
-size limit (close 1009), UTF-8 checked text (1007), ping answered with pong, close answered and the transport ended,
-reserved bits or opcodes refused (1002). Flow control: reading pauses while unread messages pile up, and ``send``
-waits while the transport's write buffer is above its high-water mark.
+Every byte-level rule (masking, opcodes, fragments, sizes, UTF-8, close codes) is in the sans-I/O codec
+:mod:`realtime_sio.sio.frames`; this class feeds it the bytes read and acts on its events: messages handed out, pings
+answered, a close or a protocol error answered with a close frame and the transport ended. Flow control: reading
+pauses while unread messages pile up, and ``send`` waits while the transport's write buffer is above its high-water
+mark.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 from collections import deque
 from collections.abc import Callable
 
-try:  # aiohttp's C helper; the fallback is the same XOR in pure Python
-    from aiohttp._websocket.helpers import websocket_mask as _mask_in_place
-except ImportError:  # pragma: no cover - aiohttp always ships it
+from realtime_sio.sio.frames import (
+    CLOSE_NORMAL,
+    MAX_FRAME_HEADER,
+    OP_BINARY,
+    OP_PONG,
+    OP_TEXT,
+    Close,
+    Event,
+    FrameParser,
+    Ping,
+    ProtocolError,
+    accept_key,
+    close_frame,
+    frame,
+)
 
-    def _mask_in_place(mask: bytes, data: bytearray) -> None:
-        for i in range(len(data)):
-            data[i] ^= mask[i & 3]
-
-
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_INVALID_DATA, CLOSE_TOO_BIG = 1000, 1002, 1007, 1009
 _LINGER_SECONDS = 5.0  # after our close frame, how long the client has to close its side
 _MAX_UNREAD = 32  # messages buffered before reading pauses (the reader is the socket's own read loop)
-
-
-def accept_key(key: str) -> str:
-    """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
-
-
-def valid_key(key: str) -> bool:
-    """A ``Sec-WebSocket-Key`` must be the base64 form of 16 bytes (RFC 6455 §4.1)."""
-    try:
-        return len(key) == 24 and len(base64.b64decode(key, validate=True)) == 16
-    except ValueError:
-        return False
-
-
-def frame(opcode: int, payload: bytes) -> bytes:
-    """An unmasked, final frame as a server sends it (RFC 6455 §5.2)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, n))
-    elif n < 65536:
-        header = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
-    return header + payload
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -68,34 +46,38 @@ class WebSocketConnection(asyncio.Protocol):
     __slots__ = (
         "_accepted",
         "_backlog_full",
-        "_buffer",
         "_closed",
         "_drain",
-        "_fragments",
-        "_fragments_opcode",
+        "_early",
         "_linger",
         "_messages",
         "_on_end",
         "_on_message",
+        "_on_protocol_error",
+        "_parser",
         "_paused_reading",
         "_waiter",
         "_write_paused",
         "close_code",
-        "max_size",
         "transport",
     )
 
-    def __init__(self, transport: asyncio.Transport, max_size: int, initial: bytes = b"") -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        max_size: int,
+        initial: bytes = b"",
+        on_protocol_error: Callable[[ProtocolError], None] | None = None,
+    ) -> None:
         self.transport = transport
-        self.max_size = max_size
         self.close_code: int | None = None
-        self._buffer = bytearray(initial)  # bytes after the request head: parsed once the upgrade is accepted
+        self._parser = FrameParser(max_size)
+        self._on_protocol_error = on_protocol_error  # told once when the client breaks RFC 6455 (count, log)
+        self._early = initial  # bytes after the request head: parsed once the upgrade is accepted
         self._accepted = False
         self._linger: asyncio.TimerHandle | None = None  # after our close frame: abort if the client never closes
         self._messages: deque[str | bytes | None] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._fragments: bytearray | None = None
-        self._fragments_opcode = 0
         self._closed = False  # no more messages will arrive (close frame, protocol error or connection lost)
         self._backlog_full = False  # the reader asked for a pause (unhandled messages piled up)
         self._paused_reading = False  # the transport's reading is paused (backlog full or write buffer full)
@@ -112,10 +94,11 @@ class WebSocketConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        self._buffer += data
         if self._accepted:
-            self._parse()
-        elif len(self._buffer) > self.max_size + 14:  # more than one largest frame ahead of the 101: wait for it
+            self._handle(self._parser.feed(data))
+            return
+        self._early += data  # rare: a client that sends frames before the 101
+        if len(self._early) > self._parser.max_size + MAX_FRAME_HEADER:  # over one largest frame before the 101
             self.pause_reading()
 
     def eof_received(self) -> bool | None:
@@ -154,7 +137,9 @@ class WebSocketConnection(asyncio.Protocol):
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
         )
-        self._parse()
+        early, self._early = self._early, b""
+        if early:
+            self._handle(self._parser.feed(early))
 
     # -- what engineio's socket calls --------------------------------------------------------------------------------
 
@@ -242,84 +227,22 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- frames ------------------------------------------------------------------------------------------------------
 
-    def _parse(self) -> None:
-        buf = self._buffer
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            opcode = b0 & 0x0F
-            if b0 & 0x70 or not b1 & 0x80:  # reserved bits without an extension, or an unmasked client frame
-                self._fail(CLOSE_PROTOCOL_ERROR)
+    def _handle(self, events: list[Event]) -> None:
+        """Act on what the client's bytes meant (sio/frames.py): deliver messages, answer pings, close."""
+        for event in events:
+            if self._closed:
                 return
-            length = b1 & 0x7F
-            start = 2
-            if length == 126:
-                if len(buf) < 4:
-                    return
-                length = int.from_bytes(buf[2:4], "big")
-                start = 4
-            elif length == 127:
-                if len(buf) < 10:
-                    return
-                length = int.from_bytes(buf[2:10], "big")
-                start = 10
-            if opcode >= 0x8 and (length > 125 or not b0 & 0x80):
-                self._fail(CLOSE_PROTOCOL_ERROR)  # control frames are short and never fragmented
-                return
-            pending = len(self._fragments) if self._fragments is not None else 0
-            if length + pending > self.max_size:
-                self._fail(CLOSE_TOO_BIG)
-                return
-            end = start + 4 + length
-            if len(buf) < end:
-                return
-            mask = bytes(buf[start : start + 4])
-            payload = bytearray(buf[start + 4 : end])
-            del buf[:end]
-            _mask_in_place(mask, payload)
-            if not self._frame(b0 & 0x80, opcode, payload):
-                return
-
-    def _frame(self, fin: int, opcode: int, payload: bytearray) -> bool:
-        """Handle one unmasked frame; False when the connection is done."""
-        if opcode == OP_PING:
-            if not self.transport.is_closing():
-                self.transport.write(frame(OP_PONG, bytes(payload)))
-            return True
-        if opcode == OP_PONG:
-            return True
-        if opcode == OP_CLOSE:
-            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else CLOSE_NORMAL
-            self._fail(code if 1000 <= code < 5000 else CLOSE_PROTOCOL_ERROR)
-            return False
-        if opcode == OP_CONTINUATION:
-            if self._fragments is None:
-                self._fail(CLOSE_PROTOCOL_ERROR)
-                return False
-            self._fragments += payload
-            if not fin:
-                return True
-            opcode, payload = self._fragments_opcode, self._fragments
-            self._fragments = None
-        elif opcode in (OP_TEXT, OP_BINARY):
-            if self._fragments is not None:
-                self._fail(CLOSE_PROTOCOL_ERROR)  # a new message before the fragmented one finished
-                return False
-            if not fin:
-                self._fragments, self._fragments_opcode = payload, opcode
-                return True
-        else:
-            self._fail(CLOSE_PROTOCOL_ERROR)
-            return False
-        if opcode == OP_TEXT:
-            try:
-                message: str | bytes = payload.decode()
-            except UnicodeDecodeError:
-                self._fail(CLOSE_INVALID_DATA)
-                return False
-        else:
-            message = bytes(payload)
-        self._deliver(message)
-        return True
+            if isinstance(event, (str, bytes)):
+                self._deliver(event)
+            elif isinstance(event, Ping):
+                if not self.transport.is_closing():
+                    self.transport.write(frame(OP_PONG, event.payload))
+            elif isinstance(event, Close):
+                self._fail(event.reply_code)
+            elif isinstance(event, ProtocolError):
+                if self._on_protocol_error is not None:
+                    self._on_protocol_error(event)
+                self._fail(event.code)
 
     def _deliver(self, message: str | bytes | None) -> None:
         on_message = self._on_message
@@ -348,8 +271,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        self._buffer.clear()
-        self._fragments = None
+        self._early = b""
         self._deliver(None)
 
     def _fail(self, code: int) -> None:
@@ -363,7 +285,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._finish(code)
         transport = self.transport
         if first and not transport.is_closing():
-            transport.write(frame(OP_CLOSE, code.to_bytes(2, "big")))
+            transport.write(close_frame(code))
             if transport.can_write_eof():
                 transport.write_eof()
                 self._linger = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.abort)

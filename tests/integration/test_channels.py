@@ -136,6 +136,9 @@ async def test_unsubscribe_stops_delivery(server: ServerProcess, clients: Any) -
     assert c.named("Goal") == []
 
 
+# issue 11 item 1: an unknown client event raises TypeError in sio/namespace.py's log call; engineio logs it as a
+# plain-text ERROR traceback. The fix of item 1 removes this marker.
+@pytest.mark.expect_log_errors("message async handler error")
 async def test_unknown_events_and_bad_unsubscribes_are_dropped(server: ServerProcess, clients: Any) -> None:
     """Unknown events and malformed unsubscribes are dropped and counted; the socket keeps working."""
     c = clients(server.url)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from realtime_sio.sio.upgrade_router import is_engineio_websocket, parse_head
+from realtime_sio import errors
+from realtime_sio.sio.upgrade_router import (
+    error_reply,
+    is_engineio_websocket,
+    parse_head,
+    render_reply,
+    wrong_websocket_version,
+)
 
 PATH = "/socket.io/"
 GOOD = (
@@ -58,3 +66,30 @@ def test_anything_else_goes_to_aiohttp() -> None:
     }
     for name, head in cases.items():
         assert not routed(head), name
+
+
+def test_only_upgrades_to_the_engineio_path_with_another_version_get_426() -> None:
+    """Sec-WebSocket-Version other than 13 (or none) on an upgrade to the Engine.IO path is refused; 13 is not, nor
+    another path or a request without Upgrade: websocket."""
+
+    def refused(head: bytes) -> bool:
+        parsed = parse_head(head)
+        assert parsed is not None
+        return wrong_websocket_version(parsed[0], parsed[1], parsed[3], PATH)
+
+    assert not refused(GOOD)
+    assert refused(replace(b"Version: 13", b"Version: 8"))
+    assert refused(replace(b"\r\nSec-WebSocket-Version: 13", b""))
+    assert not refused(replace(b"Version: 13", b"Version: 8").replace(b"/socket.io/?", b"/other/?"))
+    assert not refused(replace(b"Version: 13", b"Version: 8").replace(b"Upgrade: websocket\r\n", b""))
+
+
+def test_refusals_are_catalogue_errors_that_end_the_connection() -> None:
+    """A refusal is an HTTP/1.1 answer with the catalogue status, Connection: close and the JSON error body."""
+    data = render_reply(error_reply(errors.WEBSOCKET_VERSION, "expected 13", [("Sec-WebSocket-Version", "13")]))
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 426 Upgrade Required"
+    assert b"Connection: close" in lines and b"Sec-WebSocket-Version: 13" in lines
+    assert f"Content-Length: {len(body)}".encode() in lines
+    assert json.loads(body)["error"] == {**errors.WEBSOCKET_VERSION.payload("expected 13")}
