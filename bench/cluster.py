@@ -36,7 +36,7 @@ import aiohttp
 import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "bench-key"
+API_KEY = "bench-key-0123456789"
 
 
 def free_port() -> int:
@@ -82,7 +82,7 @@ def start_redis(procs: list[subprocess.Popen[bytes]]) -> str:
 def start_node(procs: list[subprocess.Popen[bytes]], redis_url: str | None, log_dir: Path) -> str:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
-    env.update(REALTIME_SIO_PORT=str(port), REALTIME_SIO_API_KEY=API_KEY, REALTIME_SIO_LOG_LEVEL="warning",
+    env.update(REALTIME_SIO_PORT=str(port), REALTIME_SIO_API_KEY=API_KEY,
                REALTIME_SIO_HISTORY_SIZE="5000", REALTIME_SIO_HISTORY_SECONDS="300")
     if redis_url:
         env["REALTIME_SIO_REDIS_URL"] = redis_url

@@ -90,8 +90,24 @@ class Realtime:
     upgrades: Upgrades | None = None  # serve() listens through an UpgradeRouter (head deadline and limits, lean WebSockets)
 
 
+SERVER_HEADER = "realtime-sio"
+
+
+def _hide_versions() -> None:
+    """Answer ``Server: realtime-sio`` instead of aiohttp's ``Python/3.x aiohttp/3.x`` (issue 11, item 7).
+
+    aiohttp fills the header in ``web_response.StreamResponse._prepare_headers`` from the module global
+    ``aiohttp.web_response.SERVER_SOFTWARE`` (aiohttp 3.9-3.14) for every response, its own 400s for unparsable
+    requests included, which no signal or middleware sees. tests/integration/test_hardening.py checks both paths.
+    """
+    import aiohttp.web_response
+
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
+
+
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
     """Wire every part for ``settings``; no I/O happens until the aiohttp app starts."""
+    _hide_versions()
     metrics = metrics_module.create(registry)
     health = Health()
     admission = Admission(health, metrics, settings.admission_max_lag, settings.admission_fd_reserve)

@@ -24,6 +24,8 @@ def kind_of(channel: str) -> ChannelKind:
 def is_valid_name(channel: object, max_length: int) -> bool:
     """True for a non-empty string of allowed characters no longer than ``max_length``.
 
-    Names that start with the reserved ``#`` or look like a Socket.IO sid room are rejected by the alphabet itself.
+    The alphabet refuses names starting with the reserved ``#``, but NOT Socket.IO sids: a sid (20 characters of
+    ``A-Za-z0-9_-``) is a valid name here. A socket's own sid room is refused where sockets join rooms
+    (``sio/namespace.py`` ``_is_sid_room``), against the live sids, not by shape (issue 11, item 2).
     """
     return isinstance(channel, str) and 0 < len(channel) <= max_length and _NAME.fullmatch(channel) is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,17 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def secret_flags(args: argparse.Namespace) -> list[str]:
+    """The secret settings given as command-line flags (visible to every local user in ``ps``): their variables."""
+    return [option.env for option in OPTIONS if option.secret and getattr(args, option.env, None) is not None]
+
+
+def warn_secret_flags(args: argparse.Namespace) -> None:
+    """Warn once per secret given as a flag, naming the variable to use instead (never the value)."""
+    for env in secret_flags(args):
+        logs.get(__name__).warning("secret_on_command_line", setting=env, hint=f"set {env} in the environment instead: argv is visible in ps")
+
+
 def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Environment overlaid with the flags given on the command line."""
     merged = {k: v for k, v in env.items() if k.startswith(settings_module.PREFIX)}
@@ -46,6 +58,15 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         if value is not None:
             merged[option.env] = value
     return settings_module.load(merged)
+
+
+def _startup_error(environ: Mapping[str, str], args: argparse.Namespace, message: str) -> None:
+    """One line on stderr before logging is configured: a JSON object when the logs would be JSON, else plain text."""
+    log_format = getattr(args, "REALTIME_SIO_LOG_FORMAT", None) or environ.get("REALTIME_SIO_LOG_FORMAT", "auto")
+    if logs.renders_json(log_format):
+        print(json.dumps({"event": "startup_failed", "level": "error", "message": message}), file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,19 +131,22 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         settings = load_settings(args, environ)
     except SettingsError as exc:
-        print(f"realtime-sio: error: {exc}", file=sys.stderr)
+        _startup_error(environ, args, f"realtime-sio: error: {exc}")
         return 2
     if args.command == "token":
         from realtime_sio.auth.tokens import mint
 
+        logs.configure(settings.log_format, settings.log_level)
+        warn_secret_flags(args)
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
         try:
             print(mint(settings.jwt, args.user, roles, args.name, args.ttl))
         except ValueError as exc:
-            print(f"realtime-sio: error: {exc}", file=sys.stderr)
+            _startup_error(environ, args, f"realtime-sio: error: {exc}")
             return 2
         return 0
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, settings.log_throttle_lines, settings.log_throttle_seconds)
+    warn_secret_flags(args)
     _raise_fd_limit()
     from realtime_sio import app
 
@@ -139,9 +163,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         with runner:
             runner.run(app.serve(settings))
     except ValueError as exc:  # construction-time configuration problems (e.g. an unusable JWKS)
-        print(f"realtime-sio: error: {exc}", file=sys.stderr)
+        logs.get(__name__).error("startup_failed", message=f"realtime-sio: error: {exc}")  # JSON like every line now
         return 2
     except OSError as exc:
-        print(f"realtime-sio: error: cannot listen on {settings.host}:{settings.port} ({exc.strerror})", file=sys.stderr)
+        message = f"realtime-sio: error: cannot listen on {settings.host}:{settings.port} ({exc.strerror})"
+        logs.get(__name__).error("startup_failed", message=message)
         return 1
     return 0

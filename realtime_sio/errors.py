@@ -61,6 +61,12 @@ API_UNAUTHORIZED = _e("unauthorized", 401, "Missing or wrong API key.")
 API_SIGNATURE_INVALID = _e("signature_invalid", 401, "Authentication signature invalid.")
 API_TIMESTAMP_EXPIRED = _e("timestamp_expired", 401, "auth_timestamp is more than 600 s from server time.")
 API_BODY_INVALID = _e("body_invalid", 400, "The request body is not valid.")
+API_EVENT_RESERVED = _e(
+    "event_reserved",
+    422,
+    "This event name is reserved by Socket.IO clients (connect, connect_error, disconnect, disconnecting, "
+    "newListener, removeListener).",
+)
 API_PAYLOAD_TOO_LARGE = _e("payload_too_large", 413, "The request body is larger than the server accepts.")
 API_UNKNOWN_APP = _e("unknown_app", 404, "Unknown app id.")
 API_NOT_PRESENCE = _e("not_presence_channel", 400, "User list is only possible for presence channels.")
@@ -70,6 +76,11 @@ API_UNAVAILABLE = _e("unavailable", 503, "The event cannot be delivered reliably
 HEAD_TOO_LARGE = _e("head_too_large", 431, "The request head (request line and headers) is larger than the server accepts.")
 WEBSOCKET_VERSION = _e("websocket_version_unsupported", 426, "Only WebSocket version 13 (RFC 6455) is served.")
 REQUEST_TIMEOUT = _e("request_timeout", 408, "The request body did not arrive in full within the server's deadline.", True)
+
+# -- dashboard ---------------------------------------------------------------------------------------------------
+DASHBOARD_UNAUTHORIZED = _e(
+    "dashboard_unauthorized", 401, "Sign in at /dashboard, or use HTTP Basic with the dashboard token as password."
+)
 
 CATALOGUE: tuple[ErrorCode, ...] = tuple(v for v in globals().values() if isinstance(v, ErrorCode))
 

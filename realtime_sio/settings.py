@@ -101,6 +101,8 @@ class Settings:
     port: int = 6001
     log_format: LogFormat = "auto"
     log_level: str = "info"
+    log_throttle_lines: int = 20  # lines of one event name per log_throttle_seconds before the rest are counted
+    log_throttle_seconds: float = 10.0
     cors_origins: tuple[str, ...] = ()  # () = same origin only; ("*",) = any
     api_key: str | None = field(default=None, repr=False)
     jwt: JwtSettings = field(default_factory=JwtSettings)
@@ -280,7 +282,8 @@ def _redis_url(var: str, raw: str) -> str | None:
 
 
 _APP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-MIN_PUSHER_SECRET = 16
+MIN_SECRET_CHARS = 16  # API key, dashboard token and Pusher app secrets
+MIN_PUSHER_SECRET = MIN_SECRET_CHARS
 
 
 def _pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
@@ -315,9 +318,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("HOST", "host", _str, "address to listen on", "an IP address or host name"),
     Option("PORT", "port", _int(0, 65535), "TCP port to listen on", "an integer 0-65535"),
     Option("LOG_FORMAT", "log_format", _choice("auto", "json", "console"), "log renderer (auto = console on a tty, JSON otherwise)", "auto, json, console"),
-    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level", "debug, info, warning, error"),
-    Option("CORS_ORIGINS", "cors_origins", _origins, "origins allowed to open sockets (empty = same origin only)", "'*' or comma-separated origins"),
-    Option("API_KEY", "api_key", _opt_str, "bearer key for POST /api/v1/events (unset = route refuses every request)", "any string", secret=True),
+    Option("LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "minimum log level (debug adds a line per connect, join and disconnect)", "debug, info, warning, error"),
+    Option("LOG_THROTTLE_LINES", "log_throttle_lines", _int(0, 1_000_000), "info/warning/error lines of one event name written per LOG_THROTTLE_SECONDS; the rest are counted into one log_lines_suppressed line (0 = no limit)", "an integer 0-1000000"),
+    Option("LOG_THROTTLE_SECONDS", "log_throttle_seconds", _float(0.1, 3600), "window of LOG_THROTTLE_LINES, seconds", "seconds 0.1-3600"),
+    Option("CORS_ORIGINS", "cors_origins", _origins, "origins allowed to open sockets (empty = same origin only; '*' = any origin without credentials: no Access-Control-Allow-Credentials, and a cross-origin browser's handshake cookie is not forwarded to Laravel)", "'*' or comma-separated origins"),
+    Option("API_KEY", "api_key", _opt_str, "bearer key for POST /api/v1/events (unset = route refuses every request)", "a string of at least 16 characters", secret=True),
     Option("JWT_SECRET", "jwt.secret", _opt_str, "HMAC secret for HS256/384/512 tokens", "any string", secret=True),
     Option("JWT_PUBLIC_KEY_FILE", "jwt.public_key", _file_text, "PEM public key file for RS*/ES* tokens", "a readable file path"),
     Option("JWT_JWKS_FILE", "jwt.jwks", _file_text, "JWKS file (keys chosen by kid)", "a readable file path"),
@@ -429,8 +434,10 @@ def _check(settings: Settings) -> None:
         )
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
-    if settings.dashboard_token is not None and len(settings.dashboard_token) < 16:
-        raise SettingsError(f"{PREFIX}DASHBOARD_TOKEN: expected at least 16 characters")
+    if settings.dashboard_token is not None and len(settings.dashboard_token) < MIN_SECRET_CHARS:
+        raise SettingsError(f"{PREFIX}DASHBOARD_TOKEN: expected at least {MIN_SECRET_CHARS} characters")
+    if settings.api_key is not None and len(settings.api_key) < MIN_SECRET_CHARS:
+        raise SettingsError(f"{PREFIX}API_KEY: expected at least {MIN_SECRET_CHARS} characters")
     if "{role}" not in settings.role_room:
         raise SettingsError(f"{PREFIX}ROLE_ROOM={settings.role_room!r}: expected a template containing {{role}}")
     for attr in ("id", "key"):

@@ -25,7 +25,7 @@ from realtime_sio.settings import JwtSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
-API_KEY = "test-api-key-42"
+API_KEY = "test-api-key-0042"
 JWT = JwtSettings(secret=JWT_SECRET)
 
 

@@ -46,8 +46,9 @@ class ServerSpec:
 
 
 def realtime_sio_spec(python: str, extra_env: Mapping[str, str] | None = None) -> ServerSpec:
-    """realtime_sio from this checkout (``PYTHONPATH`` = the repo root), run by ``python``."""
-    env = {"PYTHONPATH": str(REPO), "REALTIME_SIO_LOG_LEVEL": "warning", **(extra_env or {})}
+    """realtime_sio from this checkout (``PYTHONPATH`` = the repo root), run by ``python``, with default settings
+    (log level included: per-connection lines are debug, so the default info level is quiet)."""
+    env = {"PYTHONPATH": str(REPO), **(extra_env or {})}
     return ServerSpec(REALTIME_SIO, (python, "-m", "realtime_sio", "serve"), REPO, env)
 
 

@@ -1,9 +1,12 @@
 """Delegate a channel decision to the Laravel app's ``/broadcasting/auth``, as laravel-echo-server does (§1.4, §3.2).
 
-Request: form POST ``channel_name`` and ``socket_id``; the headers the client put in ``subscribe``'s ``auth.headers``
-(``X-CSRF-TOKEN``, ``Authorization: Bearer …``) minus hop-by-hop and framing headers; the handshake ``Cookie``
-unless the client gave its own; ``X-Requested-With: XMLHttpRequest`` and ``Accept: application/json`` so Laravel
-answers 401/403 instead of redirecting to a login page. Redirects are not followed (a 302 is a refusal).
+Request: form POST ``channel_name`` and ``socket_id``, with an allow-list of headers (issue 11, item 4): of the
+headers the client put in ``subscribe``'s ``auth.headers`` only ``Cookie``, ``Authorization``, ``X-CSRF-TOKEN``,
+``X-XSRF-TOKEN``, ``X-Socket-Id`` and ``Accept`` (names matched exactly, case-insensitively; values of printable
+ASCII only, so no CR/LF), the handshake ``Cookie`` unless the client gave its own, and ``X-Requested-With:
+XMLHttpRequest`` plus ``Accept: application/json`` so Laravel answers 401/403 instead of redirecting to a login page.
+Anything else (``X-Forwarded-For``, ``Host``, ``Forwarded``...) is dropped: Laravel may trust such headers from this
+hop. Redirects are not followed (a 302 is a refusal).
 
 Answer → :class:`DelegatedAnswer`:
 
@@ -16,15 +19,16 @@ Answer → :class:`DelegatedAnswer`:
   every private channel.
 * any other status → that status; timeout or connection failure → status 0.
 
-Positive answers may be cached per (user, channel) for ``cache_ttl`` seconds; the user is the JWT identity, else a
-hash of the cookie and ``Authorization`` header; anonymous requests are never cached. Cookies, headers and bodies
-are never logged.
+Positive answers may be cached for ``cache_ttl`` seconds, keyed by the channel and exactly the headers forwarded
+(Laravel decided on those and nothing else; the socket id is left out so a reconnect reuses the answer); requests
+that forward neither a cookie nor ``Authorization`` are never cached. Cookies, headers and bodies are never logged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,41 +43,32 @@ from realtime_sio.members import Member
 
 log = logs.get(__name__)
 
-# Never forwarded: hop-by-hop headers (RFC 9110 §7.6.1) and what describes the client→server request, not ours.
-DROPPED_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "content-type",
-        "content-encoding",
-        "expect",
-    }
-)
+# forwarded[lowercase name] = the spelling sent to Laravel; every other client header is dropped.
+FORWARDED_HEADERS = {
+    "cookie": "Cookie",
+    "authorization": "Authorization",
+    "x-csrf-token": "X-CSRF-TOKEN",
+    "x-xsrf-token": "X-XSRF-TOKEN",
+    "x-socket-id": "X-Socket-Id",
+    "accept": "Accept",
+}
+_VALUE = re.compile(r"[\x20-\x7e\t]{0,8192}")  # printable ASCII, space and tab: no CR, LF, NUL or other controls
 MAX_RESPONSE_BYTES = 65_536
 MAX_CACHE_ENTRIES = 10_000
 BAD_RESPONSE = 502
 
 
 def forwarded_headers(client_headers: Mapping[str, str], cookie: str | None) -> dict[str, str]:
-    """The headers sent to Laravel for one subscribe; pure."""
-    headers = {k: v for k, v in client_headers.items() if k.lower() not in DROPPED_HEADERS}
-    lowered = {k.lower() for k in headers}
-    if cookie and "cookie" not in lowered:
+    """The headers sent to Laravel for one subscribe (the allow-list of the module docstring); pure, never raises."""
+    headers: dict[str, str] = {}
+    for name, value in client_headers.items():
+        canonical = FORWARDED_HEADERS.get(name.lower()) if isinstance(name, str) else None
+        if canonical is not None and isinstance(value, str) and _VALUE.fullmatch(value):
+            headers[canonical] = value.strip(" \t")
+    if cookie and "Cookie" not in headers and _VALUE.fullmatch(cookie):
         headers["Cookie"] = cookie
-    if "x-requested-with" not in lowered:
-        headers["X-Requested-With"] = "XMLHttpRequest"
-    if "accept" not in lowered:
-        headers["Accept"] = "application/json"
+    headers["X-Requested-With"] = "XMLHttpRequest"
+    headers.setdefault("Accept", "application/json")
     return headers
 
 
@@ -110,16 +105,12 @@ def interpret(channel: str, status: int, body: bytes) -> DelegatedAnswer:
     return DelegatedAnswer(status=200, member=member) if member else DelegatedAnswer(status=BAD_RESPONSE)
 
 
-def cache_subject(identity: Identity, headers: Mapping[str, str], cookie: str | None) -> str | None:
-    """Who an answer is cached for: the JWT user, else a digest of the credentials Laravel sees; None = don't cache."""
-    if identity.user_id is not None:
-        return "u:" + identity.user_id
-    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    client_cookie = next((v for k, v in headers.items() if k.lower() == "cookie"), None)
-    secret = (client_cookie or cookie or "") + "\n" + authorization
-    if secret == "\n":
+def cache_key(channel: str, forwarded: Mapping[str, str]) -> str | None:
+    """The cache key of a decision: the channel and every forwarded header; None (not cached) without credentials."""
+    if "Cookie" not in forwarded and "Authorization" not in forwarded:
         return None
-    return "h:" + hashlib.sha256(secret.encode()).hexdigest()
+    lines = [channel, *(f"{name}: {forwarded[name]}" for name in sorted(forwarded))]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 class LaravelAuthorizer:
@@ -140,8 +131,8 @@ class LaravelAuthorizer:
         self._max_connections = max_connections
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
-        # cache[(subject, channel)] = (expires_at, answer); only positive answers
-        self._cache: dict[tuple[str, str], tuple[float, DelegatedAnswer]] = {}
+        # cache[cache_key(channel, forwarded headers)] = (expires_at, answer); only positive answers
+        self._cache: dict[str, tuple[float, DelegatedAnswer]] = {}
 
     async def start(self) -> None:
         """Open the shared session; call once the event loop runs."""
@@ -156,16 +147,24 @@ class LaravelAuthorizer:
     async def authorize(
         self, channel: str, socket_id: str, headers: Mapping[str, str], cookie: str | None, identity: Identity
     ) -> DelegatedAnswer:
-        """Ask Laravel (or the cache) whether this socket may join ``channel``; never raises."""
-        subject = cache_subject(identity, headers, cookie) if self._cache_ttl > 0 else None
-        if subject is not None:
-            cached = self._cache.get((subject, channel))
-            if cached is not None and cached[0] > self._clock():
-                return cached[1]
-        answer = await self._ask(channel, socket_id, forwarded_headers(headers, cookie))
-        if subject is not None and answer.status == 200:
-            self._remember((subject, channel), answer)
-        return answer
+        """Ask Laravel (or the cache) whether this socket may join ``channel``; never raises (status 0 on any failure).
+
+        ``identity`` is not sent to Laravel, so it is no part of the decision nor of the cache key.
+        """
+        try:
+            forwarded = forwarded_headers(headers, cookie)
+            key = cache_key(channel, forwarded) if self._cache_ttl > 0 else None
+            if key is not None:
+                cached = self._cache.get(key)
+                if cached is not None and cached[0] > self._clock():
+                    return cached[1]
+            answer = await self._ask(channel, socket_id, forwarded)
+            if key is not None and answer.status == 200:
+                self._remember(key, answer)
+            return answer
+        except Exception as exc:  # noqa: BLE001 - whatever aiohttp raises, the client gets subscription_error(status 0)
+            log.warning("laravel_auth_failed", channel=channel, error=type(exc).__name__)
+            return DelegatedAnswer(status=0)
 
     async def _ask(self, channel: str, socket_id: str, headers: dict[str, str]) -> DelegatedAnswer:
         if self._session is None:
@@ -190,7 +189,7 @@ class LaravelAuthorizer:
             log.debug("laravel_auth_allowed", channel=channel, presence=answer.member is not None, seconds=_since(started))
         return answer
 
-    def _remember(self, key: tuple[str, str], answer: DelegatedAnswer) -> None:
+    def _remember(self, key: str, answer: DelegatedAnswer) -> None:
         now = self._clock()
         if len(self._cache) >= MAX_CACHE_ENTRIES:
             self._cache = {k: v for k, v in self._cache.items() if v[0] > now}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 
 from realtime_sio import errors
@@ -18,6 +19,12 @@ from realtime_sio.errors import RealtimeError
 
 AUTH_VERSION = "1.0"
 RESERVED = frozenset({"auth_key", "auth_timestamp", "auth_version", "body_md5", "auth_signature"})
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits: str.isdigit() accepts "²", which int() refuses
+
+
+def _raw(text: str) -> bytes:
+    # Query values may hold lone surrogates (undecodable percent-escapes): compare bytes, never raise.
+    return text.encode("utf-8", "surrogateescape")
 
 
 def body_md5(body: bytes) -> str:
@@ -34,8 +41,7 @@ def string_to_sign(method: str, path: str, params: Mapping[str, str]) -> str:
 
 def sign(secret: str, method: str, path: str, params: Mapping[str, str]) -> str:
     """Lowercase hex HMAC-SHA256 of :func:`string_to_sign` with ``secret``."""
-    message = string_to_sign(method, path, params).encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode(), _raw(string_to_sign(method, path, params)), hashlib.sha256).hexdigest()
 
 
 def signed_params(
@@ -81,12 +87,12 @@ def verify(
     if not signature:
         raise RealtimeError(errors.API_SIGNATURE_INVALID, "auth_signature is missing")
     given_key = params.get("auth_key")
-    if given_key is None or not hmac.compare_digest(given_key.encode(), key.encode()):
+    if given_key is None or not hmac.compare_digest(_raw(given_key), key.encode()):
         raise RealtimeError(errors.API_UNAUTHORIZED, "auth_key is missing or does not belong to this app")
     if params.get("auth_version") != AUTH_VERSION:
         raise RealtimeError(errors.API_SIGNATURE_INVALID, f"auth_version must be {AUTH_VERSION}")
     raw_ts = params.get("auth_timestamp", "")
-    if not raw_ts.isdigit() or len(raw_ts) > 12:
+    if _TIMESTAMP.fullmatch(raw_ts) is None:
         raise RealtimeError(errors.API_SIGNATURE_INVALID, "auth_timestamp must be Unix seconds")
     if window and abs(now - int(raw_ts)) > window:
         raise RealtimeError(errors.API_TIMESTAMP_EXPIRED, f"auth_timestamp is more than {window} s from server time")
@@ -94,10 +100,10 @@ def verify(
         computed = body_md5(body)
         given = params.get("body_md5")
         params["body_md5"] = computed
-        if given is None or not hmac.compare_digest(given.encode(), computed.encode()):
+        if given is None or not hmac.compare_digest(_raw(given), computed.encode()):
             raise RealtimeError(errors.API_SIGNATURE_INVALID, "body_md5 is missing or does not match the body")
     for path in dict.fromkeys(paths):
         expected = sign(secret, method, path, params)
-        if hmac.compare_digest(expected.encode(), signature.encode()):
+        if hmac.compare_digest(expected.encode(), _raw(signature)):
             return
     raise RealtimeError(errors.API_SIGNATURE_INVALID)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from typing import Literal
 
 COOKIE_NAME = "realtime_sio_dashboard"
@@ -18,15 +19,21 @@ SESSION_SECONDS = 12 * 3600
 _LABEL = b"realtime_sio.dashboard.session.v1:"
 
 Verdict = Literal["absent", "valid", "invalid"]
+_EXPIRES = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also accepts "²" and "١", which int() refuses
 
 
 def _digest(token: str, expires: int) -> str:
     return hmac.new(token.encode(), _LABEL + str(expires).encode(), hashlib.sha256).hexdigest()
 
 
+def _raw(text: str) -> bytes:
+    # aiohttp decodes header bytes that are not UTF-8 to lone surrogates; encode them back instead of raising.
+    return text.encode("utf-8", "surrogateescape")
+
+
 def token_matches(candidate: str, token: str) -> bool:
-    """True when ``candidate`` equals the admin token (constant-time)."""
-    return hmac.compare_digest(candidate.encode(), token.encode())
+    """True when ``candidate`` equals the admin token (constant-time); any string, never raises."""
+    return hmac.compare_digest(_raw(candidate), _raw(token))
 
 
 def mint_session(token: str, now: float, lifetime: int = SESSION_SECONDS) -> str:
@@ -40,10 +47,10 @@ def check_session(value: str | None, token: str, now: float) -> Verdict:
     if not value:
         return "absent"
     expires_raw, _, digest = value.partition(".")
-    if not expires_raw.isdigit() or len(expires_raw) > 12 or not digest:
+    if _EXPIRES.fullmatch(expires_raw) is None or not digest:
         return "invalid"
     expires = int(expires_raw)
-    if not hmac.compare_digest(digest.encode(), _digest(token, expires).encode()):
+    if not hmac.compare_digest(_raw(digest), _digest(token, expires).encode()):
         return "invalid"
     return "valid" if expires > now else "invalid"
 
@@ -53,8 +60,9 @@ def check_basic(header: str | None, token: str) -> Verdict:
     if not header or header[:6].lower() != "basic ":
         return "absent"
     try:
+        # b64decode raises ValueError (not binascii.Error) for a str with non-ASCII characters ("Basic éé").
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):
         return "invalid"
     _, sep, password = decoded.partition(":")
     if not sep:

@@ -12,10 +12,11 @@ import html
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from realtime_sio import logs
+from realtime_sio import errors, logs
 from realtime_sio.dashboard import credentials
 from realtime_sio.dashboard.feed import Feed
 from realtime_sio.dashboard.stream import Streams
@@ -90,6 +91,22 @@ def _over_https(request: web.Request) -> bool:
     return request.secure or forwarded == "https"
 
 
+def login_token(content_type: str, body: bytes) -> str | None:
+    """The ``token`` field of a URL-encoded login form (``""`` when absent); None for a body that is not one.
+
+    Parsed here rather than by ``request.post()``, which answers 500 for a body that is not UTF-8, an unknown
+    charset or a malformed multipart body (issue 11, item 3).
+    """
+    if content_type != "application/x-www-form-urlencoded":
+        return None
+    try:
+        fields = parse_qs(body.decode("utf-8"), max_num_fields=8)
+    except ValueError:  # UnicodeDecodeError, or too many fields
+        return None
+    values = fields.get("token")
+    return values[0] if values else ""
+
+
 def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
@@ -120,8 +137,8 @@ def routes(token: str, feed: Feed, streams: Streams, static: dict[str, tuple[byt
         # would otherwise pop up a credentials dialog when its session cookie expires.
         basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
         headers = {"WWW-Authenticate": 'Basic realm="realtime_sio dashboard", charset="UTF-8"'} if basic else {}
-        body = {"error": "unauthorized", "hint": "sign in at /dashboard, or use HTTP Basic with the dashboard token as password"}
-        return _secured(web.json_response(body, status=401, headers=headers))
+        error = errors.DASHBOARD_UNAUTHORIZED
+        return _secured(web.json_response({"error": error.payload()}, status=error.status, headers=headers))
 
     def guarded(handler: Handler, *, page: bool = False) -> Handler:
         async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -159,9 +176,10 @@ def routes(token: str, feed: Feed, streams: Streams, static: dict[str, tuple[byt
             return login_page("Sign in from this server's own page.", 403)
         if request.content_length is None or request.content_length > MAX_LOGIN_BODY:
             return login_page("The login form is too large.", 400)
-        form = await request.post()
-        candidate = form.get("token")
-        if not isinstance(candidate, str) or not guard.token_matches(candidate):
+        candidate = login_token(request.content_type, await request.read())
+        if candidate is None:
+            return login_page("The login form is not valid.", 400)
+        if not guard.token_matches(candidate):
             log.warning("dashboard_login_failed", remote=request.remote)
             return login_page("That token is not valid.", 401)
         log.info("dashboard_login", remote=request.remote)

@@ -23,6 +23,7 @@ from aiohttp import web
 from realtime_sio import errors, logs
 from realtime_sio.channels import is_valid_name
 from realtime_sio.errors import ErrorCode, RealtimeError
+from realtime_sio.event_names import is_reserved
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
 
@@ -105,6 +106,8 @@ def parse_event_request(body: bytes, max_channel_length: int, header_key: str | 
     event = doc.get("event")
     if not isinstance(event, str) or not event or len(event) > MAX_EVENT_NAME:
         raise RealtimeError(errors.API_BODY_INVALID, f"event must be a non-empty string of at most {MAX_EVENT_NAME} characters")
+    if is_reserved(event):
+        raise RealtimeError(errors.API_EVENT_RESERVED, f"event {event!r} is reserved")
     socket_id = doc.get("socket_id")
     if socket_id is not None and not isinstance(socket_id, str):
         raise RealtimeError(errors.API_BODY_INVALID, "socket_id must be a string")
@@ -122,7 +125,8 @@ def bearer_ok(request: web.Request, api_key: str | None) -> bool:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() != "bearer ":
         return False
-    return hmac.compare_digest(header[7:].strip().encode(), api_key.encode())
+    # A header that is not UTF-8 arrives with lone surrogates: encode them back rather than raise (a 500).
+    return hmac.compare_digest(header[7:].strip().encode("utf-8", "surrogateescape"), api_key.encode())
 
 
 def routes(

@@ -22,6 +22,7 @@ from realtime_sio import errors, logs
 from realtime_sio.auth import pusher_signature
 from realtime_sio.channels import is_valid_name, kind_of
 from realtime_sio.errors import RealtimeError
+from realtime_sio.event_names import is_reserved
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
 from realtime_sio.publish.channel_directory import ChannelDirectory
@@ -80,6 +81,8 @@ def parse_trigger(doc: Any, max_channel_length: int, *, batch: bool = False) -> 
     name = doc.get("name")
     if not isinstance(name, str) or not name or len(name) > MAX_EVENT_NAME:
         raise _invalid(f"name must be a non-empty string of at most {MAX_EVENT_NAME} characters")
+    if is_reserved(name):
+        raise RealtimeError(errors.API_EVENT_RESERVED, f"event {name!r} is reserved")
     if "data" not in doc:
         raise _invalid("data is required")
     if batch:

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from realtime_sio.channels import is_valid_name
+from realtime_sio.event_names import is_reserved
 
 RejectReason = Literal[
     "too_large",
     "not_json",
     "not_object",
     "event_invalid",
+    "event_reserved",
     "data_missing",
     "socket_invalid",
     "channel_invalid",
@@ -78,6 +80,8 @@ def parse(raw_channel: bytes | str, payload: bytes | str, prefix: str, max_bytes
     event = doc.get("event")
     if not isinstance(event, str) or not event or len(event) > MAX_EVENT_NAME:
         raise Rejected("event_invalid", f"event must be a non-empty string of at most {MAX_EVENT_NAME} characters")
+    if is_reserved(event):
+        raise Rejected("event_reserved", f"event {event!r} is reserved by Socket.IO clients")
     if "data" not in doc:
         raise Rejected("data_missing", "payload has no data key")
     socket = doc.get("socket")

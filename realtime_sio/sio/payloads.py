@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from realtime_sio import errors
 from realtime_sio.auth.tokens import Identity
@@ -63,6 +63,28 @@ def token_from(auth: Any, environ: Mapping[str, Any]) -> str | None:
     query = parse_qs(str(environ.get("QUERY_STRING", "")))
     values = query.get("token")
     return values[0] if values else None
+
+
+def handshake_cookie(environ: Mapping[str, Any], any_origin: bool) -> str | None:
+    """The handshake ``Cookie`` that may be forwarded to Laravel, or ``None``.
+
+    With ``CORS_ORIGINS='*'`` any site may open a socket, and the browser attaches the user's cookies to that
+    handshake: a cookie the page never chose is not a credential (issue 11, item 5). So with ``*`` the cookie is
+    kept only for same-origin handshakes (``Origin`` names the ``Host`` the request was sent to) and for clients that
+    send no ``Origin`` at all (not browsers). With an explicit origin list, those origins are trusted with cookies.
+    """
+    cookie = environ.get("HTTP_COOKIE")
+    if not isinstance(cookie, str) or not cookie:
+        return None
+    origin = environ.get("HTTP_ORIGIN")
+    if not any_origin or origin is None:
+        return cookie
+    try:
+        origin_host = urlsplit(str(origin)).netloc.lower()
+    except ValueError:
+        return None
+    host = str(environ.get("HTTP_HOST", "")).lower()
+    return cookie if origin_host and origin_host == host else None
 
 
 def token_is_echo_header(auth: Any) -> bool:
@@ -161,6 +183,7 @@ def transport_of(environ: Mapping[str, Any]) -> str:
 
 
 _REASONS = {"client disconnect", "server disconnect", "ping timeout", "transport close", "transport error"}
+DISCONNECT_REASONS = tuple(sorted(r.replace(" ", "_") for r in _REASONS)) + ("other",)  # every disconnect_reason() value
 
 
 def disconnect_reason(reason: Any) -> str:

@@ -4,6 +4,7 @@ fan-out manager."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -137,6 +138,12 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
 _closing: set[asyncio.Task[None]] = set()  # strong references to sessions being closed for their connect timeout
 
 
+def _library_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.ERROR)
+    return logger
+
+
 def create(settings: Settings, manager: LeanManager) -> Server:
     """Build the AsyncServer; the caller attaches it to the aiohttp app and registers the namespace."""
     origins: Any
@@ -150,14 +157,19 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,
-        cors_credentials=True,
+        # '*' means any origin WITHOUT credentials (issue 11, item 5): engineio reflects the Origin, and reflecting
+        # it with Access-Control-Allow-Credentials: true would let every site make credentialed requests.
+        cors_credentials=origins != "*",
         transports=list(settings.transports),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         max_http_buffer_size=settings.max_message_bytes,
         http_compression=True,
-        logger=False,
-        engineio_logger=False,
+        # Logger objects, not False: given a bool, python-socketio/engineio attach their own plain-text StreamHandler
+        # to these loggers, which bypasses structlog (a second, non-JSON copy of each line; issue 11, item 11).
+        # Their records propagate to the root handler that logs.configure installs. ERROR is what False selected.
+        logger=_library_logger("socketio.server"),
+        engineio_logger=_library_logger("engineio.server"),
         always_connect=False,
         # No sweeping service task (at 10k sockets it woke every 2 ms with a wait_for task): LeanSocket enforces the
         # PONG deadline with its ping timer and removes itself from eio.sockets when it closes.

@@ -48,14 +48,14 @@ async def test_private_allowed_with_headers_and_cookie_forwarded(
     """Laravel answering true joins the socket; it saw channel_name, socket_id, the auth headers and handshake cookie."""
     client = clients(server.url)
     await client.connect(headers={"Cookie": SESSION_COOKIE})
-    extra_headers = {"Connection": "close, X-Evil", "Host": "evil.example", "Content-Length": "999", "X-Custom": "kept"}
+    extra_headers = {"Connection": "close, X-Evil", "Host": "evil.example", "Content-Length": "999", "X-Custom": "dropped"}
     auth = {"headers": {"X-CSRF-TOKEN": CSRF, **extra_headers}}
     ack = await subscribe_ack(client, "private-orders.ok", auth=auth)
     assert ack["ok"] is True
     (seen,) = laravel.for_socket(client.sid)
     assert seen.channel == "private-orders.ok"
     assert seen.headers["X-CSRF-TOKEN"] == CSRF
-    assert seen.headers["X-Custom"] == "kept"
+    assert "X-Custom" not in seen.headers  # not on the allow-list
     assert seen.headers["Cookie"] == SESSION_COOKIE
     assert seen.headers["X-Requested-With"] == "XMLHttpRequest"
     assert seen.headers["Accept"] == "application/json"
@@ -242,3 +242,69 @@ async def test_forged_jwt_in_echo_headers_still_refused(server: ServerProcess, c
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(auth={"headers": {"Authorization": f"Bearer {forged}"}})
     assert client.connect_errors and client.connect_errors[-1]["data"]["code"] == "token_bad_signature"
+
+
+async def test_only_allow_listed_headers_reach_laravel(
+    server: ServerProcess, laravel: FakeLaravel, clients: Callable[..., Client]
+) -> None:
+    """Proxy headers a client could spoof (X-Forwarded-For, Forwarded, ...) and names with stray spaces are dropped."""
+    client = clients(server.url)
+    await client.connect(headers={"Cookie": SESSION_COOKIE})
+    spoofed = {
+        "X-Forwarded-For": "10.0.0.1",
+        "X-Real-IP": "10.0.0.2",
+        "Forwarded": "for=10.0.0.3",
+        "X-Forwarded-Host": "admin.example",
+        "Host :": "admin.example",
+        "X-Requested-With": "Nope",
+    }
+    ack = await subscribe_ack(client, "private-orders.ok", auth={"headers": {**spoofed, "X-XSRF-TOKEN": "xsrf-1", "X-Socket-Id": client.sid}})
+    assert ack["ok"] is True
+    (seen,) = laravel.for_socket(client.sid)
+    lowered = {k.lower(): v for k, v in seen.headers.items()}
+    assert not {"x-forwarded-for", "x-real-ip", "forwarded", "x-forwarded-host"} & set(lowered)
+    assert "admin.example" not in seen.headers.values()
+    assert lowered["x-requested-with"] == "XMLHttpRequest"
+    assert lowered["x-xsrf-token"] == "xsrf-1" and lowered["x-socket-id"] == client.sid
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", "caf\u00e9"])
+async def test_header_value_with_crlf_still_gets_an_answer(
+    server: ServerProcess, laravel: FakeLaravel, clients: Callable[..., Client], value: str
+) -> None:
+    """A CR/LF (or non-ASCII) header value is dropped: the subscribe is answered, nothing raises, the log stays clean."""
+    client = clients(server.url)
+    await client.connect(headers={"Cookie": SESSION_COOKIE})
+    ack = await subscribe_ack(client, "private-orders.ok", auth={"headers": {"X-CSRF-TOKEN": value}})
+    assert ack["ok"] is True
+    (seen,) = laravel.for_socket(client.sid)
+    assert "X-Evil" not in seen.headers and "X-CSRF-TOKEN" not in seen.headers
+    assert "Traceback" not in server.logs() and "handler_failed" not in server.logs()
+
+
+async def test_cache_is_keyed_by_every_forwarded_header(
+    laravel: FakeLaravel, server_factory: Callable[..., ServerProcess], clients: Callable[..., Client]
+) -> None:
+    """A cached approval is reused only when exactly the same headers would be forwarded (same cookie, other CSRF → ask)."""
+    server = server_factory(REALTIME_SIO_LARAVEL_AUTH_URL=laravel.url, REALTIME_SIO_LARAVEL_AUTH_CACHE_TTL="60")
+    first, second, third = clients(server.url), clients(server.url), clients(server.url)
+    for client, csrf in ((first, "csrf-a"), (second, "csrf-b"), (third, "csrf-a")):
+        await client.connect(headers={"Cookie": SESSION_COOKIE})
+        assert (await subscribe_ack(client, "private-orders.ok", auth={"headers": {"X-CSRF-TOKEN": csrf}}))["ok"] is True
+    assert len(laravel.for_socket(first.sid)) == 1
+    assert len(laravel.for_socket(second.sid)) == 1  # another CSRF token: Laravel may decide otherwise, so it is asked
+    assert laravel.for_socket(third.sid) == []  # exactly the first socket's headers: served from the cache
+
+
+async def test_any_origin_does_not_lend_a_cross_site_cookie_to_laravel(
+    server: ServerProcess, laravel: FakeLaravel, clients: Callable[..., Client]
+) -> None:
+    """With CORS_ORIGINS='*' a handshake from a foreign Origin is anonymous: its browser-attached cookie is not forwarded."""
+    foreign, same = clients(server.url), clients(server.url)
+    await foreign.connect(headers={"Cookie": SESSION_COOKIE, "Origin": "https://evil.example"})
+    ack = await subscribe_ack(foreign, "private-orders.ok")
+    assert (ack["ok"], ack["status"]) == (False, 403)
+    assert "Cookie" not in laravel.for_socket(foreign.sid)[0].headers
+    await same.connect(headers={"Cookie": SESSION_COOKIE, "Origin": server.url})  # same origin keeps its cookie
+    assert (await subscribe_ack(same, "private-orders.ok"))["ok"] is True
+    assert laravel.for_socket(same.sid)[0].headers["Cookie"] == SESSION_COOKIE

@@ -244,6 +244,35 @@ def test_secrets_go_to_the_secret_never_the_configmap(helm: str) -> None:
         assert "jwt-secret-0123456789" not in text and "api-key-42" not in text and "pw-9f3" not in text
 
 
+def test_dashboard_token_and_pusher_apps_have_a_secret_slot(helm: str) -> None:
+    """secrets.dashboardToken and secrets.pusherApps render into the Secret, never a ConfigMap; settings refuses them."""
+    sets = ("secrets.dashboardToken=dash-token-0123456789", "secrets.pusherApps=app1:key1:pusher-secret-0123456789")
+    docs = render(helm, Values(sets=sets))
+    secret = find(docs, "Secret", FULLNAME)["stringData"]
+    assert secret == {
+        "REALTIME_SIO_DASHBOARD_TOKEN": "dash-token-0123456789",
+        "REALTIME_SIO_PUSHER_APPS": "app1:key1:pusher-secret-0123456789",
+    }
+    for cm in (d for d in docs if d["kind"] == "ConfigMap"):
+        text = yaml.safe_dump(cm)
+        assert "dash-token-0123456789" not in text and "pusher-secret-0123456789" not in text
+    for key in ("DASHBOARD_TOKEN", "PUSHER_APPS"):
+        assert f"settings.{key}" in render_error(helm, Values(sets=(f"settings.{key}=x",)))
+
+
+def test_server_network_policy_admits_only_the_listed_peers(helm: str) -> None:
+    """networkPolicy.server: a NetworkPolicy on the realtime-sio pods whose only ingress rule is the listed peers."""
+    assert not [d for d in render(helm) if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == FULLNAME]
+    peer = "networkPolicy.server.from[0].podSelector.matchLabels.app=ingress-nginx"
+    docs = render(helm, Values(sets=("networkPolicy.server.enabled=true", peer)))
+    policy = find(docs, "NetworkPolicy", FULLNAME)
+    k8s_schema.validate(policy)
+    assert policy["spec"]["podSelector"]["matchLabels"] == find(docs, "Deployment", FULLNAME)["spec"]["selector"]["matchLabels"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "ingress-nginx"}}}]
+    assert "networkPolicy.server.from" in render_error(helm, Values(sets=("networkPolicy.server.enabled=true",)))
+
+
 def test_existing_secret_is_used_instead_of_a_chart_secret(helm: str) -> None:
     """secrets.existingSecret: the pod reads that Secret and the chart renders none of its own."""
     docs = render(helm, Values(sets=("secrets.existingSecret=realtime-creds", "secrets.jwtSecret=ignored-0123456789")))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from realtime_sio.dashboard import credentials
 
 TOKEN = "dashboard-token-0123456789"
@@ -73,3 +75,20 @@ def test_combine_prefers_any_valid_credential() -> None:
     assert credentials.combine("invalid", "valid") == "valid"
     assert credentials.combine("absent", "invalid") == "invalid"
     assert credentials.combine("absent", "absent") == "absent"
+
+
+@pytest.mark.parametrize("expires", ["\u00b21", "\u0661\u0662", "12a", "-1", "1" * 13, ""])
+def test_cookie_expiry_must_be_ascii_digits(expires: str) -> None:
+    """Unicode digits ("²", Arabic-Indic) that str.isdigit() accepts but int() refuses make a cookie invalid."""
+    assert credentials.check_session(f"{expires}.abc", TOKEN, NOW) == "invalid"
+
+
+@pytest.mark.parametrize("header", ["Basic \u00e9\u00e9", "Basic \udcff\udcfe", "Basic " + "\u0661" * 8])
+def test_basic_with_non_ascii_is_invalid(header: str) -> None:
+    """A Basic value with non-ASCII characters (or undecodable bytes as surrogates) is invalid, never an exception."""
+    assert credentials.check_basic(header, TOKEN) == "invalid"
+
+
+def test_token_match_survives_undecodable_input() -> None:
+    """A candidate holding lone surrogates (a non-UTF-8 form value) is simply not the token."""
+    assert credentials.token_matches("\udcff" + TOKEN, TOKEN) is False

@@ -5,25 +5,40 @@ from __future__ import annotations
 import pytest
 
 from realtime_sio.auth.laravel import (
-    cache_subject,
+    cache_key,
     forwarded_headers,
     interpret,
     member_from,
 )
-from realtime_sio.auth.tokens import ANONYMOUS, Identity
 from realtime_sio.members import Member
 
 
 def test_forwarded_headers_filter_and_defaults() -> None:
-    """Hop-by-hop and framing headers are dropped; cookie and XHR markers added unless the client set them."""
-    headers = forwarded_headers({"Connection": "close", "host": "x", "Content-Length": "9", "X-CSRF-TOKEN": "t"}, "a=b")
+    """Only allow-listed headers pass, in canonical spelling; cookie and XHR markers are added unless given."""
+    headers = forwarded_headers({"Connection": "close", "host": "x", "Content-Length": "9", "x-csrf-token": "t"}, "a=b")
     assert headers == {"X-CSRF-TOKEN": "t", "Cookie": "a=b", "X-Requested-With": "XMLHttpRequest", "Accept": "application/json"}
 
 
 def test_client_cookie_kept() -> None:
     """A client-supplied cookie (any case) is not replaced by the handshake cookie."""
-    assert forwarded_headers({"cookie": "mine=1"}, "handshake=1")["cookie"] == "mine=1"
-    assert "Cookie" not in forwarded_headers({"cookie": "mine=1"}, "handshake=1")
+    assert forwarded_headers({"cookie": "mine=1"}, "handshake=1")["Cookie"] == "mine=1"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-Forwarded-For", "X-Real-IP", "Forwarded", "X-Forwarded-Host", "Host :", "Cookie ", " Authorization", "X-Requested-With", "X-Custom"],
+)
+def test_headers_outside_the_allow_list_are_dropped(name: str) -> None:
+    """Spoofable proxy headers, names with stray spaces and anything not allow-listed never reach Laravel."""
+    headers = forwarded_headers({name: "1.2.3.4"}, None)
+    assert headers == {"X-Requested-With": "XMLHttpRequest", "Accept": "application/json"}
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", "a\rb", "a\x00b", "caf\u00e9", "\udcff", "x" * 8193])
+def test_header_values_with_controls_or_non_ascii_are_dropped(value: str) -> None:
+    """A value aiohttp would refuse (CR/LF, NUL, non-ASCII, oversize) is dropped, client's and handshake's alike."""
+    assert "Authorization" not in forwarded_headers({"Authorization": value}, None)
+    assert "Cookie" not in forwarded_headers({}, value)
 
 
 @pytest.mark.parametrize(
@@ -54,10 +69,13 @@ def test_member_needs_usable_user_id(user_id: object) -> None:
     assert member_from({"user_id": user_id}) is None
 
 
-def test_cache_subject() -> None:
-    """JWT user first, else a digest of cookie + Authorization; nothing to go on → not cached."""
-    assert cache_subject(Identity(user_id="7"), {}, None) == "u:7"
-    a = cache_subject(ANONYMOUS, {}, "s=1")
-    assert a is not None and a.startswith("h:") and "s=1" not in a
-    assert cache_subject(ANONYMOUS, {"Authorization": "Bearer x"}, "s=1") != a
-    assert cache_subject(ANONYMOUS, {}, None) is None
+def test_cache_key_covers_exactly_what_was_forwarded() -> None:
+    """The key changes with the channel and with any forwarded header; without cookie or Authorization: not cached."""
+    base = forwarded_headers({}, "s=1")
+    key = cache_key("private-a", base)
+    assert key is not None and "s=1" not in key
+    assert cache_key("private-b", base) != key
+    assert cache_key("private-a", forwarded_headers({"X-CSRF-TOKEN": "t"}, "s=1")) != key
+    assert cache_key("private-a", forwarded_headers({"Authorization": "Bearer x"}, "s=1")) != key
+    assert cache_key("private-a", forwarded_headers({}, "s=1")) == key
+    assert cache_key("private-a", forwarded_headers({"X-CSRF-TOKEN": "t"}, None)) is None

@@ -57,3 +57,28 @@ def test_auto_rooms() -> None:
     """Authenticated identities get their user room and one room per role."""
     identity = Identity(user_id="7", roles=frozenset({"b", "a"}))
     assert list(payloads.auto_rooms(Settings(), identity)) == ["private-user.7", "private-role.a", "private-role.b"]
+
+
+@pytest.mark.parametrize(
+    ("any_origin", "origin", "host", "kept"),
+    [
+        (True, None, "rt.example", True),  # not a browser: no Origin header
+        (True, "https://rt.example", "rt.example", True),  # same origin
+        (True, "https://RT.example", "rt.example", True),
+        (True, "https://evil.example", "rt.example", False),  # any site may connect with '*', its cookies do not count
+        (True, "null", "rt.example", False),
+        (True, "https://rt.example:444", "rt.example", False),
+        (False, "https://app.example", "rt.example", True),  # an origin from the list is trusted with cookies
+    ],
+)
+def test_handshake_cookie(any_origin: bool, origin: str | None, host: str, kept: bool) -> None:
+    """With CORS '*' the handshake cookie counts only for same-origin or Origin-less handshakes."""
+    environ = {"HTTP_COOKIE": "s=1", "HTTP_HOST": host, **({"HTTP_ORIGIN": origin} if origin else {})}
+    assert payloads.handshake_cookie(environ, any_origin) == ("s=1" if kept else None)
+    assert payloads.handshake_cookie({"HTTP_HOST": host}, any_origin) is None
+
+
+def test_disconnect_reasons_are_a_closed_set() -> None:
+    """Every value disconnect_reason() can return is in DISCONNECT_REASONS (the namespace binds one metric child each)."""
+    for reason in ("client disconnect", "SERVER_DISCONNECT", "ping timeout", "transport close", "transport error", None, "x"):
+        assert payloads.disconnect_reason(reason) in payloads.DISCONNECT_REASONS

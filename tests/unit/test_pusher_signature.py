@@ -160,3 +160,17 @@ def test_get_without_body() -> None:
     query = signed_params(KEY, SECRET, "GET", "/apps/3/channels", b"", TS, {"filter_by_prefix": "presence-", "info": "user_count"})
     assert "body_md5" not in query
     verify(key=KEY, secret=SECRET, method="GET", paths=["/apps/3/channels"], query=query.items(), body=b"", now=TS, window=600)
+
+
+@pytest.mark.parametrize("timestamp", ["\u00b2", "\u0661\u0662\u0663", "1" * 13, "", " 1"])
+def test_unicode_digit_timestamp(timestamp: str) -> None:
+    """auth_timestamp of Unicode digits (str.isdigit() accepts them, int() does not) is signature_invalid."""
+    assert _code(_query(auth_timestamp=timestamp)) == errors.API_SIGNATURE_INVALID.code
+
+
+def test_undecodable_query_values_are_refused_not_raised() -> None:
+    """auth_key, body_md5 and auth_signature holding lone surrogates are compared as bytes and refused."""
+    assert _code(_query(auth_key="\udcff")) == errors.API_UNAUTHORIZED.code
+    assert _code(_query(body_md5="\udcff")) == errors.API_SIGNATURE_INVALID.code
+    assert _code(_query(auth_signature="\udcff")) == errors.API_SIGNATURE_INVALID.code
+    assert _code(_query(), path="/apps/\udcff/events") == errors.API_SIGNATURE_INVALID.code

@@ -65,6 +65,8 @@ def test_empty_data_array() -> None:
         (b'{"event":"","data":{}}', "event_invalid"),
         (b'{"event":"' + b"x" * 201 + b'","data":{}}', "event_invalid"),
         (b'{"event":"E"}', "data_missing"),
+        (b'{"event":"connect","data":{}}', "event_reserved"),
+        (b'{"event":"newListener","data":{}}', "event_reserved"),
         (b'{"event":"E","data":{},"socket":123}', "socket_invalid"),
         (b'{"event":"E","data":{},"socket":["a"]}', "socket_invalid"),
     ],

@@ -37,6 +37,8 @@ def test_values_are_parsed() -> None:
     [
         ({"REALTIME_SIO_PORT": "70000"}, "REALTIME_SIO_PORT='70000': expected an integer from 0 to 65535"),
         ({"REALTIME_SIO_LOG_FORMAT": "xml"}, "expected one of auto, json, console"),
+        ({"REALTIME_SIO_API_KEY": "k" * 15}, "REALTIME_SIO_API_KEY: expected at least 16 characters"),
+        ({"REALTIME_SIO_LOG_THROTTLE_LINES": "-1"}, "REALTIME_SIO_LOG_THROTTLE_LINES"),
         ({"REALTIME_SIO_WS_COMPRESSION": "maybe"}, "REALTIME_SIO_WS_COMPRESSION"),
         ({"REALTIME_SIO_CORS_ORIGINS": "app.example"}, "REALTIME_SIO_CORS_ORIGINS"),
         ({"REALTIME_SIO_JWT_ALGORITHMS": "HS256,RS256"}, "mix of HMAC and public-key"),

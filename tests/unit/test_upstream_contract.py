@@ -41,6 +41,7 @@ METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
     (socketio.AsyncManager, "get_rooms", ("sid", "namespace"), "fanout.LeanManager answers from its index"),
     (socketio.AsyncManager, "get_participants", ("namespace", "room"), "fanout.LeanManager.fanout iterates it"),
     (socketio.AsyncManager, "eio_sid_from_sid", ("sid", "namespace"), "sio/namespace.py and dashboard/feed.py"),
+    (socketio.AsyncManager, "is_sid_room", ("namespace", "room"), "sio/namespace.py refuses a live sid as a channel name"),
 ]
 
 MODULE_NAMES: list[tuple[Any, str, str]] = [
@@ -100,3 +101,13 @@ def test_socketio_server_and_manager_state() -> None:
     manager = server.manager
     for attr in ("rooms", "callbacks", "pending_connect", "pending_disconnect"):
         assert hasattr(manager, attr), f"socketio manager .{attr} is gone (sio/fanout.py)"
+
+
+def test_aiohttp_names_used() -> None:
+    """app._hide_versions sets aiohttp.web_response.SERVER_SOFTWARE (read for every response's Server header);
+    logs._ClientErrorFilter recognises aiohttp's parser errors by HttpProcessingError."""
+    import aiohttp.web_response
+    from aiohttp import http_exceptions
+
+    assert isinstance(getattr(aiohttp.web_response, "SERVER_SOFTWARE", None), str), "aiohttp.web_response.SERVER_SOFTWARE is gone"
+    assert issubclass(http_exceptions.BadHttpMessage, http_exceptions.HttpProcessingError)

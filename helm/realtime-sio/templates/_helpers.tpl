@@ -45,7 +45,7 @@ app.kubernetes.io/component: server
 
 {{/* True ("true") when the chart creates its own Secret with at least one key. */}}
 {{- define "realtime-sio.createSecret" -}}
-{{- if and (not .Values.secrets.existingSecret) (or .Values.secrets.jwtSecret .Values.secrets.apiKey .Values.redis.external.url) -}}
+{{- if and (not .Values.secrets.existingSecret) (or .Values.secrets.jwtSecret .Values.secrets.apiKey .Values.secrets.dashboardToken .Values.secrets.pusherApps .Values.redis.external.url) -}}
 true
 {{- end }}
 {{- end }}
@@ -88,7 +88,7 @@ true
 {{- if and .Values.migration.enabled (not .Values.ingress.enabled) }}
 {{- fail "migration.enabled needs ingress.enabled: the canary Ingress shares ingress.host and ingress.paths" }}
 {{- end }}
-{{- $managed := list "HOST" "PORT" "DRAIN_SECONDS" "SHUTDOWN_TIMEOUT" "CONFIG_FILE" "REDIS_URL" "JWT_SECRET" "API_KEY" }}
+{{- $managed := list "HOST" "PORT" "DRAIN_SECONDS" "SHUTDOWN_TIMEOUT" "CONFIG_FILE" "REDIS_URL" "JWT_SECRET" "API_KEY" "DASHBOARD_TOKEN" "PUSHER_APPS" }}
 {{- range $key, $_ := .Values.settings }}
 {{- if hasPrefix "REALTIME_SIO_" $key }}
 {{- fail (printf "settings.%s: leave off the REALTIME_SIO_ prefix" $key) }}
@@ -96,6 +96,9 @@ true
 {{- if has $key $managed }}
 {{- fail (printf "settings.%s is set by the chart (see service, drain, channelRules, redis and secrets in values.yaml)" $key) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.networkPolicy.server.enabled (not .Values.networkPolicy.server.from) }}
+{{- fail "networkPolicy.server.enabled needs networkPolicy.server.from: at least the ingress controller's pods (an empty list would cut every client off)" }}
 {{- end }}
 {{- if and .Values.redis.internal.enabled .Values.redis.external.url }}
 {{- fail "redis.internal.enabled and redis.external.url are exclusive: choose one Redis" }}
