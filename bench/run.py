@@ -25,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import machine, report
+from benchkit import tls as bench_tls
 from benchkit.procs import install_cleanup, nofile_limits, stop_all
 from benchkit.profiles import PROFILES, with_runs
 from benchkit.redis_server import start_redis
@@ -53,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--python", default=os.environ.get("BENCH_PYTHON", sys.executable), help="Python that runs realtime_sio")
     parser.add_argument("--node", default="node", help="node binary")
     parser.add_argument("--skip-npm", action="store_true", help="do not run `npm ci` (node_modules already installed)")
+    parser.add_argument("--tls", action="store_true", help="both servers serve HTTPS/WSS with a bench CA's certificate")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to separate cores")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", action="store_true", default=None, help="write docs/performance.md (default for full)")
@@ -89,12 +91,12 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
 
 
-def specs(args: argparse.Namespace) -> list[ServerSpec]:
+def specs(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> list[ServerSpec]:
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(wanted) - set(SERVER_NAMES)
     if unknown:
         raise SystemExit(f"unknown --servers {sorted(unknown)}; choose from {SERVER_NAMES}")
-    made = {REALTIME_SIO: realtime_sio_spec(args.python), NODE_PEER: node_peer_spec(args.node)}
+    made = {REALTIME_SIO: realtime_sio_spec(args.python, extra_env), NODE_PEER: node_peer_spec(args.node, extra_env)}
     return [made[name] for name in wanted]
 
 
@@ -113,12 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"unknown --scenarios {sorted(set(scenarios) - set(SCENARIOS))}; choose from {list(SCENARIOS)}")
-    servers = specs(args)
     nofile = nofile_limits()
     env = clean_env()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     logs = args.results / "logs" / stamp
     logs.mkdir(parents=True, exist_ok=True)
+    server_env: dict[str, str] = {}
+    if args.tls:  # the same figures, every connection over TLS (wss://, and the HTTP emitter over https://)
+        tls = bench_tls.make(logs)
+        server_env = tls.server_env()
+        env.update(tls.client_env())
+        profile = replace(profile, name=f"{profile.name}-tls")
+    servers = specs(args, server_env)
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
     server_core, loadgen_core = (0, 1) if pin else (None, None)
     say(f"profile {profile.name}, {profile.runs} run(s), servers {[s.name for s in servers]}, scenarios {scenarios}")

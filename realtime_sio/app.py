@@ -59,6 +59,7 @@ from realtime_sio.sio.namespace import EchoNamespace
 from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 from realtime_sio.sio.upgrade_router import Reply, RoutedSite, Upgrades
+from realtime_sio.tls import CertificateReloader
 
 log = logs.get(__name__)
 
@@ -88,6 +89,7 @@ class Realtime:
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     upgrades: Upgrades | None = None  # serve() listens through an UpgradeRouter (head deadline and limits, lean WebSockets)
+    tls: CertificateReloader | None = None  # TLS_CERT_FILE set: serve() listens with its context
 
 
 SERVER_HEADER = "realtime-sio"
@@ -219,6 +221,10 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         web_app.cleanup_ctx.append(feed.sampling)
         web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
     services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag)
+    tls = None
+    if settings.tls_cert_file and settings.tls_key_file:  # loaded now: a pair that cannot be served stops start-up
+        tls = CertificateReloader(settings.tls_cert_file, settings.tls_key_file, metrics, settings.tls_reload_interval)
+        services["tls_reloader"] = tls.run
     # Every connection's request head is read by the router (deadline, size, WebSocket version); it serves Engine.IO
     # upgrades itself only with the lean WebSocket, which speaks no extensions.
     upgrades = Upgrades(
@@ -230,8 +236,11 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         max_head_bytes=settings.limits.max_head_bytes,
         lean=settings.lean_websocket and not settings.ws_compression,
         refused=refusals,
+        scheme="https" if tls is not None else "http",
     )
-    realtime = Realtime(settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades)
+    realtime = Realtime(
+        settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades, tls
+    )
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_services)
     return realtime
@@ -440,10 +449,18 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
     )
     await runner.setup()
     assert realtime.upgrades is not None  # build() always makes it
-    site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096)
+    ssl_context = realtime.tls.context if realtime.tls is not None else None
+    site = RoutedSite(runner, settings.host, settings.port, realtime.upgrades, backlog=4096, ssl_context=ssl_context)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    log.info("server_started", host=settings.host, port=port, redis=bool(settings.redis_url))
+    loop_kind = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # "uvloop" or "asyncio"
+    log.info(
+        "server_started", host=settings.host, port=port, redis=bool(settings.redis_url), tls=ssl_context is not None, loop=loop_kind
+    )
+    if ssl_context is not None and loop_kind != "uvloop":
+        # asyncio's SSLProtocol zero-fills a 256 KiB read buffer per connection: 227 KiB per idle TLS connection
+        # measured, against 24 KiB on uvloop (docs/performance.md, TLS).
+        log.warning("tls_without_uvloop", kib_per_connection=227)
     if ready is not None:
         ready(port)
     stop = asyncio.Event()

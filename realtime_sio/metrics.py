@@ -21,7 +21,7 @@ from prometheus_client import (
 CHANNEL_KINDS = ("public", "private", "presence")
 EVENT_SOURCES = ("http", "pusher", "redis", "whisper", "cluster")
 STALL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-RECOVERY_OUTCOMES = ("replayed", "reset", "deferred")
+RECOVERY_OUTCOMES = ("replayed", "reset", "retried", "deferred")
 ADMISSION_REASONS = ("draining", "descriptors", "overloaded")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -55,6 +55,8 @@ class Metrics:
     redis_pool_wait: Histogram
     heartbeats: Counter
     nodes_reaped: Counter
+    tls_certificate_expiry: Gauge
+    tls_reloads: Counter
 
     def exposition(self) -> bytes:
         """Prometheus text format of everything in the registry."""
@@ -143,7 +145,7 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
         ),
         recoveries=Counter(
             "realtime_sio_recoveries_total",
-            "Missed-message recoveries by outcome (replayed, reset, deferred = client told to reconnect) and reason",
+            "Missed-message recoveries by outcome (replayed, reset, retried = a read tried again, deferred = client told to reconnect) and reason",
             ["outcome", "reason"],
             registry=reg,
         ),
@@ -171,14 +173,29 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
             registry=reg,
         ),
         nodes_reaped=Counter("realtime_sio_nodes_reaped_total", "Dead nodes whose presence this node removed", registry=reg),
+        # 0 while the server does not terminate TLS itself (the expiry alert ignores 0).
+        tls_certificate_expiry=Gauge(
+            "realtime_sio_tls_certificate_expiry_timestamp_seconds",
+            "notAfter of the TLS certificate served to new connections, unix seconds (0 = TLS is not served here)",
+            registry=reg,
+        ),
+        tls_reloads=Counter(
+            "realtime_sio_tls_reloads_total",
+            "Renewed TLS certificate/key pairs seen on disk, by outcome (loaded, refused = the old pair keeps serving)",
+            ["outcome"],
+            registry=reg,
+        ),
     )
     metrics.redis_up.set(1)
     for reason in ADMISSION_REASONS:
         metrics.admission_refused.labels(reason=reason)
     for outcome in ("ok", "failed", "withheld"):
         metrics.heartbeats.labels(outcome=outcome)
+    for outcome in ("loaded", "refused"):
+        metrics.tls_reloads.labels(outcome=outcome)
     for kind in CHANNEL_KINDS:
         metrics.subscriptions.labels(kind=kind)
     for source in EVENT_SOURCES:
         metrics.events_received.labels(source=source)
     return metrics
+

@@ -122,6 +122,9 @@ class Settings:
     subscribe_burst: int = 50
     ws_compression: bool = False
     lean_websocket: bool = True
+    tls_cert_file: str | None = None  # PEM chain, leaf first: the port serves HTTPS/WSS (tls.py)
+    tls_key_file: str | None = None
+    tls_reload_interval: float = 5.0  # seconds between looks at the two files for a renewed pair
     gc_tuning: bool = True
     max_buffered_bytes: int = 1_048_576
     redis_url: str | None = field(default=None, repr=False)
@@ -349,6 +352,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
     Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
     Option("LEAN_WEBSOCKET", "lean_websocket", _bool, "serve Engine.IO WebSockets on the raw connection instead of aiohttp's WebSocket (about a third of the memory per connection, no task per idle socket; off when WS_COMPRESSION is on)", "true/false"),
+    Option("TLS_CERT_FILE", "tls_cert_file", _opt_str, "PEM certificate chain (leaf first): the port serves HTTPS and WSS, TLS 1.2+; a renewed file is picked up without a restart (unset = plain HTTP)", "a readable file path"),
+    Option("TLS_KEY_FILE", "tls_key_file", _opt_str, "PEM private key (unencrypted) of TLS_CERT_FILE", "a readable file path"),
+    Option("TLS_RELOAD_INTERVAL", "tls_reload_interval", _float(0.1, 3600), "seconds between checks of the TLS files for a renewed pair (a change is loaded once it held still for one check)", "seconds 0.1-3600"),
     Option("HEAD_TIMEOUT", "limits.head_timeout", _float(0.1, 3600), "seconds a new connection has to send its whole first request head before it is closed", "seconds 0.1-3600"),
     Option("MAX_HEAD_BYTES", "limits.max_head_bytes", _int(4096, 1_048_576), "largest request head (request line and headers); larger ones are answered 431 and closed", "bytes 4096-1048576"),
     Option("BODY_TIMEOUT", "limits.body_timeout", _float(0.1, 3600), "seconds a request body has to arrive in full (else 408 and the connection is closed)", "seconds 0.1-3600"),
@@ -432,6 +438,9 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"{PREFIX}JWT_SECRET: expected at least {needed} bytes for {','.join(hmac_algs)} (RFC 7518 §3.2)"
         )
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        given, missing = ("TLS_CERT_FILE", "TLS_KEY_FILE") if settings.tls_cert_file else ("TLS_KEY_FILE", "TLS_CERT_FILE")
+        raise SettingsError(f"{PREFIX}{missing}: expected a file path too when {PREFIX}{given} is set (TLS needs both)")
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
     if settings.dashboard_token is not None and len(settings.dashboard_token) < MIN_SECRET_CHARS:

@@ -153,11 +153,17 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     nofile: int | None = None  # RLIMIT_NOFILE (soft and hard) of the process, for descriptor-budget tests
+    event_loop: str = "uvloop"  # "asyncio": the CLI finds no uvloop and runs on asyncio's own loop
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="realtime-sio-", suffix=".log")[1]))
 
     @property
+    def tls(self) -> bool:
+        """True when the server terminates TLS itself (``REALTIME_SIO_TLS_CERT_FILE`` is set)."""
+        return bool(self.env.get("REALTIME_SIO_TLS_CERT_FILE"))
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
@@ -171,6 +177,9 @@ class ServerProcess:
 
     def _command(self) -> list[str]:
         command = [sys.executable, "-m", "realtime_sio", "serve"]
+        if self.event_loop == "asyncio":
+            hide_uvloop = "import sys; sys.modules['uvloop'] = None; from realtime_sio.cli import main; sys.exit(main())"
+            command = [sys.executable, "-c", hide_uvloop, "serve"]
         if self.nofile is not None:  # the hard limit too: the server lifts its soft limit to the hard one at start
             command = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--", *command]
         return command

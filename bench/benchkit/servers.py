@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -58,8 +59,13 @@ def node_peer_spec(node: str = "node", extra_env: Mapping[str, str] | None = Non
 
 
 def http_get_json(url: str, timeout: float = 2.0) -> object:
-    """GET ``url`` and decode its JSON body (raises on a non-2xx answer or a transport error)."""
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+    """GET ``url`` and decode its JSON body (raises on a non-2xx answer or a transport error).
+
+    An https URL is the bench's own loopback server with the bench CA's leaf: the health probe does not verify it
+    (the load generator does).
+    """
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
         return json.loads(resp.read() or b"null")
 
 
@@ -70,7 +76,8 @@ class RunningServer:
         self.spec = spec
         self.proc = proc
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        scheme = "https" if spec.env.get("REALTIME_SIO_TLS_CERT_FILE") else "http"
+        self.url = f"{scheme}://127.0.0.1:{port}"
 
     def healthy(self) -> bool:
         try:

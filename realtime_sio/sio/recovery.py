@@ -8,12 +8,15 @@ released afterwards in order, so the client sees every event once, in position o
   reload that channel's state; ``reason`` says why (``trimmed``, ``expired``, ``epoch_changed``), and so does the log.
 - Without one (a first subscribe, an automatic user room): the client gets ``recovery:position(channel, null,
   {position})``, the channel's current position, so it can recover the channel even before its first event.
-- When history cannot be read right now (Redis busy or away) nothing is reset: :class:`RecoveryDeferred` is raised and
-  the caller asks the client to reconnect later with the same cursor (issue 14: a false "history unavailable" used to
-  make clients drop positions whose history existed).
+- When history cannot be read right now (Redis busy or away) nothing is reset: the read is tried again while the
+  socket waits, and if it still fails :class:`RecoveryDeferred` is raised and the caller asks the client to reconnect
+  later with the same cursor (issue 14: a false "history unavailable" used to make clients drop positions whose
+  history existed).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from redis.exceptions import RedisError
 
@@ -28,6 +31,8 @@ RESET_EVENT = "recovery:reset"
 POSITION_EVENT = "recovery:position"
 RESET_CODE = "history_unavailable"
 _UNREACHABLE = (RedisError, OSError, TimeoutError)
+ATTEMPTS = 3  # history reads tried before the client is asked to reconnect (each may wait REDIS_POOL_TIMEOUT)
+RETRY_PAUSE = 0.5  # seconds before the second read, twice that before the third
 
 
 class RecoveryDeferred(Exception):
@@ -70,18 +75,34 @@ class Recovery:
 
     async def settle(self, sid: str, channel: str, since: Cursor | None, held: list[Message]) -> str | None:
         """Replay after ``since`` (or hand out the current position), then release the gate; returns the position
-        the socket now stands at (``None`` without history). Raises :class:`RecoveryDeferred` with the gate closed."""
-        try:
-            if since is not None:
-                replay = await self._broadcaster.history_since(channel, since)
-                if not isinstance(replay, Unrecoverable):
-                    return self._replay(sid, channel, since, replay, held)
-                self._reset(sid, channel, since, replay.reason)
-            position = await self._broadcaster.position(channel)
-        except _UNREACHABLE as exc:
-            self.close_gate(sid, channel)
-            self._metrics.recoveries.labels(outcome="deferred", reason=type(exc).__name__).inc()
-            raise RecoveryDeferred(type(exc).__name__) from exc
+        the socket now stands at (``None`` without history).
+
+        A read that fails because Redis is busy or away is tried again (``ATTEMPTS`` in all, the socket staying
+        connected and its live events held): asking a client to reconnect costs a whole new handshake, which under
+        a reconnect storm feeds the overload that made the read fail. Only then :class:`RecoveryDeferred` is raised,
+        with the gate closed.
+        """
+        cursor = since
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                if cursor is not None:
+                    replay = await self._broadcaster.history_since(channel, cursor)
+                    if not isinstance(replay, Unrecoverable):
+                        return self._replay(sid, channel, cursor, replay, held)
+                    self._reset(sid, channel, cursor, replay.reason)
+                    cursor = None  # reset once; what is left is handing out the current position
+                position = await self._broadcaster.position(channel)
+                break
+            except _UNREACHABLE as exc:
+                error = type(exc).__name__
+                if attempt == ATTEMPTS or channel not in self._gated.get(sid, ()):
+                    self.close_gate(sid, channel)
+                    self._metrics.recoveries.labels(outcome="deferred", reason=error).inc()
+                    raise RecoveryDeferred(error) from exc
+                self._metrics.recoveries.labels(outcome="retried", reason=error).inc()
+                await asyncio.sleep(RETRY_PAUSE * attempt)
+                if channel not in self._gated.get(sid, ()):
+                    return None  # the socket went away meanwhile (its gates were dropped)
         self._announce(sid, channel, position, held)
         return position
 

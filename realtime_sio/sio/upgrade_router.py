@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -62,6 +63,7 @@ class Upgrades:
     handle: Callable[[LeanRequest], Awaitable[Any]]  # engineio's handle_request
     admit: Callable[[dict[str, Any]], Reply | None]  # admission control: None, or the answer refusing the handshake
     head_timeout: float = 30.0  # a connection that has not sent its whole request head by then is closed
+    scheme: str = "http"  # "https" when the site terminates TLS itself (engineio's same-origin check reads it)
     max_head_bytes: int = 16_384  # a longer head is answered 431
     lean: bool = True  # False: every connection goes to aiohttp once its head is read (LEAN_WEBSOCKET=false)
     # refused(reason, detail): count and log refused input (app.py: bad_input metric, rate-limited log line)
@@ -80,8 +82,11 @@ class Upgrades:
         object.__setattr__(self, "protocol_error", protocol_error)
 
 
-def parse_head(head: bytes) -> tuple[str, str, str, dict[str, Any]] | None:
-    """``(method, path, version, environ)`` of a request head (without the blank line), or None when malformed."""
+def parse_head(head: bytes, scheme: str = "http") -> tuple[str, str, str, dict[str, Any]] | None:
+    """``(method, path, version, environ)`` of a request head (without the blank line), or None when malformed.
+
+    ``scheme`` is the connection's own (``https`` over TLS); a proxy's ``X-Forwarded-Proto`` overrides it.
+    """
     lines = head.split(b"\r\n")
     parts = lines[0].decode("latin-1").split(" ")
     if len(parts) != 3:
@@ -104,7 +109,7 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, Any]] | None:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
         text = value.strip().decode("latin-1")
         environ[key] = f"{environ[key]},{text}" if key in environ else text
-    environ["wsgi.url_scheme"] = environ.get("HTTP_X_FORWARDED_PROTO", "http")
+    environ["wsgi.url_scheme"] = environ.get("HTTP_X_FORWARDED_PROTO", scheme)
     return method, path, version, environ
 
 
@@ -171,7 +176,7 @@ class UpgradeRouter(asyncio.Protocol):
             return
         if end < 0:
             return
-        parsed = parse_head(bytes(head[:end]))
+        parsed = parse_head(bytes(head[:end]), upgrades.scheme)
         if parsed is not None and wrong_websocket_version(parsed[0], parsed[1], parsed[3], upgrades.path):
             self._refuse(errors.WEBSOCKET_VERSION, "expected Sec-WebSocket-Version: 13", [("Sec-WebSocket-Version", "13")])
             return
@@ -218,7 +223,7 @@ class UpgradeRouter(asyncio.Protocol):
         if transport.can_write_eof():
             transport.write_eof()
             self._timer = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.abort)
-        else:  # pragma: no cover - TCP transports can always half-close
+        else:  # TLS transports cannot half-close: close() sends the answer, then close_notify
             transport.close()
 
     def _hand_to_aiohttp(self) -> None:
@@ -268,11 +273,26 @@ def render_reply(reply: Reply) -> bytes:
 
 
 class RoutedSite(web.TCPSite):
-    """aiohttp's TCP site, except that each accepted connection starts at an :class:`UpgradeRouter`."""
+    """aiohttp's TCP site, except that each accepted connection starts at an :class:`UpgradeRouter`.
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, upgrades: Upgrades, *, backlog: int = 4096) -> None:
-        super().__init__(runner, host, port, backlog=backlog, reuse_address=True)
+    With ``ssl_context`` the router sits above the TLS layer: it (and later the lean WebSocket or aiohttp) sees
+    plaintext, and ``transport.set_protocol`` swaps the protocol of the TLS transport (asyncio and uvloop alike).
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        upgrades: Upgrades,
+        *,
+        backlog: int = 4096,
+        ssl_context: ssl.SSLContext | None = None,
+        ssl_handshake_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(runner, host, port, backlog=backlog, reuse_address=True, ssl_context=ssl_context)
         self._upgrades = upgrades
+        self._handshake_timeout = ssl_handshake_timeout
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with the runner
@@ -280,7 +300,13 @@ class RoutedSite(web.TCPSite):
         assert fallback is not None
         upgrades = self._upgrades
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: UpgradeRouter(upgrades, fallback), self._host, self._port, backlog=self._backlog, reuse_address=True
+            lambda: UpgradeRouter(upgrades, fallback),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=True,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context is not None else None,
         )
         if self._server.sockets:
             self._bound_port = self._server.sockets[0].getsockname()[1]

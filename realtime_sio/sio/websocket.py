@@ -289,7 +289,7 @@ class WebSocketConnection(asyncio.Protocol):
             if transport.can_write_eof():
                 transport.write_eof()
                 self._linger = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.abort)
-            else:  # pragma: no cover - TCP transports can always half-close
+            else:  # TLS transports cannot half-close: close() sends the buffered data, then close_notify
                 transport.close()
 
     def abort(self) -> None:

@@ -28,7 +28,9 @@ export const params = JSON.parse((await readStdin()) || '{}');
 const openPages = [];
 
 export async function launch() {
-  return chromium.launch({ executablePath: params.chromium || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  // chromiumArgs: extra flags from the test, e.g. --ignore-certificate-errors-spki-list=<hash> to trust a test CA's leaf.
+  const args = [...CHROMIUM_ARGS, ...(params.chromiumArgs || [])];
+  return chromium.launch({ executablePath: params.chromium || '/usr/bin/chromium', args });
 }
 
 // POST /control/<action> on the test's page server; pytest performs the action (publish, restart, ...) and answers.

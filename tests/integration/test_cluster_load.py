@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 import socketio
 
 from tests.integration.test_channels import post_event
@@ -20,7 +21,7 @@ def metric(text: str, name: str) -> float:
     """Sum of every sample of ``name`` (any labels) in a Prometheus exposition."""
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {"):
+        if line.startswith(name) and (name.endswith(('"', "}")) or line[len(name)] in " {"):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -153,3 +154,33 @@ async def test_descriptor_budget_refuses_new_connections_with_a_retryable_503(
                 await probe.read()
             await asyncio.sleep(0.05)
     assert status == 200, "handshakes stayed refused after descriptors were freed"
+
+
+async def test_recovery_reads_that_find_redis_busy_are_retried_not_dropped(
+    redis_server: RedisServer, server_factory: Callable[..., ServerProcess], clients: Any
+) -> None:
+    """While Redis is paused and the pool gives no connection in time, recoveries are tried again and every client
+    stays connected and gets its replay (the first failure used to close each client's transport)."""
+    node = server_factory(
+        REALTIME_SIO_REDIS_URL=redis_server.url, REALTIME_SIO_REDIS_POOL_SIZE="2", REALTIME_SIO_REDIS_POOL_TIMEOUT="0.2"
+    )
+    await ready(node)
+    first: Client = clients(node.url)
+    await first.connect()
+    position = (await first.joined("paused"))["position"]
+    await first.close()
+    for n in range(5):
+        await post_event(node.url, {"channel": "paused", "event": "E", "data": n})
+    storm: list[Client] = [clients(node.url) for _ in range(20)]
+    await asyncio.gather(*(c.connect() for c in storm))
+    control = redis.asyncio.Redis.from_url(redis_server.url)
+    await control.execute_command("CLIENT", "PAUSE", "1200", "ALL")  # every command waits: the pool runs dry
+    await asyncio.gather(*(c.sio.emit("subscribe", {"channel": "paused", "since": position}) for c in storm))
+    for c in storm:
+        got = await c.wait_for("E", 5, timeout=30)
+        assert [a[1] for a in got] == list(range(5))
+        assert c.sio.connected and c.named("recovery:reset") == []
+    await control.aclose()
+    text = await scrape(node)
+    assert metric(text, 'realtime_sio_recoveries_total{outcome="retried"') >= 1, "no read was retried: the pool never ran dry"
+    assert metric(text, 'realtime_sio_recoveries_total{outcome="deferred"') == 0

@@ -3,7 +3,8 @@
 // Environment (same names and defaults as realtime_sio, so the runner starts both the same way):
 //   REALTIME_SIO_HOST (127.0.0.1), REALTIME_SIO_PORT (6001), REALTIME_SIO_API_KEY (none = HTTP emit open),
 //   REALTIME_SIO_JWT_SECRET (none = anonymous only), REALTIME_SIO_REDIS_URL (none = no Laravel Redis ingest),
-//   REALTIME_SIO_REDIS_PREFIX (laravel_database_).
+//   REALTIME_SIO_REDIS_PREFIX (laravel_database_), REALTIME_SIO_TLS_CERT_FILE + REALTIME_SIO_TLS_KEY_FILE (PEM; both
+//   set = HTTPS/WSS on the same port, TLS 1.2+, ALPN http/1.1, as realtime_sio serves it).
 //   PEER_REDIS_ADAPTER=1: run as one node of a cluster through `@socket.io/redis-adapter` on REALTIME_SIO_REDIS_URL
 //   (the migration plan's stack) instead of the Laravel subscriber; broadcasts reach every node's sockets.
 //
@@ -18,7 +19,9 @@
 //   - GET /health → {"status":"ok"}.
 //   - Redis (Laravel RedisBroadcaster): PSUBSCRIBE <prefix>*, message {event, data, socket} →
 //     emit(event, <channel without prefix>, data), like laravel-echo-server does.
+import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { Server } from "socket.io";
 import jwt from "jsonwebtoken";
 
@@ -29,6 +32,8 @@ const jwtSecret = process.env.REALTIME_SIO_JWT_SECRET || "";
 const redisUrl = process.env.REALTIME_SIO_REDIS_URL || "";
 const redisPrefix = process.env.REALTIME_SIO_REDIS_PREFIX ?? "laravel_database_";
 const useAdapter = process.env.PEER_REDIS_ADAPTER === "1";
+const tlsCert = process.env.REALTIME_SIO_TLS_CERT_FILE || "";
+const tlsKey = process.env.REALTIME_SIO_TLS_KEY_FILE || "";
 const MAX_BODY = 100_000;
 
 /** Emit one Laravel-Echo-style event: (event, channel, data) to every socket in the room `channel`. */
@@ -73,13 +78,17 @@ function handleEvents(req, res) {
   });
 }
 
-const httpServer = http.createServer((req, res) => {
+const tlsOptions = tlsCert && tlsKey
+  ? { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey), minVersion: "TLSv1.2", ALPNProtocols: ["http/1.1"] }
+  : null;
+const handler = (req, res) => {
   // socket.io answers /socket.io/ itself before this handler runs.
   const path = req.url.split("?", 1)[0];
   if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });
   if (req.method === "POST" && path === "/api/v1/events") return handleEvents(req, res);
   sendJson(res, 404, { code: "not_found" });
-});
+};
+const httpServer = tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler);
 // Keep-alive for the HTTP emitter: a bench run sends thousands of POSTs on a few sockets.
 httpServer.keepAliveTimeout = 30_000;
 
@@ -162,7 +171,7 @@ if (redisUrl && useAdapter) redisClient = await startAdapter();
 else if (redisUrl) redisClient = await startRedis();
 
 httpServer.listen(port, host, () => {
-  console.log(JSON.stringify({ event: "listening", host, port, pid: process.pid }));
+  console.log(JSON.stringify({ event: "listening", host, port, pid: process.pid, tls: Boolean(tlsOptions) }));
 });
 
 // Bounded shutdown on SIGTERM/SIGINT: close sockets, Redis, then exit even if something hangs.

@@ -1,0 +1,118 @@
+"""A throw-away certificate authority for TLS tests and benches: a CA and leaf certificates made with ``cryptography``."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import ipaddress
+import os
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+DAY = datetime.timedelta(days=1)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A server certificate (chain: leaf then CA) and its key, PEM."""
+
+    chain_pem: bytes
+    key_pem: bytes = field(repr=False)
+    serial: int
+    spki_sha256: str  # base64 SHA-256 of the public key: Chromium's --ignore-certificate-errors-spki-list
+
+    def write(self, cert_path: Path, key_path: Path) -> None:
+        """Replace both files the way certbot's deploy does: write aside, then rename over (atomic per file)."""
+        for path, data in ((cert_path, self.chain_pem), (key_path, self.key_pem)):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(data)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+
+
+class TestCA:
+    """A self-signed CA that issues leaf certificates for 127.0.0.1/localhost."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, common_name: str = "realtime_sio test CA") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name))
+            .issuer_name(_name(common_name))
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - DAY)
+            .not_valid_after(now + 30 * DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def write(self, path: Path) -> Path:
+        path.write_bytes(self.pem)
+        return path
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts only this CA (hostname checked)."""
+        return ssl.create_default_context(cadata=self.pem.decode())
+
+    def issue(
+        self,
+        hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+        valid_from: datetime.timedelta = -DAY,
+        valid_for: datetime.timedelta = 10 * DAY,
+    ) -> Leaf:
+        """A leaf for ``hosts`` valid from now + ``valid_from`` for ``valid_for`` (negative offsets make expired ones)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        serial = x509.random_serial_number()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(hosts[0]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(now + valid_from)
+            .not_valid_after(now + valid_from + valid_for)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return Leaf(
+            chain_pem=cert.public_bytes(serialization.Encoding.PEM) + self.pem,
+            key_pem=_key_pem(key),
+            serial=serial,
+            spki_sha256=base64.b64encode(hashlib.sha256(spki).digest()).decode(),
+        )
+
+
+def other_key_pem() -> bytes:
+    """A private key that matches no certificate (for mismatched pairs)."""
+    return _key_pem(ec.generate_private_key(ec.SECP256R1()))
