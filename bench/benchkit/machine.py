@@ -76,6 +76,7 @@ def describe(python: str, node: str, nofile: tuple[int, int]) -> dict[str, objec
         "redis-py": py.get("redis"),
         "node": _run([node, "--version"]).lstrip("v") or None,
         "socket.io": _npm_version(REPO / "bench" / "peers" / "node-socketio", "socket.io"),
+        "redis-adapter": _npm_version(REPO / "bench" / "peers" / "node-socketio", "@socket.io/redis-adapter"),
         "socket.io-client": _npm_version(REPO / "bench" / "loadgen", "socket.io-client"),
         "redis-server": next((w.split("=", 1)[1] for w in redis_line.split() if w.startswith("v=")), None),
         "git": _run(["git", "-C", str(REPO), "describe", "--always", "--dirty"]) or None,

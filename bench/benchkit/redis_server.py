@@ -1,4 +1,4 @@
-"""A private redis-server for the Laravel-path scenario: free port, loopback only, no persistence."""
+"""A private redis-server for the Laravel-path and storm scenarios: free port, loopback only, no persistence."""
 
 from __future__ import annotations
 
@@ -31,3 +31,23 @@ def start_redis(log_path: Path, core: int | None) -> tuple[ManagedProcess, str]:
         proc.stop()
         raise RuntimeError(f"redis-server did not start on port {port}; see {log_path}")
     return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def used_memory(url: str) -> int | None:
+    """``used_memory`` from ``INFO memory`` of the redis-server at ``url`` (redis://127.0.0.1:<port>/0), or None."""
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as s:
+            s.sendall(b"INFO memory\r\n")
+            data = b""
+            while b"\r\n" not in data or len(data) < int(data.split(b"\r\n", 1)[0][1:] or 0) + 4:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except (OSError, ValueError):
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":", 1)[1])
+    return None

@@ -151,12 +151,12 @@ def section(runs: Runs, profile: Profile, machine: Mapping[str, Any], notes: Seq
     return "\n".join(out)
 
 
-def update_docs(path: Path, generated: str) -> None:
-    """Replace the generated section of ``path`` (or append it when the markers are missing)."""
+def update_docs(path: Path, generated: str, begin: str = BEGIN, end_marker: str = END) -> None:
+    """Replace the generated section between ``begin`` and ``end_marker`` of ``path`` (append it when missing)."""
     text = path.read_text() if path.exists() else "# Performance\n\n"
-    start, end = text.find(BEGIN), text.find(END)
+    start, end = text.find(begin), text.find(end_marker)
     if start != -1 and end != -1 and end > start:
-        text = text[:start] + generated + text[end + len(END):]
+        text = text[:start] + generated + text[end + len(end_marker):]
     else:
         text = text.rstrip("\n") + "\n\n" + generated + "\n"
     path.write_text(text)

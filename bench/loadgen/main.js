@@ -1,4 +1,4 @@
-// Load generator entry point: `node main.js <idle|latency|fanout> --url http://127.0.0.1:6001 [options]`.
+// Load generator entry point: `node main.js <idle|latency|fanout|storm|storm-publisher> --url http://127.0.0.1:6001 [options]`.
 // Prints JSON lines on stdout (events, then one {"event":"result"}); see lib/control.js for the protocol.
 import { parseArgs } from "./lib/args.js";
 import { report, log } from "./lib/control.js";
@@ -6,8 +6,10 @@ import { sourceAddresses } from "./lib/pool.js";
 import * as idle from "./scenarios/idle.js";
 import * as latency from "./scenarios/latency.js";
 import * as fanout from "./scenarios/fanout.js";
+import * as storm from "./scenarios/storm.js";
+import * as stormPublisher from "./scenarios/storm_publisher.js";
 
-const SCENARIOS = { idle, latency, fanout };
+const SCENARIOS = { idle, latency, fanout, storm, "storm-publisher": stormPublisher };
 
 const COMMON = {
   url: "http://127.0.0.1:6001",
@@ -33,17 +35,21 @@ async function main() {
     report("result", { scenario: name, error: `deadline of ${opts.maxSeconds}s exceeded` });
     process.exit(3);
   }, opts.maxSeconds * 1000).unref();
-  const total = opts.clients ?? Math.max(...opts.steps.map(Number));
+  const total = opts.clients ?? (opts.steps ? Math.max(...opts.steps.map(Number)) : 0);
   const addresses = sourceAddresses(total, opts.perAddressLimit, opts.sourceAddrs);
   if (addresses.length) log(`source addresses: ${addresses[0]}..${addresses[addresses.length - 1]}`);
   const result = await scenario.run(opts, addresses);
   report("result", { ...result, source_addresses: addresses.length });
 }
 
+// Leave only once stdout has been written out: a pipe to the runner is asynchronous once its buffer is full, and a
+// large result line (the storm's) was cut at 128 KiB by an early exit. Write callbacks run in order.
+const exitAfterFlush = (code) => process.stdout.write("", () => setTimeout(() => process.exit(code), 200));
+
 main().then(
-  () => setTimeout(() => process.exit(0), 200), // let socket closes flush, then leave
+  () => exitAfterFlush(0), // also lets socket closes flush
   (err) => {
     report("result", { error: String((err && err.stack) || err) });
-    process.exit(2);
+    exitAfterFlush(2);
   },
 );

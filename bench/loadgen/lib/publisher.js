@@ -17,7 +17,16 @@ export class HttpPublisher {
 
   /** Publish one event; resolves the HTTP status (0 on a transport error). Never rejects. */
   publish(channel, event, data) {
-    const body = JSON.stringify({ channel, event, data });
+    return this.post({ channel, event, data });
+  }
+
+  /** Publish one event to several channels (at most the route's limit) in one request; resolves the status. */
+  publishChannels(channels, event, data) {
+    return this.post({ channels, event, data });
+  }
+
+  post(doc) {
+    const body = JSON.stringify(doc);
     this.sent++;
     return new Promise((resolve) => {
       const req = http.request(

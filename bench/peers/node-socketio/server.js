@@ -5,6 +5,8 @@
 //   REALTIME_SIO_JWT_SECRET (none = anonymous only), REALTIME_SIO_REDIS_URL (none = no Laravel Redis ingest),
 //   REALTIME_SIO_REDIS_PREFIX (laravel_database_), REALTIME_SIO_TLS_CERT_FILE + REALTIME_SIO_TLS_KEY_FILE (PEM; both
 //   set = HTTPS/WSS on the same port, TLS 1.2+, ALPN http/1.1, as realtime_sio serves it).
+//   PEER_REDIS_ADAPTER=1: run as one node of a cluster through `@socket.io/redis-adapter` on REALTIME_SIO_REDIS_URL
+//   (the migration plan's stack) instead of the Laravel subscriber; broadcasts reach every node's sockets.
 //
 // Implemented subset (what the benchmark and the smoke tests use):
 //   - connect with optional `auth: {token}` (HS256 JWT: sub, roles, exp); authenticated sockets auto-join
@@ -29,6 +31,7 @@ const apiKey = process.env.REALTIME_SIO_API_KEY || "";
 const jwtSecret = process.env.REALTIME_SIO_JWT_SECRET || "";
 const redisUrl = process.env.REALTIME_SIO_REDIS_URL || "";
 const redisPrefix = process.env.REALTIME_SIO_REDIS_PREFIX ?? "laravel_database_";
+const useAdapter = process.env.PEER_REDIS_ADAPTER === "1";
 const tlsCert = process.env.REALTIME_SIO_TLS_CERT_FILE || "";
 const tlsKey = process.env.REALTIME_SIO_TLS_KEY_FILE || "";
 const MAX_BODY = 100_000;
@@ -151,7 +154,21 @@ async function startRedis() {
   return sub;
 }
 
-const redisClient = redisUrl ? await startRedis() : null;
+/** The plan's cluster: socket.io's Redis adapter (one pub and one sub connection per node). */
+async function startAdapter() {
+  const { createClient } = await import("redis");
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const pub = createClient({ url: redisUrl });
+  const sub = pub.duplicate();
+  for (const client of [pub, sub]) client.on("error", (err) => console.error("redis error", err.message));
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub));
+  return pub;
+}
+
+let redisClient = null;
+if (redisUrl && useAdapter) redisClient = await startAdapter();
+else if (redisUrl) redisClient = await startRedis();
 
 httpServer.listen(port, host, () => {
   console.log(JSON.stringify({ event: "listening", host, port, pid: process.pid, tls: Boolean(tlsOptions) }));

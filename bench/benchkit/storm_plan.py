@@ -1,0 +1,81 @@
+"""The storm's sizes and who lives where: clients per node and per load-generator process, checked against
+the descriptor limit, and the same client layout as ``bench/loadgen/lib/storm_client.js`` (kept in step by the
+smoke test, which checks the leaver count both sides compute)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+FD_SPARE = 1000  # descriptors a process needs besides its sockets (Redis, logs, HTTP keep-alive, libraries)
+
+
+@dataclass(frozen=True)
+class StormPlan:
+    """One storm: sizes, rates and durations (the same for every server compared)."""
+
+    clients: int = 100_000
+    nodes: int = 7
+    rooms: int = 1000
+    presence_every: int = 10  # every 10th client of each node also joins a presence channel
+    presence_channels: int = 100
+    rate: int = 1000  # targeted events per second
+    seconds: float = 20.0  # targeted stream before the kill
+    after_seconds: float = 5.0  # stream kept flowing after every client is back
+    per_worker: int = 15_000  # clients per load-generator process (each socket is a descriptor)
+    concurrency: int = 100  # handshakes in flight per load-generator process
+    kill_node: int = -1  # -1 = the last node
+
+    @property
+    def killed(self) -> int:
+        return self.kill_node if self.kill_node >= 0 else self.nodes - 1
+
+    @property
+    def workers(self) -> int:
+        return max(min(2, self.clients), math.ceil(self.clients / self.per_worker))
+
+    def worker_slices(self) -> list[tuple[int, int]]:
+        """(first client index, count) of each load-generator process."""
+        base, extra = divmod(self.clients, self.workers)
+        out, first = [], 0
+        for w in range(self.workers):
+            count = base + (1 if w < extra else 0)
+            out.append((first, count))
+            first += count
+        return out
+
+    def home(self, i: int) -> int:
+        return i % self.nodes
+
+    def is_presence(self, i: int) -> bool:
+        return self.presence_every > 0 and (i // self.nodes) % self.presence_every == 0
+
+    def is_leaver(self, i: int) -> bool:
+        """1 in 4 presence members of the killed node do not come back (their presence entries must be reaped)."""
+        return self.is_presence(i) and self.home(i) == self.killed and (i // self.nodes // self.presence_every) % 4 == 0
+
+    def clients_on(self, node: int) -> int:
+        return len(range(node, self.clients, self.nodes))
+
+    def peak_per_survivor(self) -> int:
+        """Sockets on the fullest survivor once the killed node's clients have spread over the others."""
+        moved = self.clients_on(self.killed)
+        return max(self.clients_on(n) for n in range(self.nodes) if n != self.killed) + math.ceil(moved / (self.nodes - 1))
+
+    def check(self, nofile_hard: int) -> list[str]:
+        """Problems that make the plan impossible here (empty = fine)."""
+        problems = []
+        if self.nodes < 2:
+            problems.append("--nodes must be at least 2 (one is killed)")
+        if not 0 <= self.killed < self.nodes:
+            problems.append(f"--kill-node must be below --nodes ({self.nodes})")
+        if self.clients < self.nodes:
+            problems.append("--clients must be at least --nodes")
+        budget = nofile_hard - FD_SPARE
+        if self.nodes >= 2 and self.peak_per_survivor() > budget:
+            problems.append(
+                f"{self.peak_per_survivor():,} sockets on a survivor after the kill exceed RLIMIT_NOFILE {nofile_hard:,} "
+                f"less {FD_SPARE} spare: use more --nodes")
+        if max(c for _, c in self.worker_slices()) > budget:
+            problems.append(f"a load generator would hold more than {budget:,} sockets: lower --per-worker")
+        return problems

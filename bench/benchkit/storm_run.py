@@ -1,0 +1,295 @@
+"""One storm against one server kind: start Redis and N nodes, connect the clients from several load generators,
+measure memory, connect, a broadcast to all and a targeted stream, SIGKILL one node mid-stream, and measure the
+reconnection storm (time until all are back, lost/duplicate events, resets, latency, presence, reaped nodes).
+
+:func:`run_storm` returns a flat dict of metrics (``storm_report.py`` makes the table). Every wait has a deadline, and
+every process started here is stopped before it returns or raises.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from realtime_sio.settings import Settings
+
+from . import storm_tally as tally
+from .procs import ManagedProcess
+from .redis_server import start_redis, used_memory
+from .servers import BENCH_API_KEY, BENCH_JWT_SECRET, REALTIME_SIO
+from .storm_cluster import Node, reaped_ids, scrape, start_node
+from .storm_plan import StormPlan
+from .storm_talk import Talker, ask_all
+
+DEFAULTS = Settings()  # realtime_sio's defaults: the history window and the node lease the checks are read against
+Say = Callable[[str], None]
+Statuses = list[dict[str, Any]]
+
+
+@dataclass
+class StormContext:
+    plan: StormPlan
+    logs: Path
+    python: str
+    node_bin: str
+    base_env: Mapping[str, str]
+    say: Say
+    source: Path  # where realtime_sio is imported from (this checkout unless --realtime-sio-source)
+
+
+def wall_ms() -> float:
+    """Wall-clock ms: the load generators stamp events with performance.timeOrigin + performance.now()."""
+    return time.time() * 1000.0
+
+
+@dataclass
+class Storm:
+    """The processes of one run and what has been measured so far (``m``)."""
+
+    ctx: StormContext
+    kind: str
+    started: list[ManagedProcess] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    workers: list[Talker] = field(default_factory=list)
+    publisher: Talker | None = None
+    redis_url: str = ""
+    m: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ours(self) -> bool:
+        return self.kind == REALTIME_SIO
+
+    def say(self, text: str) -> None:
+        self.ctx.say(f"{self.kind}: {text}")
+
+    def cpu(self) -> float:
+        return sum(n.proc.cpu_seconds() or 0.0 for n in self.nodes if n.proc.alive())
+
+    def rss(self) -> list[int]:
+        return [n.proc.rss_bytes() or 0 for n in self.nodes]
+
+    def loadgen_cpu(self) -> float:
+        return sum(t.proc.cpu_seconds() or 0.0 for t in self.workers)
+
+    def status(self) -> Statuses:
+        return ask_all(self.workers, "status", "status", timeout=60)
+
+    def poll(self, done: Callable[[Statuses], bool], timeout: float, step: float = 0.5) -> tuple[Statuses, bool]:
+        """Ask every worker for its status until ``done(statuses)`` or ``timeout``; returns (last statuses, done)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = self.status()
+            if done(statuses):
+                return statuses, True
+            if time.monotonic() >= deadline:
+                return statuses, False
+            time.sleep(step)
+
+    # -- phases ----------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """redis-server, the N nodes, the load generators and the publisher."""
+        ctx, plan = self.ctx, self.ctx.plan
+        redis_proc, self.redis_url = start_redis(ctx.logs / f"{self.kind}-redis.log", None)
+        self.started.append(redis_proc)
+        for i in range(plan.nodes):
+            self.nodes.append(start_node(self.kind, i, python=ctx.python, node_bin=ctx.node_bin,
+                                         redis_url=self.redis_url, base_env=ctx.base_env, logs=ctx.logs,
+                                         source=ctx.source))
+            self.started.append(self.nodes[-1].proc)
+        urls = [n.url for n in self.nodes]
+        self.say(f"redis + {plan.nodes} nodes up ({', '.join(str(n.port) for n in self.nodes)})")
+        lifetime = 720 + plan.clients / 150  # the load generators' own deadline: connect + storm + drains
+        for w, (first, count) in enumerate(plan.worker_slices()):
+            self.workers.append(Talker(
+                f"storm-w{w}", "storm",
+                {"urls": urls, "clients": count, "first": first, "rooms": plan.rooms,
+                 "presence_every": plan.presence_every, "presence_channels": plan.presence_channels,
+                 "presence": self.ours, "recovery": self.ours, "kill_node": plan.killed,
+                 "source_address": f"127.0.0.{2 + w}", "jwt_secret": BENCH_JWT_SECRET, "concurrency": plan.concurrency},
+                log_path=ctx.logs / f"{self.kind}-loadgen-w{w}.log", node=ctx.node_bin, max_seconds=lifetime))
+        self.publisher = Talker(
+            "storm-pub", "storm-publisher",
+            {"urls": urls, "users": plan.clients, "rooms": plan.rooms, "rate": plan.rate, "api_key": BENCH_API_KEY},
+            log_path=ctx.logs / f"{self.kind}-loadgen-publisher.log", node=ctx.node_bin, max_seconds=lifetime,
+            heap_mb=1024)
+        for t in [*self.workers, self.publisher]:
+            t.expect("ready", 60)
+
+    def connect(self) -> int:
+        """Every client connects, is auto-joined to its user room and subscribes; memory and CPU per connection."""
+        plan, m = self.ctx.plan, self.m
+        time.sleep(1.0)
+        rss0, redis0 = self.rss(), used_memory(self.redis_url)
+        cpu0, t0, lg0, mono0 = self.cpu(), wall_ms(), self.loadgen_cpu(), time.monotonic()
+        connected = ask_all(self.workers, "connect", "connected", timeout=plan.clients / 100 + 180)
+        cpu1 = self.cpu()
+        m["loadgen_cpu_pct_connect"] = (self.loadgen_cpu() - lg0) / max(0.001, time.monotonic() - mono0) * 100
+        up = m["connected"] = tally.total(connected, "up")
+        m["connect_failed"] = plan.clients - up
+        m["connect_s"] = (max(float(c["t1"]) for c in connected) - t0) / 1000
+        m["cpu_ms_per_connect"] = (cpu1 - cpu0) * 1000 / max(1, up)
+        m["connect_errors"] = tally.merged(connected, "connect_errors")
+        m["connect_error_count"] = sum(m["connect_errors"].values())
+        self.say(f"{up}/{plan.clients} up in {m['connect_s']:.1f}s; connect errors {m['connect_errors']}")
+        # idle: memory per connection, and the idle CPU rate that the fan-out window subtracts
+        c0, i0 = self.cpu(), time.monotonic()
+        time.sleep(3.0)
+        m["idle_cpu_pct"] = (self.cpu() - c0) / (time.monotonic() - i0) * 100
+        rss1, redis1 = self.rss(), used_memory(self.redis_url)
+        m["loadgen_rss_mib"] = sum(t.proc.rss_bytes() or 0 for t in self.workers) / 2**20
+        m["rss_node_max_mib"] = max(rss1) / 2**20
+        m["rss_nodes_mib"] = [round(r / 2**20, 1) for r in rss1]
+        m["kib_per_conn"] = (sum(rss1) - sum(rss0)) / 1024 / max(1, up)
+        if redis0 is not None and redis1 is not None:
+            m["redis_b_per_conn"] = (redis1 - redis0) / max(1, up)
+        return up
+
+    def broadcast(self, up: int) -> None:
+        """One event to every room (100 channels per POST) until the last client has it; CPU per delivery."""
+        assert self.publisher is not None
+        m = self.m
+        cpu0, mono0 = self.cpu(), time.monotonic()
+        sent = self.publisher.ask("broadcast", "broadcast", timeout=120)
+        statuses, complete = self.poll(lambda s: tally.total(s, "bcast") >= up,
+                                       timeout=60 + self.ctx.plan.clients / 2000, step=0.2)
+        cpu = self.cpu() - cpu0 - m["idle_cpu_pct"] / 100 * (time.monotonic() - mono0)
+        got = tally.total(statuses, "bcast")
+        m["bcast_ms"] = (max(float(s["bcast_last_at"]) for s in statuses) - float(sent["t0"])) if got else None
+        m["bcast_missing"] = up - got
+        m["bcast_posts_failed"] = int(sent["failed"])
+        m["us_per_delivery"] = max(0.0, cpu) * 1e6 / max(1, got)
+        self.say(f"broadcast reached {got}/{up} in {m['bcast_ms']} ms{'' if complete else ' (timed out)'}")
+
+    def stream_and_kill(self) -> tuple[float, float, list[int]]:
+        """Targeted events for ``seconds``, the SIGKILL, the reconnection storm, then ``after_seconds`` more.
+        Returns (kill time, time the last client was back, accepted sequence numbers)."""
+        assert self.publisher is not None
+        plan, m = self.ctx.plan, self.m
+        self.publisher.ask("stream", "streaming")
+        t0 = time.monotonic()
+        while (left := plan.seconds - (time.monotonic() - t0)) > 0:
+            self.status()  # notices a failed load generator while the stream flows
+            time.sleep(min(1.0, max(0.0, left)))
+        victim = self.nodes[plan.killed]
+        m["victim_id"] = victim.node_id()
+        self.publisher.ask(f"dead {plan.killed}", "dead")
+        time.sleep(0.3)  # requests already sent to the victim finish: their events are accepted or retried elsewhere
+        base = tally.total(self.status(), "disconnects")
+        t_kill = wall_ms()
+        os.killpg(victim.proc.pid, signal.SIGKILL)
+        moved = plan.clients_on(plan.killed)
+        self.say(f"SIGKILLed node {plan.killed} ({moved} clients) after {plan.seconds:g}s of stream")
+        statuses, all_back = self.poll(
+            lambda s: tally.total(s, "disconnects") - base >= moved and tally.total(s, "down") == 0,
+            timeout=180 + plan.clients / 1000,
+        )
+        t_back = max(float(s["last_back_at"]) for s in statuses)
+        m.update(moved=tally.total(statuses, "disconnects") - base, all_back=all_back,
+                 still_down=tally.total(statuses, "down"), back_s=(t_back - t_kill) / 1000 if t_back > t_kill else None,
+                 leavers=tally.total(statuses, "leavers"), reconnect_attempts=tally.total(statuses, "reconnect_attempts"),
+                 storm_connect_errors=tally.since(tally.merged(statuses, "connect_errors"), m["connect_errors"]),
+                 disconnect_reasons=tally.merged(statuses, "disconnect_reasons"))
+        m["storm_connect_error_count"] = sum(m["storm_connect_errors"].values())
+        self.say(f"{m['moved']} disconnected, all back: {all_back} after {m['back_s']} s; "
+                 f"{m['reconnect_attempts']} reconnect attempts; errors {m['storm_connect_errors']}")
+        time.sleep(plan.after_seconds)
+        stopped = self.publisher.ask("stop", "stopped", timeout=120)
+        accepted = [int(x) for x in stopped["accepted"]]
+        m.update(tally.answers(stopped.get("answered", []), t_kill, t_back))
+        m.update(events_sent=int(stopped["sent"]), events_accepted=len(accepted),
+                 publish_failed=int(stopped["failed"]), publish_statuses=stopped["statuses"])
+        return t_kill, t_back, accepted
+
+    def drain(self, expected: int) -> None:
+        """Wait until the receipts stop growing (3 s without a new one) or all arrived, at most 60 s."""
+        last, since, deadline = -1, time.monotonic(), time.monotonic() + 60
+        while time.monotonic() < deadline:
+            got = tally.total(self.status(), "targeted")
+            if got != last:
+                last, since = got, time.monotonic()
+            if got >= expected or time.monotonic() - since > 3.0:
+                return
+            time.sleep(0.3)
+
+    def check_presence(self, t_kill: float) -> None:
+        """After the lease, presence = the users whose clients are up; and no live node was reaped."""
+        plan = self.ctx.plan
+        settle_until = t_kill + DEFAULTS.node_lease_seconds * 1000 * 4 / 3 + 3000
+        if wall_ms() < settle_until:
+            time.sleep((settle_until - wall_ms()) / 1000)
+        expected: dict[str, set[str]] = {}
+        for p in ask_all(self.workers, "presence", "presence", timeout=60):
+            for channel, users in p["members"].items():
+                expected.setdefault(channel, set()).update(users)
+        probe_url = next(n.url for n in self.nodes if n.proc.alive())
+        answer = self.workers[0].ask(f"probe {probe_url}", "probe", timeout=30 + plan.presence_channels * 2)
+        self.m.update(tally.presence(plan, expected, answer["members"]))
+        self.m["presence_probe_refusals"] = answer["refusals"]
+        self.m["presence_probe_refused"] = sum(int(v) for v in answer["refusals"].values())
+        reaped = reaped_ids(self.nodes)
+        self.m["dead_node_reaped"] = self.m["victim_id"] in reaped
+        self.m["live_nodes_reaped"] = len([r for r in reaped if r != self.m["victim_id"]])
+        self.say(f"presence ghosts {self.m['presence_ghosts']}, live members missing {self.m['presence_missing']}, "
+                 f"unprobed {self.m['presence_unprobed']}; reaped {reaped}")
+
+    def finish(self, t_kill: float, t_back: float, accepted: Sequence[int]) -> None:
+        """The load generators' final reports: lost, duplicates, latencies, resets; node log warnings."""
+        assert self.publisher is not None
+        t_final = wall_ms()  # from here the workers close their clients: presence:leaving is expected
+        finals = ask_all(self.workers, "final", "result", timeout=120)
+        self.m.update(tally.deliveries(self.ctx.plan, accepted, finals))
+        self.m.update(tally.latencies(finals, t_kill, t_back))
+        self.m.update(tally.resets(finals, DEFAULTS.history_seconds))
+        if self.ours:
+            self.m["false_leavings"] = tally.false_leavings(finals, t_final)
+        warnings: dict[str, int] = {}
+        for node in self.nodes:
+            for name, count in node.problem_counts().items():
+                warnings[name] = warnings.get(name, 0) + count
+        self.m["node_warnings"] = warnings
+        if self.ours:  # the peer logs no stalls and has no /metrics: nothing to count, not zero
+            self.m["loop_stalls"] = warnings.get("event_loop_stalled", 0)
+            series = scrape(self.nodes)
+            self.m["survivor_metrics"] = {k: round(v, 3) for k, v in series.items() if v}
+
+            def pick(prefix: str) -> float:
+                return sum(v for k, v in series.items() if k.startswith(prefix))
+
+            self.m["pool_waits"] = int(pick("realtime_sio_redis_pool_wait_seconds_count"))
+            self.m["pool_wait_s"] = pick("realtime_sio_redis_pool_wait_seconds_sum")
+            self.m["pool_exhausted"] = int(pick("realtime_sio_redis_pool_exhausted_total"))
+            self.m["admission_refused"] = int(pick("realtime_sio_admission_refused_total"))
+        self.publisher.ask("quit", "result", timeout=30)
+        m = self.m
+        self.say(f"lost {m['lost']} of {m['events_expected']} (to moved clients {m['lost_moved']}), "
+                 f"duplicates {m['duplicates']}, resets {m['resets']} {m['reset_codes']}")
+
+    def stop(self) -> None:
+        talkers = [*self.workers, *([self.publisher] if self.publisher else [])]
+        for t in talkers:
+            t.stop()
+        for proc in reversed(self.started):
+            proc.stop(grace=5.0)
+        self.say(f"stopped {len(self.started)} server/redis processes and {len(talkers)} load generators")
+
+
+def run_storm(ctx: StormContext, kind: str) -> dict[str, Any]:
+    """The whole scenario against ``kind``; raises on a failed phase (after stopping everything it started)."""
+    storm = Storm(ctx, kind)
+    try:
+        storm.start()
+        up = storm.connect()
+        storm.broadcast(up)
+        t_kill, t_back, accepted = storm.stream_and_kill()
+        storm.drain(len(accepted))
+        if storm.ours:
+            storm.check_presence(t_kill)
+        storm.finish(t_kill, t_back, accepted)
+        return storm.m
+    finally:
+        storm.stop()
