@@ -302,7 +302,6 @@ def _cluster(
     heartbeat (docs/scaling.md)."""
     assert settings.redis_url is not None
     client = shared_client(settings.redis_url, settings.redis_pool_size, settings.redis_pool_timeout, metrics)
-    publisher = shared_client(settings.redis_url, settings.redis_publish_pool_size, settings.redis_pool_timeout, metrics)
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster_prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
@@ -317,7 +316,6 @@ def _cluster(
         local_channels=lambda: manager.channel_counts().keys(),
         health=health,
         metrics=metrics,
-        publish_client=publisher,
     )
     broadcaster = Broadcaster(manager, metrics, bus)
     deliver_ref.append(broadcaster.deliver)
@@ -334,7 +332,6 @@ def _cluster(
     services["cluster_bus"] = bus.run
     services["cluster_nodes"] = nodes.run
     closers.append(client.aclose)
-    closers.append(publisher.aclose)
     closers.append(nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)
     directory = ClusterChannelDirectory(nodes, manager, presence)

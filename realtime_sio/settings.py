@@ -134,7 +134,6 @@ class Settings:
     redis_reconnect_max: float = 5.0  # cap of the listener's exponential reconnect backoff, seconds
     redis_pool_size: int = 64  # pooled connections for publishes, history, presence (heartbeats have their own)
     redis_pool_timeout: float = 10.0  # seconds a command waits for a free pooled connection before failing
-    redis_publish_pool_size: int = 16  # pooled connections for publishes only (not queued behind recovery reads)
     pusher_apps: tuple[PusherApp, ...] = field(default=(), repr=False)
     pusher_timestamp_window: int = 600  # seconds; 0 = auth_timestamp not checked
     pusher_max_batch_events: int = 10
@@ -369,7 +368,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_MAX_MESSAGE_BYTES", "redis_max_message_bytes", _int(1024, 64_000_000), "largest Laravel Redis broadcast message accepted (larger ones are skipped)", "bytes 1024-64000000"),
     Option("REDIS_RECONNECT_MAX", "redis_reconnect_max", _float(0.1, 300), "longest pause between Redis reconnect attempts (backoff doubles from 0.1 s)", "seconds 0.1-300"),
     Option("REDIS_POOL_SIZE", "redis_pool_size", _int(2, 10_000), "Redis connections pooled for publishes, history reads and presence (commands queue for a free one; heartbeats use their own)", "an integer 2-10000"),
-    Option("REDIS_PUBLISH_POOL_SIZE", "redis_publish_pool_size", _int(1, 10_000), "Redis connections pooled for publishes only, so they never queue behind recovery reads (same REDIS_POOL_TIMEOUT)", "an integer 1-10000"),
     Option("REDIS_POOL_TIMEOUT", "redis_pool_timeout", _float(0.1, 300), "longest wait for a free pooled Redis connection (then the publish answers 503, a recovery asks the client to reconnect)", "seconds 0.1-300"),
     Option("PUSHER_APPS", "pusher_apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
     Option("PUSHER_TIMESTAMP_WINDOW", "pusher_timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),

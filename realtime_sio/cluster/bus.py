@@ -135,12 +135,8 @@ class RedisBus:
         health: Health,
         metrics: Metrics,
         backoff_max: float = 5.0,
-        publish_client: aioredis.Redis | None = None,
     ) -> None:
         self._redis = client
-        # Publishes have connections of their own: in a reconnect storm they queued behind thousands of recovery
-        # reads in the shared pool and were answered seconds late (issue 14).
-        self._publisher = publish_client or client
         self._prefix = prefix
         self._events = f"{prefix}:events"
         self._size = max(1, history_size)
@@ -190,7 +186,7 @@ class RedisBus:
         replies = await self._pipeline(batch)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            self._script.sha = await self._publisher.script_load(_PUBLISH)
+            self._script.sha = await self._redis.script_load(_PUBLISH)
             for i, reply in zip(missing, await self._pipeline([batch[i] for i in missing]), strict=True):
                 replies[i] = reply
         for reply in replies:
@@ -199,7 +195,7 @@ class RedisBus:
         return [self._result(raw) for raw in replies]
 
     async def _pipeline(self, batch: list[tuple[Message, str | None]]) -> list[Any]:
-        async with self._publisher.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for message, once_key in batch:
                 keys, args = self._script_call(message, True, once_key)
                 pipe.evalsha(self._script.sha, len(keys), *keys, *args)
@@ -208,7 +204,7 @@ class RedisBus:
     async def _publish(self, message: Message, record: bool, once_key: str | None) -> Any:
         """Run the publish script for one message (redis-py loads it on NOSCRIPT)."""
         keys, args = self._script_call(message, record, once_key)
-        return await self._script(keys=keys, args=args, client=self._publisher)
+        return await self._script(keys=keys, args=args)
 
     def _script_call(self, message: Message, record: bool, once_key: str | None) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV of the publish script for one message."""

@@ -108,34 +108,3 @@ async def test_heartbeat_survives_a_redis_restart(redis_server: RedisServer, met
         reader.close()
     finally:
         await asyncio.to_thread(beat.stop)
-
-
-async def test_publishes_have_their_own_connections(
-    redis_server: RedisServer, metrics: Metrics, held_pool: tuple[object, list[object]]
-) -> None:
-    """A publish goes through while every connection of the shared pool (recovery reads, presence) is busy."""
-    from realtime_sio.cluster.bus import RedisBus
-    from realtime_sio.probes import Health
-    from realtime_sio.publish.broadcaster import Message
-
-    shared = held_pool[0]
-    publisher = shared_client(redis_server.url, size=2, timeout=0.3, metrics=metrics)
-    delivered: list[Message] = []
-    bus = RedisBus(
-        shared,  # type: ignore[arg-type]
-        "t",
-        history_size=10,
-        history_seconds=60,
-        top_seconds=60,
-        deliver=lambda message: delivered.append(message) or 1,  # type: ignore[func-returns-value]
-        local_channels=lambda: (),
-        health=Health(),
-        metrics=metrics,
-        publish_client=publisher,
-    )
-    position = await bus.send(Message("orders", "Paid", {"n": 1}), record=True)
-    assert isinstance(position, str) and "@" in position
-    [batch_position] = await bus.send_batch([(Message("orders", "Paid", {"n": 2}), None)])
-    assert isinstance(batch_position, str) and batch_position > position
-    assert sample(metrics, "realtime_sio_redis_pool_exhausted_total") == 0
-    await publisher.aclose()
