@@ -14,6 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import BlockingConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from realtime_sio import logs
@@ -57,8 +59,16 @@ class WaitingPool(BlockingConnectionPool):
             log.warning("redis_pool_exhausted", size=self.max_connections, timeout=self.timeout)
 
 
+# A command that meets a dead connection (Redis restarted, a failover) is sent again on a fresh one, as redis-py's own
+# client does by default; a pool built by hand does not inherit that (connections default to no retry), and the first
+# publish after a Redis restart failed (a Laravel broadcast lost: test_listener_survives_redis_restart).
+RETRY = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
+
+
 def shared_client(url: str, size: int, timeout: float, metrics: Metrics) -> aioredis.Redis:
     """The node's client for publishes, history, presence and directory reads: ``size`` connections at most."""
-    pool = WaitingPool.from_url(url, max_connections=size, timeout=timeout, health_check_interval=10, socket_keepalive=True)
+    pool = WaitingPool.from_url(
+        url, max_connections=size, timeout=timeout, health_check_interval=10, socket_keepalive=True, retry=RETRY
+    )
     pool.metrics = metrics
     return aioredis.Redis.from_pool(pool)  # closing the client closes the pool too
