@@ -139,9 +139,13 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if conn is None:
             return
         settling, conn.settling = conn.settling, []
-        for channel, since, gate in settling:
-            if (await self._settle(sid, channel, since, gate)).get("ok") is not True:
-                return  # deferred: the transport is closing
+        try:
+            for channel, since, gate in settling:
+                if (await self._settle(sid, channel, since, gate)).get("ok") is not True:
+                    return  # deferred: the transport is closing (its disconnect drops the other gates)
+        except Exception:  # a bug of ours, not client input: keep the traceback, never fail python-socketio's connect
+            log.exception("after_connect_failed", sid=sid)
+            self._recovery.forget(sid)
 
     def _identity(self, token: str | None, from_echo_headers: bool) -> Identity:
         """Verify the connect token. With delegated auth, a bearer in Echo's auth.headers that is plainly not one of
