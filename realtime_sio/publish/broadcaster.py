@@ -68,13 +68,15 @@ class OnceKeys:
     def claim(self, key: str) -> bool:
         """True the first time ``key`` is seen within ``ttl``."""
         now = self._clock()
-        for old, expires in list(self._expires.items()):
-            if expires > now:
+        expires = self._expires
+        while expires:  # drop the expired ones from the front (oldest first), without copying the table
+            oldest = next(iter(expires))
+            if expires[oldest] > now:
                 break
-            del self._expires[old]
-        if key in self._expires:
+            del expires[oldest]
+        if key in expires:
             return False
-        self._expires[key] = now + self._ttl
+        expires[key] = now + self._ttl
         return True
 
 
