@@ -27,6 +27,7 @@ from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.history import Cursor
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
+from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.presence import JoinResult, PresenceStore
 from realtime_sio.sio.recovery import Recovery, RecoveryDeferred
 
@@ -298,7 +299,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         sock = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
         if sock is None or sock.closed:
             return
-        task = asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+        task = asyncio.get_running_loop().create_task(sio_server.drop(sock))  # the transport too, even a stuck writer
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
