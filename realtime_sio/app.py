@@ -37,6 +37,8 @@ from realtime_sio.cluster.redis_pool import shared_client
 from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
+from realtime_sio.engine.send_queue import ByteQueue
+from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
@@ -54,11 +56,10 @@ from realtime_sio.publish.pusher_api import PusherApi
 from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
 from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
-from realtime_sio.sio.fanout import ByteQueue, LeanManager
+from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
 from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
-from realtime_sio.sio.upgrade_router import Reply, RoutedSite, Upgrades
 from realtime_sio.tls import CertificateReloader
 
 log = logs.get(__name__)
@@ -407,7 +408,7 @@ async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
     sock = realtime.sio.eio.sockets.get(eio_sid)
     if sock is not None and not sock.closed:
         # abort: no Engine.IO CLOSE packet (python clients treat that as final); the socket then ends its transport
-        # (sio/lean_socket.py), so every client library sees a dropped transport and reconnects.
+        # (engine/engineio_socket.py), so every client library sees a dropped transport and reconnects.
         await sock.close(wait=False, abort=True)
 
 

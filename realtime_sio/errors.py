@@ -72,7 +72,7 @@ API_UNKNOWN_APP = _e("unknown_app", 404, "Unknown app id.")
 API_NOT_PRESENCE = _e("not_presence_channel", 400, "User list is only possible for presence channels.")
 API_UNAVAILABLE = _e("unavailable", 503, "The event cannot be delivered reliably right now; retry.", True)
 
-# -- HTTP requests before any route (sio/upgrade_router.py, request_bodies.py): deadlines and limits ------------
+# -- HTTP requests before any route (engine/upgrade_router.py, request_bodies.py): deadlines and limits ------------
 HEAD_TOO_LARGE = _e("head_too_large", 431, "The request head (request line and headers) is larger than the server accepts.")
 WEBSOCKET_VERSION = _e("websocket_version_unsupported", 426, "Only WebSocket version 13 (RFC 6455) is served.")
 REQUEST_TIMEOUT = _e("request_timeout", 408, "The request body did not arrive in full within the server's deadline.", True)

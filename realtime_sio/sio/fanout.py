@@ -12,8 +12,6 @@ cannot grow memory without bound.
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,90 +19,12 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from realtime_sio.sio.frames import OP_TEXT, frame
-
-
-def _size(item: Any) -> int:
-    if item is None:
-        return 0
-    encoded = item.encode()
-    return len(encoded)
+from realtime_sio.engine.frames import OP_TEXT, frame
 
 
 def websocket_frame(text: str) -> bytes:
     """An unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
     return frame(OP_TEXT, text.encode())
-
-
-class ByteQueue:
-    """An Engine.IO socket's send queue: what python-engineio uses of ``asyncio.Queue``, in one deque.
-
-    ``asyncio.Queue`` allocates four deques (items, getters, putters, its join event's waiters), about 3 KB per
-    connection before anything is queued; this one allocates one deque and a waiter list only while a getter waits.
-    It also tracks how many encoded bytes it holds (``bytes``), which is the slow-reader bound.
-    """
-
-    __slots__ = ("_finished", "_items", "_unfinished", "_waiters", "bytes")
-
-    def __init__(self) -> None:
-        self._items: deque[Any] = deque()
-        self._waiters: list[asyncio.Future[None]] | None = None
-        self._unfinished = 0
-        self._finished: asyncio.Future[None] | None = None
-        self.bytes = 0
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
-        self.bytes += _size(item)
-        self._unfinished += 1
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-
-    async def put(self, item: Any) -> None:
-        self.put_nowait(item)
-
-    def get_nowait(self) -> Any:
-        if not self._items:
-            raise asyncio.QueueEmpty
-        item = self._items.popleft()
-        self.bytes -= _size(item)
-        return item
-
-    async def get(self) -> Any:
-        while not self._items:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                if not self._waiters:
-                    self._waiters = None
-        return self.get_nowait()
-
-    def task_done(self) -> None:
-        self._unfinished = max(0, self._unfinished - 1)
-        if self._unfinished == 0 and self._finished is not None and not self._finished.done():
-            self._finished.set_result(None)
-
-    async def join(self) -> None:
-        if self._unfinished > 0:
-            if self._finished is None or self._finished.done():
-                self._finished = asyncio.get_running_loop().create_future()
-            await self._finished
 
 
 class LeanManager(socketio.AsyncManager):  # type: ignore[misc]

@@ -13,11 +13,11 @@ from aiohttp.web import WebSocketResponse
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from realtime_sio import request_bodies
+from realtime_sio.engine.connection import WebSocketConnection
+from realtime_sio.engine.engineio_socket import SocketTable
+from realtime_sio.engine.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
-from realtime_sio.sio.lean_socket import SocketTable
-from realtime_sio.sio.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
-from realtime_sio.sio.websocket import WebSocketConnection
 
 
 def _websocket_class(compress: bool, max_msg_size: int) -> type:
@@ -31,7 +31,7 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse | WebSocketConnection | None:
             connection = environ.get(WEBSOCKET_KEY)
             if connection is not None:
-                # The connection itself when its socket took it over (sio/upgrade_router.py leaves it open then).
+                # The connection itself when its socket took it over (engine/upgrade_router.py leaves it open then).
                 return connection if await self._serve_lean(environ, connection) else None
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=max_msg_size, compress=compress, autoping=True)
@@ -46,7 +46,7 @@ def _websocket_class(compress: bool, max_msg_size: int) -> type:
             return self._sock
 
         async def _serve_lean(self, environ: dict[str, Any], connection: WebSocketConnection) -> bool:
-            """Accept the upgrade the router read (sio/upgrade_router.py); True once the socket serves the connection."""
+            """Accept the upgrade the router read (engine/upgrade_router.py); True once the socket serves the connection."""
             transport = connection.transport
             if transport.is_closing():
                 return False

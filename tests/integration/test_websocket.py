@@ -1,4 +1,4 @@
-"""The lean WebSocket (sio/websocket.py) and the connection router in front of aiohttp (sio/upgrade_router.py),
+"""The lean WebSocket (engine/connection.py) and the connection router in front of aiohttp (engine/upgrade_router.py),
 driven over real TCP: RFC 6455 framing, protocol violations, hand-off of everything else to aiohttp, ping deadlines."""
 
 from __future__ import annotations

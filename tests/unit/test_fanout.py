@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from engineio import packet
 
-from realtime_sio.sio.fanout import ByteQueue, websocket_frame
+from realtime_sio.engine.send_queue import ByteQueue
+from realtime_sio.sio.fanout import websocket_frame
 
 
 @pytest.mark.parametrize(("size", "header"), [(5, b"\x81\x05"), (125, b"\x81\x7d"), (126, b"\x81\x7e\x00\x7e"),

@@ -1,4 +1,4 @@
-"""The sans-I/O RFC 6455 codec (sio/frames.py) fed bytes: messages, control frames and every conformance case."""
+"""The sans-I/O RFC 6455 codec (engine/frames.py) fed bytes: messages, control frames and every conformance case."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from realtime_sio.sio.frames import (
+from realtime_sio.engine.frames import (
     CLOSE_NO_STATUS,
     OP_BINARY,
     OP_CLOSE,

@@ -1,4 +1,4 @@
-"""Which request heads the router upgrades itself (sio/upgrade_router.py); everything doubtful goes to aiohttp."""
+"""Which request heads the router upgrades itself (engine/upgrade_router.py); everything doubtful goes to aiohttp."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from realtime_sio import errors
-from realtime_sio.sio.upgrade_router import (
+from realtime_sio.engine.upgrade_router import (
     error_reply,
     is_engineio_websocket,
     parse_head,

@@ -20,16 +20,16 @@ from socketio import packet as sio_packet
 
 # (owner, attribute, parameters the override or call relies on (None: only existence), used by)
 METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
-    (AsyncSocket, "schedule_ping", (), "sio/lean_socket.py overrides it (timer-driven pings)"),
-    (AsyncSocket, "send", ("pkt",), "sio/lean_socket.py overrides it (writes at once on a lean WebSocket)"),
-    (AsyncSocket, "close", ("wait", "abort", "reason"), "sio/lean_socket.py overrides it; app.drain and namespace call it"),
-    (AsyncSocket, "poll", (), "sio/lean_socket.py overrides it (no wait_for task per poll)"),
-    (AsyncSocket, "_upgrade_websocket", ("environ",), "sio/lean_socket.py: upstream's upgrade path calls _websocket_handler"),
-    (AsyncSocket, "_websocket_handler", ("ws",), "sio/lean_socket.py overrides it (callback mode)"),
-    (AsyncSocket, "receive", ("pkt",), "sio/lean_socket.py calls it for each inbound packet"),
-    (AsyncSocket, "handle_get_request", ("environ",), "sio/lean_socket.py relies on it for polling GETs"),
-    (engineio.AsyncServer, "handle_request", None, "sio/upgrade_router.py hands lean WebSocket requests to it (*args)"),
-    (engineio.AsyncServer, "create_queue", None, "app.py replaces it with fanout.ByteQueue"),
+    (AsyncSocket, "schedule_ping", (), "engine/engineio_socket.py overrides it (timer-driven pings)"),
+    (AsyncSocket, "send", ("pkt",), "engine/engineio_socket.py overrides it (writes at once on a lean WebSocket)"),
+    (AsyncSocket, "close", ("wait", "abort", "reason"), "engine/engineio_socket.py overrides it; app.drain and namespace call it"),
+    (AsyncSocket, "poll", (), "engine/engineio_socket.py overrides it (no wait_for task per poll)"),
+    (AsyncSocket, "_upgrade_websocket", ("environ",), "engine/engineio_socket.py: upstream's upgrade path calls _websocket_handler"),
+    (AsyncSocket, "_websocket_handler", ("ws",), "engine/engineio_socket.py overrides it (callback mode)"),
+    (AsyncSocket, "receive", ("pkt",), "engine/engineio_socket.py calls it for each inbound packet"),
+    (AsyncSocket, "handle_get_request", ("environ",), "engine/engineio_socket.py relies on it for polling GETs"),
+    (engineio.AsyncServer, "handle_request", None, "engine/upgrade_router.py hands lean WebSocket requests to it (*args)"),
+    (engineio.AsyncServer, "create_queue", None, "app.py replaces it with engine.send_queue.ByteQueue"),
     (eio_aiohttp.WebSocket, "__call__", ("environ",), "sio/server.py's WebSocket class overrides it"),
     (socketio.AsyncServer, "_handle_eio_message", ("eio_sid", "data"), "sio/server.py decodes before upstream does"),
     (socketio.AsyncServer, "_handle_connect", ("eio_sid", "namespace", "data"), "fanout.LeanManager.connect is called after CONNECT"),
@@ -47,8 +47,8 @@ METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
 MODULE_NAMES: list[tuple[Any, str, str]] = [
     (eio_aiohttp, "translate_request", "sio/server.py wraps it"),
     (eio_aiohttp, "make_response", "sio/server.py wraps it"),
-    (eio_packet, "packet_names", "sio/lean_socket.py validates packet types"),
-    (eio_packet, "NOOP", "sio/lean_socket.py ends a parked poll with it"),
+    (eio_packet, "packet_names", "engine/engineio_socket.py validates packet types"),
+    (eio_packet, "NOOP", "engine/engineio_socket.py ends a parked poll with it"),
     (sio_packet, "EVENT", "sio/fanout.py encodes broadcasts"),
 ]
 
@@ -78,7 +78,7 @@ def test_engineio_server_instance_attributes() -> None:
     for key in ("websocket", "translate_request", "make_response"):
         assert key in server._async, f"engineio.AsyncServer._async[{key!r}] is gone (sio/server.py replaces it)"
     for attr in ("sockets", "ping_interval", "ping_timeout", "max_http_buffer_size", "reason", "logger"):
-        assert hasattr(server, attr), f"engineio.AsyncServer.{attr} is gone (sio/lean_socket.py reads it)"
+        assert hasattr(server, attr), f"engineio.AsyncServer.{attr} is gone (engine/engineio_socket.py reads it)"
     for reason in ("PING_TIMEOUT", "TRANSPORT_CLOSE"):
         assert hasattr(server.reason, reason), f"engineio.AsyncServer.reason.{reason} is gone"
 
@@ -90,7 +90,7 @@ def test_engineio_socket_can_change_class_and_has_its_state() -> None:
     server = engineio.AsyncServer(async_mode="aiohttp")
     sock = AsyncSocket(server, "sid-1")
     for attr in ("queue", "sid", "closed", "closing", "connected", "upgraded", "upgrading", "last_ping", "server"):
-        assert hasattr(sock, attr), f"engineio AsyncSocket().{attr} is gone (sio/lean_socket.py, sio/fanout.py)"
+        assert hasattr(sock, attr), f"engineio AsyncSocket().{attr} is gone (engine/engineio_socket.py, sio/fanout.py)"
 
 
 def test_socketio_server_and_manager_state() -> None:

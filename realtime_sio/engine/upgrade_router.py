@@ -5,7 +5,7 @@ answered 431 as soon as that many bytes arrived, complete or not) and decides on
 Engine.IO path asking for another version than 13 is answered 426 with ``Sec-WebSocket-Version: 13`` (RFC 6455
 §4.4). With the lean WebSocket on (the default), a well-formed ``GET <engine.io path>?…transport=websocket`` upgrade
 (HTTP/1.1, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a valid key) becomes a
-:class:`~realtime_sio.sio.websocket.WebSocketConnection`, and engineio's ``handle_request`` serves it exactly as it
+:class:`~realtime_sio.engine.connection.WebSocketConnection`, and engineio's ``handle_request`` serves it exactly as it
 serves aiohttp requests (origin check, handshake, Socket.IO connect, polling → WebSocket upgrade); only the transport
 underneath is ours; a new session that admission control refuses (draining, busy) gets its answer from here. Every
 other connection (polling, the APIs, probes, a malformed or unusual upgrade, every upgrade when the lean WebSocket is
@@ -27,9 +27,9 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from realtime_sio import errors, logs, refusals
+from realtime_sio.engine.connection import WebSocketConnection
+from realtime_sio.engine.frames import ProtocolError, valid_key
 from realtime_sio.errors import ErrorCode
-from realtime_sio.sio.frames import ProtocolError, valid_key
-from realtime_sio.sio.websocket import WebSocketConnection
 
 WEBSOCKET_KEY = "realtime_sio.websocket"  # environ entry holding the WebSocketConnection
 _LINGER_SECONDS = 5.0  # after a refusal, how long the client has to close its side

@@ -4,11 +4,11 @@ aiohttp serves a WebSocket with a request object, a request handler (HTTP parser
 a ``WebSocketResponse``, a reader, a writer and a data queue, and a task awaiting the handler: about 15 KB per idle
 connection here, more than Node's socket.io spends on a whole connection (docs/performance.md). An Engine.IO socket
 needs none of that once the upgrade is done, only ``wait()`` (next message), ``send()`` and ``close()``: this class is
-those three on the transport itself. :mod:`realtime_sio.sio.upgrade_router` hands a connection here after it read a
+those three on the transport itself. :mod:`realtime_sio.engine.upgrade_router` hands a connection here after it read a
 valid Engine.IO WebSocket upgrade request; everything else stays with aiohttp.
 
 Every byte-level rule (masking, opcodes, fragments, sizes, UTF-8, close codes) is in the sans-I/O codec
-:mod:`realtime_sio.sio.frames`; this class feeds it the bytes read and acts on its events: messages handed out, pings
+:mod:`realtime_sio.engine.frames`; this class feeds it the bytes read and acts on its events: messages handed out, pings
 answered, a close or a protocol error answered with a close frame and the transport ended. Flow control: reading
 pauses while unread messages pile up, and ``send`` waits while the transport's write buffer is above its high-water
 mark.
@@ -20,7 +20,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from realtime_sio.sio.frames import (
+from realtime_sio.engine.frames import (
     CLOSE_NORMAL,
     MAX_FRAME_HEADER,
     OP_BINARY,
@@ -228,7 +228,7 @@ class WebSocketConnection(asyncio.Protocol):
     # -- frames ------------------------------------------------------------------------------------------------------
 
     def _handle(self, events: list[Event]) -> None:
-        """Act on what the client's bytes meant (sio/frames.py): deliver messages, answer pings, close."""
+        """Act on what the client's bytes meant (engine/frames.py): deliver messages, answer pings, close."""
         for event in events:
             if self._closed:
                 return

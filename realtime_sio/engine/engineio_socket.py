@@ -6,7 +6,7 @@ per inbound frame (``ensure_future(websocket_wait())`` inside ``wait_for``), a `
 frames are the largest per-connection cost after aiohttp's own objects. Here pings are loop timers that also
 enforce the PONG deadline, and:
 
-- on a lean WebSocket (:mod:`realtime_sio.sio.websocket`, the default) the socket is driven by callbacks: nothing
+- on a lean WebSocket (:mod:`realtime_sio.engine.connection`, the default) the socket is driven by callbacks: nothing
   waits per idle socket; sends are written at once; inbound packets are handled by a task that exists only while
   some are pending (it yields every few packets, and reading pauses when they pile up);
 - on aiohttp's WebSocket (``REALTIME_SIO_LEAN_WEBSOCKET=false``) a read loop and a writer wait under
@@ -29,7 +29,7 @@ from typing import Any
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
-from realtime_sio.sio.websocket import WebSocketConnection
+from realtime_sio.engine.connection import WebSocketConnection
 
 _MAX_INBOUND = 64  # unhandled inbound packets per socket before reading from its connection pauses
 _YIELD_EVERY = 32  # inbound packets handled in a row before the socket lets other callbacks run
@@ -41,7 +41,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     _ping_timer: asyncio.TimerHandle | None = None  # next PING, or (PING sent) the PONG deadline
     last_ping: float | None
     connected: bool
-    # lean: the raw WebSocket (sio/websocket.py) once this socket serves it in callback mode. Then nothing waits per
+    # lean: the raw WebSocket (engine/connection.py) once this socket serves it in callback mode. Then nothing waits per
     # socket: sends are written at once, inbound packets are handled by a task that exists only while some are
     # pending, and the ping timer also enforces the PONG deadline.
     lean: WebSocketConnection | None = None

@@ -3,7 +3,7 @@
 No socket, no loop, no clock: :class:`FrameParser` is fed the bytes a client sent and returns what they mean, in the
 style of the ``websockets`` library's ``Protocol`` (``receive_data`` then ``events_received``). Every byte-level rule
 lives here (masking, opcodes, fragmentation, sizes, UTF-8, close codes), so unit tests drive it with bytes and the
-I/O code (:mod:`realtime_sio.sio.websocket`) only moves bytes and applies deadlines.
+I/O code (:mod:`realtime_sio.engine.connection`) only moves bytes and applies deadlines.
 
 Events, in the order the client sent them:
 
