@@ -6,6 +6,8 @@ channel names, so cardinality stays bounded whatever clients send.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -17,6 +19,8 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 CHANNEL_KINDS = ("public", "private", "presence")
 EVENT_SOURCES = ("http", "pusher", "redis", "whisper", "cluster")
@@ -24,6 +28,67 @@ STALL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RECOVERY_OUTCOMES = ("replayed", "reset", "retried", "deferred")
 ADMISSION_REASONS = ("draining", "descriptors", "overloaded")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Delivery latency as users feel it (issue 15). Sources: where the event was accepted (http = the sidecar route,
+# pusher = the Pusher HTTP API, redis = Laravel's Redis broadcaster, whisper, presence = join/leave announcements,
+# unknown = a message from a node that predates the field). Protocols: Socket.IO over a WebSocket or long-polling;
+# pusher is reserved for Pusher protocol connections (realtime_sio/pusher/), which feed the same per-connection RTT.
+DELIVERY_SOURCES = ("http", "pusher", "redis", "whisper", "presence", "unknown")
+DELIVERY_PROTOCOLS = ("websocket", "polling", "pusher")
+DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def delivery_label(source: str, protocol: str) -> int:
+    """The index of a (source, protocol) pair in a :class:`DeliveryHistogram`; unknown sources count as "unknown"."""
+    src = DELIVERY_SOURCES.index(source) if source in DELIVERY_SOURCES else DELIVERY_SOURCES.index("unknown")
+    return src * len(DELIVERY_PROTOCOLS) + DELIVERY_PROTOCOLS.index(protocol)
+
+
+class DeliveryHistogram(Collector):
+    """A histogram labelled (source, protocol) that takes observations in bulk.
+
+    ``prometheus_client.Histogram.observe`` takes a lock and walks the buckets once per observation; a fan-out to
+    10,000 sockets adds its deliveries here as a few (value, count) pairs instead (``realtime_sio.latency``). Label
+    pairs are indexes (:func:`delivery_label`); only pairs that saw an observation are exposed.
+    """
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        pairs = len(DELIVERY_SOURCES) * len(DELIVERY_PROTOCOLS)
+        # counts[label][i] = observations in bucket i (not cumulative); the last slot is +Inf
+        self.counts = [[0] * (len(DELIVERY_BUCKETS) + 1) for _ in range(pairs)]
+        self.sums = [0.0] * pairs
+        registry.register(self)
+
+    def add(self, label: int, value: float, count: int = 1) -> None:
+        """Record ``count`` observations of ``value`` seconds under ``label``."""
+        self.counts[label][bisect_left(DELIVERY_BUCKETS, value)] += count
+        self.sums[label] += value * count
+
+    def total(self) -> int:
+        """Observations so far, every label together."""
+        return sum(sum(counts) for counts in self.counts)
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, self.documentation, labels=["source", "protocol"])
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = self._family()
+        for label, counts in enumerate(self.counts):
+            if not any(counts):
+                continue
+            source = DELIVERY_SOURCES[label // len(DELIVERY_PROTOCOLS)]
+            protocol = DELIVERY_PROTOCOLS[label % len(DELIVERY_PROTOCOLS)]
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for bound, count in zip((*map(str, DELIVERY_BUCKETS), "+Inf"), counts, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            family.add_metric([source, protocol], buckets, self.sums[label])
+        yield family
 
 
 @dataclass(frozen=True)
@@ -41,6 +106,8 @@ class Metrics:
     events_received: Counter
     messages_delivered: Counter
     delivery_latency: Histogram
+    delivery_estimated: DeliveryHistogram
+    delivery_acknowledged: DeliveryHistogram
     redis_up: Gauge
     redis_messages_rejected: Counter
     api_requests: Counter
@@ -110,6 +177,18 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
             "Time from an event's acceptance to its hand-off to every local recipient",
             buckets=LATENCY_BUCKETS,
             registry=reg,
+        ),
+        delivery_estimated=DeliveryHistogram(
+            "realtime_sio_delivery_estimated_seconds",
+            "Estimated delivery latency as the user feels it: acceptance to the write to that socket, plus half its "
+            "last measured round trip (every delivery of a broadcast event)",
+            reg,
+        ),
+        delivery_acknowledged=DeliveryHistogram(
+            "realtime_sio_delivery_acknowledged_seconds",
+            "Acceptance to the client's acknowledgement, on the server's clock (sampled deliveries to clients that "
+            "opted in; an upper bound: includes the way back)",
+            reg,
         ),
         redis_up=Gauge("realtime_sio_redis_up", "1 while Redis is reachable (always 1 without Redis)", registry=reg),
         redis_messages_rejected=Counter(
