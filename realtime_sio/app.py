@@ -37,7 +37,7 @@ from realtime_sio.cluster.redis_pool import shared_client
 from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
-from realtime_sio.engine.send_queue import ByteQueue
+from realtime_sio.engine import upstream
 from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
@@ -93,24 +93,9 @@ class Realtime:
     tls: CertificateReloader | None = None  # TLS_CERT_FILE set: serve() listens with its context
 
 
-SERVER_HEADER = "realtime-sio"
-
-
-def _hide_versions() -> None:
-    """Answer ``Server: realtime-sio`` instead of aiohttp's ``Python/3.x aiohttp/3.x`` (issue 11, item 7).
-
-    aiohttp fills the header in ``web_response.StreamResponse._prepare_headers`` from the module global
-    ``aiohttp.web_response.SERVER_SOFTWARE`` (aiohttp 3.9-3.14) for every response, its own 400s for unparsable
-    requests included, which no signal or middleware sees. tests/integration/test_hardening.py checks both paths.
-    """
-    import aiohttp.web_response
-
-    aiohttp.web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
-
-
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
     """Wire every part for ``settings``; no I/O happens until the aiohttp app starts."""
-    _hide_versions()
+    upstream.hide_versions()
     metrics = metrics_module.create(registry)
     health = Health()
     admission = Admission(health, metrics, settings.admission_max_lag, settings.admission_fd_reserve)
@@ -137,7 +122,6 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     refusals = Refusals(metrics)
     sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
     sio_ref.append(sio)
-    sio.eio.create_queue = lambda *a, **k: ByteQueue()
 
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -408,7 +392,7 @@ async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
     sock = realtime.sio.eio.sockets.get(eio_sid)
     if sock is not None and not sock.closed:
         # abort: no Engine.IO CLOSE packet (python clients treat that as final); the socket then ends its transport
-        # (engine/engineio_socket.py), so every client library sees a dropped transport and reconnects.
+        # (engine/upstream.py), so every client library sees a dropped transport and reconnects.
         await sock.close(wait=False, abort=True)
 
 
