@@ -39,6 +39,8 @@ from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
 from realtime_sio.engine import upstream
 from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
+from realtime_sio.latency.acks import AckSampler
+from realtime_sio.latency.estimate import Estimator
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
@@ -112,6 +114,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
             task.add_done_callback(dropping.discard)
 
     manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
+    acks = AckSampler(settings.delivery_ack_sample_rate, metrics.delivery_acknowledged)
+    estimator = Estimator(metrics.delivery_estimated, acks) if settings.delivery_estimate else None
     sio = sio_server.create(settings, manager)
 
     def malformed_packet(eio_sid: str, error: str) -> None:
@@ -129,11 +133,11 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
     if settings.redis_url:
-        broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers)
+        broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers, estimator)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
         local = LocalTransport(history, once_seconds=settings.history_seconds)
-        broadcaster = Broadcaster(manager, metrics, local)
+        broadcaster = Broadcaster(manager, metrics, local, estimator)
         local.broadcaster = broadcaster
         presence = LocalPresence()
         directory = LocalChannelDirectory(manager, presence)
@@ -151,6 +155,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         metrics=metrics,
         is_draining=lambda: health.draining,
         authorizer=authorizer,
+        acks=acks if estimator is not None else None,
     )
     sio.register_namespace(namespace)
     manager.on_connected = namespace.after_connect
@@ -282,6 +287,7 @@ def _cluster(
     health: Health,
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
     closers: list[Callable[[], Awaitable[None]]],
+    estimator: Estimator | None = None,
 ) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
     heartbeat (docs/scaling.md)."""
@@ -302,7 +308,7 @@ def _cluster(
         health=health,
         metrics=metrics,
     )
-    broadcaster = Broadcaster(manager, metrics, bus)
+    broadcaster = Broadcaster(manager, metrics, bus, estimator)
     deliver_ref.append(broadcaster.deliver)
     presence = RedisPresence(client, prefix, node_id)
 

@@ -127,6 +127,8 @@ class Settings:
     tls_reload_interval: float = 5.0  # seconds between looks at the two files for a renewed pair
     gc_tuning: bool = True
     max_buffered_bytes: int = 1_048_576
+    delivery_estimate: bool = True  # realtime_sio_delivery_estimated_seconds for every delivery (issue 15)
+    delivery_ack_sample_rate: float = 0.01  # share of deliveries to opted-in clients that ask for an acknowledgement
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "laravel_database_"
     redis_ingest: bool = True
@@ -362,6 +364,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("KEEPALIVE_TIMEOUT", "limits.keepalive_timeout", _float(1, 3600), "seconds a kept-alive HTTP connection has to send its next whole request head before it is closed; keep it above a load balancer's idle timeout", "seconds 1-3600"),
     Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
     Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
+    Option("DELIVERY_ESTIMATE", "delivery_estimate", _bool, "estimate every delivery's latency as users feel it (accepted → written to the socket + half its measured round trip; realtime_sio_delivery_estimated_seconds)", "true/false"),
+    Option("DELIVERY_ACK_SAMPLE_RATE", "delivery_ack_sample_rate", _float(0, 1), "share of deliveries to clients that opted in (the served /client/recovery.mjs) that ask for an acknowledgement: the exact accepted → acknowledged figure (realtime_sio_delivery_acknowledged_seconds; 0 = off)", "a number 0-1"),
     Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
     Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
     Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),

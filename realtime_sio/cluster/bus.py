@@ -88,7 +88,8 @@ return top .. '@' .. epoch
 def encode(message: Message) -> str:
     """The JSON a message travels as (position travels beside it)."""
     return json.dumps(
-        {"c": message.channel, "e": message.event, "d": message.data, "x": message.except_sid, "t": message.accepted_at},
+        {"c": message.channel, "e": message.event, "d": message.data, "x": message.except_sid, "t": message.accepted_at,
+         "s": message.source},
         separators=(",", ":"),
     )
 
@@ -106,6 +107,7 @@ def decode(raw: str | bytes) -> Message | None:
     if not isinstance(doc, dict) or not isinstance(doc.get("c"), str) or not isinstance(doc.get("e"), str):
         return None
     accepted = doc.get("t")
+    source = doc.get("s")  # absent in messages from nodes that predate it: "" (counted as source "unknown")
     return Message(
         channel=doc["c"],
         event=doc["e"],
@@ -113,6 +115,7 @@ def decode(raw: str | bytes) -> Message | None:
         except_sid=doc.get("x") if isinstance(doc.get("x"), str) else None,
         position=None if position == "-" else position,
         accepted_at=float(accepted) if isinstance(accepted, (int, float)) else 0.0,
+        source=source if isinstance(source, str) and len(source) <= 16 else "",
     )
 
 

@@ -13,10 +13,13 @@ import asyncio
 from typing import Literal, Protocol
 
 # What a recipient did with a delivery offered to it (engine/upstream.py LeanSocket.offer):
-DELIVERED: Literal[1] = 1  # written now, or queued behind what the socket is already sending
+# (every outcome above 0 is a delivery; the latency estimate measures them differently, latency/estimate.py)
+DELIVERED: Literal[1] = 1  # written now, nothing unsent ahead of it
+BUFFERED: Literal[2] = 2  # written now, behind bytes the connection has not sent yet
+QUEUED: Literal[3] = 3  # queued behind what the socket is already sending (polling, upgrading, a send in progress)
 SKIPPED: Literal[0] = 0  # the socket is closing: nothing to do
 SLOW: Literal[-1] = -1  # taking it would pass the socket's send-buffer bound: a slow reader, to be disconnected
-Offer = Literal[1, 0, -1]
+Offer = Literal[1, 2, 3, 0, -1]
 
 
 class FrameSink(Protocol):

@@ -40,10 +40,13 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
 from realtime_sio import request_bodies
+from realtime_sio.engine import round_trip
 from realtime_sio.engine.connection import WebSocketConnection
 from realtime_sio.engine.send_queue import ByteQueue
 from realtime_sio.engine.sink import (
+    BUFFERED,
     DELIVERED,
+    QUEUED,
     SKIPPED,
     SLOW,
     FrameSink,
@@ -77,6 +80,14 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     sink: FrameSink | None = None
     writing: bool = False
     abort_transport: Callable[[], None] | None = None  # drops the connection at once, even with a stuck writer
+    # Delivery latency (issue 15, engine/round_trip.py): the last round trip (seconds, -1.0 = not measured yet) and
+    # the cell of its half; ping_sent: monotonic time of the PING (or the handshake's OPEN) awaiting its answer.
+    # ack_countdown: deliveries until the next one that asks for an acknowledgement (latency/acks.py); 0 = this
+    # client did not opt in. Class defaults: a socket that never measures keeps no per-instance value.
+    rtt: float = -1.0
+    rtt_cell: int = 0
+    ping_sent: float = 0.0
+    ack_countdown: int = 0
 
     def schedule_ping(self) -> None:
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
@@ -90,8 +101,21 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self._ping_timer = None
         if not self.closing and not self.closed:
             self.last_ping = time.time()
+            self.ping_sent = time.monotonic()
             self.enqueue((packet.Packet(packet.PING),))
             self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_timeout, self._pong_overdue)
+
+    def answered(self) -> None:
+        """The client answered the PING (its PONG) or the handshake (its CONNECT): one round trip measured."""
+        sent = self.ping_sent
+        if sent:
+            self.ping_sent = 0.0
+            round_trip.record(self, time.monotonic() - sent)
+
+    async def receive(self, pkt: Any) -> None:
+        if pkt.packet_type == packet.PONG:
+            self.answered()
+        await super().receive(pkt)
 
     def _pong_overdue(self) -> None:
         """No PONG within ping_timeout: the client is gone (engineio's service task did this by polling)."""
@@ -113,29 +137,36 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         """Fan-out's one entry point: take one broadcast (``packets``, ``size`` encoded bytes; ``frame``: the same as
         one prebuilt WebSocket frame, None for binary) unless this socket's buffered bytes would pass ``limit``.
 
-        Written straight to the sink when nothing is queued or in flight (order is kept), else queued for the writer
-        (polling, upgrading, or behind a send in progress).
+        Written straight to the sink when nothing is queued or in flight (order is kept): DELIVERED, or BUFFERED when
+        the sink still held unsent bytes; else QUEUED for the writer (polling, upgrading, or behind a send in
+        progress). The delivery latency estimate measures the last two later (latency/estimate.py).
         """
         if self.closed or self.closing:
             return SKIPPED
         queue = self.queue
         sink = self.sink
         if sink is not None and not self.writing and not queue.qsize():
-            if sink.buffered() + size > limit:
+            ahead = sink.buffered()
+            if ahead + size > limit:
                 return SLOW
             if frame is not None:
                 if sink.is_closing():
                     return SKIPPED
                 sink.write(frame)
-                return DELIVERED
+                return BUFFERED if ahead else DELIVERED
             if self.lean is not None:  # binary: the lean socket frames each packet as it writes it
                 self.enqueue(packets)
-                return DELIVERED
+                return BUFFERED if ahead else DELIVERED
         if queue.bytes + size > limit:
             return SLOW
         for pkt in packets:
             queue.put_nowait(pkt)
-        return DELIVERED
+        return QUEUED
+
+    def unsent(self) -> int | None:
+        """Bytes written to this socket's WebSocket but not sent yet; None without one (closed, polling)."""
+        sink = self.sink
+        return None if sink is None or sink.is_closing() else sink.buffered()
 
     async def send(self, pkt: Any) -> None:
         if self.lean is not None:
@@ -188,6 +219,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 self.queue.put_nowait(None)
                 break
             packets.append(pkt)
+        _left_queue(self, packets)
         return packets
 
     async def handle_get_request(self, environ: dict[str, Any]) -> Any:
@@ -295,6 +327,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             self.queue.task_done()
             if item is not None:
                 queued.append(item)
+        _left_queue(self, queued)
         self.enqueue(queued)
         self.sink = self.ws_sink
         connection.deliver_to(self._on_message, self._on_end)
@@ -302,6 +335,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     def _on_message(self, raw: str | bytes) -> None:
         if raw == "3":  # PONG, the only packet an idle client sends: no task needed
             if not self.closed:
+                self.answered()
                 self.schedule_ping()
             return
         inbound = self._inbound
@@ -360,6 +394,14 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self.sink = None
         if not self.closed and not self.closing:
             _spawn(self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
+
+
+def _left_queue(sock: LeanSocket, packets: list[Any]) -> None:
+    """Packets leave ``sock``'s send queue: a broadcast's last packet carries its latency stamp (sio/fanout.py)."""
+    for pkt in packets:
+        stamp = getattr(pkt, "stamp", None)
+        if stamp is not None:
+            stamp.left_queue(sock)
 
 
 _background: set[asyncio.Task[None]] = set()  # strong references to fire-and-forget closes
@@ -481,10 +523,16 @@ class HookedServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
+        sock = self.eio.sockets.get(eio_sid)
+        if isinstance(sock, LeanSocket):  # its OPEN is going out now: the CONNECT answering it is one round trip
+            sock.ping_sent = time.monotonic()
         self.session_opened(eio_sid)
         return result
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        sock = self.eio.sockets.get(eio_sid)
+        if isinstance(sock, LeanSocket):
+            sock.answered()
         await super()._handle_connect(eio_sid, namespace, data)
         if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
             self.namespace_connected(eio_sid)

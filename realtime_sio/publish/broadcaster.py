@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+from realtime_sio.latency.estimate import Estimator
 from realtime_sio.metrics import EVENT_SOURCES, Metrics
 from realtime_sio.publish.history import Cursor, MemoryHistory, Replay, Unrecoverable
 from realtime_sio.sio.fanout import LeanManager
@@ -30,6 +31,7 @@ class Message:
     except_sid: str | None = None
     position: str | None = None  # set for recorded events; sent to clients as a 4th argument
     accepted_at: float = 0.0  # wall-clock seconds when a node accepted it (delivery latency)
+    source: str = ""  # where it was accepted (metrics.DELIVERY_SOURCES); "" from a node that predates the field
 
 
 class Transport(Protocol):
@@ -94,7 +96,7 @@ class LocalTransport:
             return False
         if record and self.history is not None:
             entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
-            message = Message(message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at)
+            message = replace(message, position=entry.position)
         self.broadcaster.deliver(message)
         return message.position
 
@@ -111,10 +113,11 @@ class LocalTransport:
 class Broadcaster:
     """Publishes events to rooms through one transport and delivers what transports hand back."""
 
-    def __init__(self, manager: LeanManager, metrics: Metrics, transport: Transport) -> None:
+    def __init__(self, manager: LeanManager, metrics: Metrics, transport: Transport, estimator: Estimator | None = None) -> None:
         self._manager = manager
         self._metrics = metrics
         self.transport = transport
+        self._estimator = estimator  # delivery latency as users feel it (latency/estimate.py); None = not measured
         self._received = {source: metrics.events_received.labels(source=source) for source in EVENT_SOURCES}
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self.gates: dict[str, dict[str, list[Message]]] = {}
@@ -128,7 +131,7 @@ class Broadcaster:
         idempotency keys); returns False when it already happened (nothing is sent).
         Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
         """
-        message = Message(channel, event, data, except_sid, None, time.time())
+        message = Message(channel, event, data, except_sid, None, time.time(), source)
         position = await self.transport.send(message, record=True, once_key=once_key)
         if position is False:
             return False  # published before under this key
@@ -138,7 +141,7 @@ class Broadcaster:
     async def publish_batch(self, batch: list[tuple[Message, str | None]], *, source: str) -> list[str | None]:
         """Publish several (message, once_key) pairs in order with one transport call; positions as :meth:`publish`
         returns them. ``once_key`` as in :meth:`publish`; messages are built with ``accepted_at`` set by the caller."""
-        results = await self.transport.send_batch(batch)
+        results = await self.transport.send_batch([(replace(message, source=source), key) for message, key in batch])
         positions: list[str | None] = []
         for result in results:
             if result is not False:
@@ -148,7 +151,8 @@ class Broadcaster:
 
     async def signal(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str | None = None) -> None:
         """Broadcast an ephemeral event (whisper, presence announcement): not recorded, no position."""
-        await self.transport.send(Message(channel, event, data, except_sid, None, time.time()), record=False)
+        message = Message(channel, event, data, except_sid, None, time.time(), source or "presence")
+        await self.transport.send(message, record=False)
         if source is not None:
             self._received[source].inc()
 
@@ -163,7 +167,10 @@ class Broadcaster:
             for held in gated.values():
                 held.append(message)
             skip = [message.except_sid, *gated]
-        count = self._manager.fanout(message.event, args, NAMESPACE, message.channel, skip)
+        stamp = self._estimator.stamp(message.accepted_at, message.source, args) if self._estimator is not None else None
+        count = self._manager.fanout(message.event, args, NAMESPACE, message.channel, skip, stamp)
+        if stamp is not None:
+            stamp.finish()
         if count:
             self._metrics.messages_delivered.inc(count)
             if message.accepted_at:

@@ -20,8 +20,9 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from realtime_sio.engine.frames import OP_TEXT, frame
-from realtime_sio.engine.sink import DELIVERED, SLOW
+from realtime_sio.engine.sink import BUFFERED, DELIVERED, SLOW
 from realtime_sio.engine.upstream import LeanSocket
+from realtime_sio.latency.estimate import Stamp
 
 
 def websocket_frame(text: str) -> bytes:
@@ -99,17 +100,30 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
             return
         self.last_delivered = self.fanout(event, data, namespace, to or room, skip_sid)
 
-    def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any) -> int:
-        """Queue one encoded packet for every participant of ``room`` except ``skip_sid``; returns recipients."""
-        if namespace not in self.rooms:
-            return 0
+    def _encode(self, event: str, data: Any, namespace: str, stamp: Stamp | None) -> tuple[bytes | None, list[Any], int]:
+        """(prebuilt WebSocket frame or None for binary, Engine.IO packets, their encoded size) of one event."""
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
         parts = encoded if isinstance(encoded, list) else [encoded]
         eio_pkts = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+        if stamp is not None:
+            eio_pkts[-1].stamp = stamp  # a queued copy is measured when it leaves the queue (engine/upstream.py)
         size = sum(len(p.encode()) for p in eio_pkts)
         # One text packet (no binary attachments) can go out as one prebuilt WebSocket frame for every recipient.
         frame = websocket_frame(eio_pkts[0].encode()) if len(eio_pkts) == 1 and not eio_pkts[0].binary else None
+        return frame, eio_pkts, size
+
+    def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Stamp | None = None) -> int:
+        """Queue one encoded packet for every participant of ``room`` except ``skip_sid``; returns recipients.
+
+        With a ``stamp`` (a broadcast event, latency/estimate.py), each delivery is counted for the latency estimate
+        and the recipients that asked for acknowledgements are picked at their sample rate (one marked frame).
+        """
+        if namespace not in self.rooms:
+            return 0
+        frame, eio_pkts, size = self._encode(event, data, namespace, stamp)
+        marked: tuple[bytes | None, list[Any], int] | None = None  # the frame asking for an acknowledgement
+        cells = stamp.cells if stamp is not None else []
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets: dict[str, LeanSocket] = self.server.eio.sockets
         limit = self.max_buffered_bytes
@@ -120,8 +134,20 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
             sock = sockets.get(eio_sid)
             if sock is None:
                 continue
-            outcome = sock.offer(frame, eio_pkts, size, limit)
-            if outcome == DELIVERED:
+            if stamp is None:
+                outcome = sock.offer(frame, eio_pkts, size, limit)
+            else:
+                if sock.ack_countdown > 0 and stamp.pick(sock, sid):
+                    if marked is None:
+                        marked = self._encode(event, stamp.ack_args(), namespace, stamp)
+                    outcome = sock.offer(*marked, limit)
+                else:
+                    outcome = sock.offer(frame, eio_pkts, size, limit)
+                if outcome == DELIVERED:
+                    cells[sock.rtt_cell] += 1
+                elif outcome == BUFFERED:
+                    stamp.buffered(sock)
+            if outcome > 0:
                 delivered += 1
             elif outcome == SLOW:
                 self.on_slow_consumer(eio_sid)

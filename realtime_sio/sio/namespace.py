@@ -21,6 +21,7 @@ from realtime_sio.auth.rules import ChannelRules
 from realtime_sio.auth.tokens import ANONYMOUS, Identity, TokenVerifier
 from realtime_sio.channels import kind_of
 from realtime_sio.errors import ErrorCode, RealtimeError
+from realtime_sio.latency.acks import AckSampler
 from realtime_sio.members import Member
 from realtime_sio.metrics import CHANNEL_KINDS, Metrics
 from realtime_sio.publish.broadcaster import Broadcaster, Message
@@ -64,6 +65,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         metrics: Metrics,
         is_draining: Callable[[], bool],
         authorizer: Authorizer | None = None,
+        acks: AckSampler | None = None,
     ) -> None:
         super().__init__("/")
         self._settings = settings
@@ -75,6 +77,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._metrics = metrics
         self._is_draining = is_draining
         self._authorizer = authorizer
+        self._acks = acks  # sampled delivery acknowledgements (latency/acks.py); None = latency not measured
         self.connections: dict[str, Connection] = {}
         self._closing: set[asyncio.Task[None]] = set()  # strong references to transports being closed
         # Metric children of the per-connection paths, bound once: labels() costs a lock and a dict lookup per call,
@@ -88,6 +91,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "unsubscribe": self.on_unsubscribe,
             "client event": self.on_client_event,
             "ping": self.on_ping,
+            "latency:ack": self.on_latency_ack,
         }
 
     # -- dispatch ----------------------------------------------------------------------------------------------
@@ -130,6 +134,8 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._accepted.inc()
         self._metrics.connections.inc()
         log.debug("client_connected", sid=sid, user_id=identity.user_id, transport=payloads.transport_of(environ))
+        if self._acks is not None and payloads.wants_acks(auth):
+            self._ask_acks(sid)
         if identity.authenticated and self._settings.auto_join:
             for channel in payloads.auto_rooms(self._settings, identity):
                 await self._join(sid, conn, channel, since=conn.positions.pop(channel, None), at_connect=True)
@@ -353,6 +359,24 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._drop(sid, "client_event_not_member", channel=whisper.channel)
             return
         await self._broadcaster.signal(whisper.channel, whisper.event, whisper.data, except_sid=sid, source="whisper")
+
+    def _ask_acks(self, sid: str) -> None:
+        """The client opted in to acknowledging sampled deliveries: start its countdown (latency/acks.py)."""
+        assert self._acks is not None
+        countdown = self._acks.countdown()
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        sock = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if countdown and sock is not None:
+            sock.ack_countdown = countdown
+
+    async def on_latency_ack(self, sid: str, data: Any = None, *_: Any) -> None:
+        """A sampled delivery's acknowledgement (``latency:ack``, id): the exact accepted → acknowledged figure."""
+        if self._acks is None:
+            self._drop(sid, "unknown_event", event_name="latency:ack")
+            return
+        reason = self._acks.acknowledge(sid, data)
+        if reason is not None:
+            self._drop(sid, reason)
 
     async def on_ping(self, sid: str, *_: Any) -> str:
         """The migration plan's Artillery ``ping``: the return value is the ack when the client asked for one."""

@@ -117,6 +117,11 @@ def connect_positions(auth: Any, limit: int) -> dict[str, Cursor]:
     return positions
 
 
+def wants_acks(auth: Any) -> bool:
+    """True when the handshake's ``auth.latency`` is ``true``: the client acknowledges sampled deliveries."""
+    return isinstance(auth, dict) and auth.get("latency") is True
+
+
 def channel_hint(data: Any) -> str | None:
     """The channel a payload names, if it names one as a short string (for error replies)."""
     if isinstance(data, dict):
