@@ -5,6 +5,11 @@ GETs ``/health`` and, with ``--expect-traffic``, reads ``websocket_connections_t
 ``--max-failures`` failed checks in a row it runs ``--rollback-cmd`` once through the shell (with a timeout),
 POSTs a JSON alert to ``--alert-webhook`` and exits 2 (3 if the rollback command failed). A passing check resets
 the count. ``--max-checks`` ends the watch after that many checks with exit 0 (for tests and one-shot probes).
+
+With ``--max-delivery-p99 SECONDS`` a check also fails when the 99th percentile of the estimated delivery latency
+(``realtime_sio_delivery_estimated_seconds``, every source and protocol) over the deliveries since the previous check
+is above the limit (issue 15): a migration step rolls back on latency, not only on health. A window with fewer than
+``--min-deliveries`` deliveries is not judged (a p99 of a handful is noise).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import aiohttp
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from realtime_sio.dashboard.snapshot import quantile
+
 CONNECTIONS_METRIC = "websocket_connections_total"
+DELIVERY_METRIC = "realtime_sio_delivery_estimated_seconds"
 
 EXIT_OK = 0  # --max-checks reached without a rollback
 EXIT_ROLLED_BACK = 2  # the rollback command ran and exited 0
@@ -40,6 +48,7 @@ FailureCode = Literal[
     "metrics_unparseable",  # /metrics is not Prometheus text
     "metric_missing",  # websocket_connections_total absent (or NaN)
     "no_connections",  # websocket_connections_total == 0 while traffic is expected
+    "delivery_p99",  # the estimated delivery latency's p99 since the previous check is above --max-delivery-p99
 ]
 
 # _FETCH_FAILURES[check] = (timeout code, unreachable code)
@@ -66,6 +75,7 @@ class CheckResult:
     at: float  # wall-clock time.time() when the check started
     failures: tuple[Failure, ...] = ()
     connections: float | None = None
+    delivery_p99: float | None = None  # seconds, when --max-delivery-p99 is set and the window had enough deliveries
 
     @property
     def ok(self) -> bool:
@@ -105,6 +115,47 @@ class RollbackOutcome:
         return self.returncode == 0 and not self.timed_out
 
 
+@dataclass
+class DeliveryWindow:
+    """The estimated delivery latency histogram at the previous check, to judge only the deliveries since."""
+
+    max_p99: float
+    min_deliveries: int = 20
+    previous: tuple[tuple[float, float], ...] = ()
+
+    def judge(self, buckets: tuple[tuple[float, float], ...]) -> tuple[float | None, Failure | None]:
+        """(p99 of the deliveries since the previous call or None when too few, and the Failure when above the limit)."""
+        before = dict(self.previous)
+        self.previous = buckets
+        if before and buckets and buckets[-1][1] < before.get(math.inf, 0.0):
+            before = {}  # the counters went back: the instance restarted; judge everything it counted since
+        count = (buckets[-1][1] if buckets else 0.0) - before.get(math.inf, 0.0)
+        if count < self.min_deliveries:
+            return None, None
+        p99 = quantile(0.99, buckets, tuple(before.items()))
+        if p99 is not None and p99 > self.max_p99:
+            detail = f"delivery p99 {p99 * 1000:.0f} ms over {count:.0f} deliveries > {self.max_p99 * 1000:.0f} ms"
+            return p99, Failure("delivery_p99", detail)
+        return p99, None
+
+
+def parse_delivery_buckets(text: str) -> tuple[tuple[float, float], ...]:
+    """Cumulative (upper bound, count) of ``realtime_sio_delivery_estimated_seconds``, every label summed, ascending.
+
+    Raises ValueError when the text is not valid Prometheus exposition format.
+    """
+    totals: dict[float, float] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == DELIVERY_METRIC + "_bucket":
+                    bound = float(sample.labels["le"])
+                    totals[bound] = totals.get(bound, 0.0) + sample.value
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise ValueError(f"not Prometheus text: {exc}") from exc
+    return tuple(sorted(totals.items()))
+
+
 def parse_connections(text: str) -> float | None:
     """Sum of the ``websocket_connections_total`` samples in Prometheus text; None when there is none (or NaN).
 
@@ -136,9 +187,15 @@ async def _fetch(
 
 
 async def check_once(
-    session: aiohttp.ClientSession, base_url: str, *, expect_traffic: bool, timeout: float
+    session: aiohttp.ClientSession,
+    base_url: str,
+    *,
+    expect_traffic: bool,
+    timeout: float,
+    delivery: DeliveryWindow | None = None,
 ) -> CheckResult:
-    """One check: /health must answer 200; with ``expect_traffic`` /metrics must show open connections."""
+    """One check: /health must answer 200; with ``expect_traffic`` /metrics must show open connections; with
+    ``delivery`` the estimated delivery p99 since the previous check must be within its limit."""
     started = time.time()
     base = base_url.rstrip("/")
     health = await _fetch(session, base + "/health", timeout, "health")
@@ -146,7 +203,7 @@ async def check_once(
         return CheckResult(started, (health,))
     if health[0] != 200:
         return CheckResult(started, (Failure("health_status", f"GET {base}/health: HTTP {health[0]}"),))
-    if not expect_traffic:
+    if not expect_traffic and delivery is None:
         return CheckResult(started)
     metrics = await _fetch(session, base + "/metrics", timeout, "metrics")
     if isinstance(metrics, Failure):
@@ -156,13 +213,19 @@ async def check_once(
         return CheckResult(started, (Failure("metrics_status", f"GET {base}/metrics: HTTP {status}"),))
     try:
         connections = parse_connections(body)
+        buckets = parse_delivery_buckets(body) if delivery is not None else ()
     except ValueError as exc:
         return CheckResult(started, (Failure("metrics_unparseable", str(exc)),))
+    p99, slow = delivery.judge(buckets) if delivery is not None else (None, None)
+    if slow is not None:
+        return CheckResult(started, (slow,), connections, p99)
+    if not expect_traffic:
+        return CheckResult(started, (), connections, p99)
     if connections is None:
         return CheckResult(started, (Failure("metric_missing", f"{CONNECTIONS_METRIC} not in /metrics"),))
     if connections <= 0:
-        return CheckResult(started, (Failure("no_connections", f"{CONNECTIONS_METRIC} is {connections:g}"),), connections)
-    return CheckResult(started, (), connections)
+        return CheckResult(started, (Failure("no_connections", f"{CONNECTIONS_METRIC} is {connections:g}"),), connections, p99)
+    return CheckResult(started, (), connections, p99)
 
 
 async def watch(
@@ -184,7 +247,7 @@ async def watch(
         done += 1
         tripped = counter.record(result)
         if result.ok:
-            _log.info("watchdog_check_ok", check=done, connections=result.connections)
+            _log.info("watchdog_check_ok", check=done, connections=result.connections, delivery_p99=result.delivery_p99)
         else:
             _log.warning(
                 "watchdog_check_failed",
@@ -293,6 +356,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"also fail a check when {CONNECTIONS_METRIC} in /metrics is 0",
     )
+    parser.add_argument(
+        "--max-delivery-p99",
+        type=_positive(float),
+        default=None,
+        help=f"also fail a check when the p99 of {DELIVERY_METRIC} over the deliveries since the previous check is above "
+        "this many seconds (e.g. 0.05)",
+    )
+    parser.add_argument(
+        "--min-deliveries",
+        type=_positive(int),
+        default=20,
+        help="deliveries a window needs before --max-delivery-p99 judges it (default 20)",
+    )
     parser.add_argument("--timeout", type=_positive(float), default=5.0, help="seconds per HTTP request (default 5)")
     parser.add_argument(
         "--max-checks", type=_positive(int), default=None, help="stop with exit 0 after this many checks (default: run until rollback)"
@@ -309,10 +385,12 @@ async def run(args: argparse.Namespace) -> int:
             max_failures=args.max_failures,
             expect_traffic=args.expect_traffic,
             max_checks=args.max_checks,
+            max_delivery_p99=args.max_delivery_p99,
         )
+        delivery = DeliveryWindow(args.max_delivery_p99, args.min_deliveries) if args.max_delivery_p99 else None
 
         async def check() -> CheckResult:
-            return await check_once(session, args.url, expect_traffic=args.expect_traffic, timeout=args.timeout)
+            return await check_once(session, args.url, expect_traffic=args.expect_traffic, timeout=args.timeout, delivery=delivery)
 
         streak = await watch(check, FailureCounter(args.max_failures), interval=args.interval, max_checks=args.max_checks)
         if streak is None:

@@ -12,14 +12,21 @@
 // rooms) pick those positions up. When the server's history no longer reaches back it emits `recovery:reset`
 // (channel, {code, reason}) instead, followed by a fresh `recovery:position`, and `onReset` should reload that
 // channel's state. Positions are opaque strings ("<ms>-<seq>@<epoch>"): keep them as they arrive.
+//
+// Delivery latency (acknowledge, on by default): the tracker also tells the server, in the handshake
+// (auth.latency = true), that this page acknowledges sampled deliveries. The server picks a small share of them
+// (REALTIME_SIO_DELIVERY_ACK_SAMPLE_RATE) and adds `ack: <id>` to their last argument ({position, ack}); the tracker
+// answers `latency:ack` (id) at once, and the server measures acceptance → acknowledgement on its own clock. Pass
+// { acknowledge: false } to opt out.
 
 const DEFAULT_LIMIT = 100; // the server refuses more positions than REALTIME_SIO_MAX_SUBSCRIPTIONS (default 100)
 
-export function trackPositions(socket, { onReset = () => {}, limit = DEFAULT_LIMIT } = {}) {
+export function trackPositions(socket, { onReset = () => {}, limit = DEFAULT_LIMIT, acknowledge = true } = {}) {
   const positions = new Map(); // channel -> newest position seen; insertion order = least recently updated first
   const original = socket.auth;
 
   socket.onAny((event, channel, _data, meta) => {
+    if (acknowledge && meta && Number.isSafeInteger(meta.ack)) socket.emit("latency:ack", meta.ack);
     if (typeof channel !== "string" || !meta || typeof meta.position !== "string") return;
     positions.delete(channel);
     positions.set(channel, meta.position);
@@ -33,7 +40,8 @@ export function trackPositions(socket, { onReset = () => {}, limit = DEFAULT_LIM
 
   // socket.io-client calls a function-valued `auth` before every (re)connection.
   socket.auth = (callback) => {
-    const withPositions = (base) => callback({ ...(base || {}), positions: Object.fromEntries(positions) });
+    const withPositions = (base) =>
+      callback({ ...(base || {}), positions: Object.fromEntries(positions), ...(acknowledge ? { latency: true } : {}) });
     if (typeof original === "function") original(withPositions);
     else withPositions(original);
   };
