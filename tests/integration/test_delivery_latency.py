@@ -14,12 +14,14 @@ import json
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import API_KEY, ROOT, Client, eventually
+from tests.integration.test_echo_e2e import JS, run_node
+from tests.support import API_KEY, ROOT, Client, eventually, token
 
 DELAY = 0.1  # seconds the proxy holds each chunk, each way
 ESTIMATED = "realtime_sio_delivery_estimated_seconds"
@@ -305,5 +307,29 @@ async def test_watchdog_rolls_back_when_delivery_p99_exceeds_its_limit(server_fa
         assert proc.returncode == 2, out.decode()
         assert marker.exists()
         assert b"delivery_p99" in out
+    finally:
+        await proxy.close()
+
+
+async def test_served_helper_acknowledges_for_socketio_client_and_echo(server_factory: Any, tmp_path: Path) -> None:
+    """/client/recovery.mjs opts in and acknowledges (plain socket.io-client and Laravel Echo, through the delay
+    proxy): every delivery to them is acknowledged at rate 1, near 2 x the delay; a client without it sees no ack id."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[channels]]\npattern = "private-lat.{id}"\nallow = "authenticated"\n')
+    srv = server_factory(REALTIME_SIO_CONFIG_FILE=str(rules), REALTIME_SIO_DELIVERY_ACK_SAMPLE_RATE="1")
+    proxy = DelayProxy(srv.port, DELAY)
+    await proxy.start()
+    try:
+        count = 10
+        result = await run_node(
+            JS / "latency_flow.mjs", {"url": proxy.url, "publishUrl": srv.url, "apiKey": API_KEY, "token": token(5), "count": count}
+        )
+        assert result["ok"], result
+        assert all(isinstance(meta, dict) and isinstance(meta.get("ack"), int) for meta in result["seen"]["plain"])
+        assert all(meta is None or "ack" not in meta for meta in result["seen"]["bare"])
+        assert result["seen"]["echo"] == list(range(count))
+        _, acked, total = await histogram(srv.url, ACKNOWLEDGED, source="http", protocol="websocket")
+        assert acked == 2 * count  # the plain client's and Echo's: the bare client was never asked
+        assert 2 * DELAY <= total / acked <= 5 * DELAY, f"acknowledged {total / acked:.3f} s for {DELAY} s each way"
     finally:
         await proxy.close()
