@@ -233,3 +233,34 @@ async def test_alert_to_an_unreachable_webhook_is_logged_not_raised() -> None:
         port = s.getsockname()[1]
     async with aiohttp.ClientSession() as session:
         assert await watchdog.send_alert(session, f"http://127.0.0.1:{port}/hook", {"text": "x"}, timeout=1) is False
+
+
+def test_delivery_window_judges_only_the_deliveries_since_the_previous_check() -> None:
+    """--max-delivery-p99: the p99 of the window since the last check; too few deliveries are not judged; a restart
+    (counters back to lower values) is judged from zero."""
+    window = watchdog.DeliveryWindow(max_p99=0.05, min_deliveries=20)
+    inf = float("inf")
+    fast = ((0.01, 100.0), (0.05, 100.0), (0.1, 100.0), (inf, 100.0))
+    assert window.judge(fast) == (window.judge(fast)[0], None)  # 100 fast deliveries, then none new: not judged
+    slow = ((0.01, 100.0), (0.05, 100.0), (0.1, 150.0), (inf, 150.0))  # 50 new ones, all in (0.05, 0.1]
+    p99, failure = window.judge(slow)
+    assert p99 is not None and 0.05 < p99 <= 0.1
+    assert failure is not None and failure.code == "delivery_p99"
+    few = ((0.01, 100.0), (0.05, 100.0), (0.1, 160.0), (inf, 160.0))  # 10 new slow ones: under min_deliveries
+    assert window.judge(few) == (None, None)
+    restarted = ((0.01, 30.0), (0.05, 30.0), (0.1, 30.0), (inf, 30.0))
+    p99, failure = window.judge(restarted)
+    assert failure is None and p99 is not None and p99 <= 0.01
+
+
+def test_parse_delivery_buckets_sums_every_label() -> None:
+    """The estimated delivery histogram's buckets, summed over source and protocol, ascending with +Inf last."""
+    text = (
+        "# TYPE realtime_sio_delivery_estimated_seconds histogram\n"
+        'realtime_sio_delivery_estimated_seconds_bucket{le="0.05",protocol="websocket",source="http"} 3.0\n'
+        'realtime_sio_delivery_estimated_seconds_bucket{le="+Inf",protocol="websocket",source="http"} 4.0\n'
+        'realtime_sio_delivery_estimated_seconds_bucket{le="0.05",protocol="polling",source="redis"} 1.0\n'
+        'realtime_sio_delivery_estimated_seconds_bucket{le="+Inf",protocol="polling",source="redis"} 1.0\n'
+        'realtime_sio_delivery_estimated_seconds_count{protocol="websocket",source="http"} 4.0\n'
+    )
+    assert watchdog.parse_delivery_buckets(text) == ((0.05, 4.0), (float("inf"), 5.0))
