@@ -46,21 +46,22 @@ from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
 from realtime_sio.publish import redis_listener
-from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
+from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport
 from realtime_sio.publish.channel_directory import (
     ChannelDirectory,
     LocalChannelDirectory,
 )
+from realtime_sio.publish.delivery import LocalDelivery
 from realtime_sio.publish.events_api import once_key_maker
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
+from realtime_sio.publish.presence import LocalPresence, PresenceStore
 from realtime_sio.publish.pusher_api import PusherApi
 from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
 from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
-from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 from realtime_sio.tls import CertificateReloader
 
@@ -132,15 +133,14 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     presence: PresenceStore
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
+    delivery = LocalDelivery(manager, metrics, estimator)
     if settings.redis_url:
-        broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers, estimator)
+        broadcaster, presence, directory, once_key = _cluster(settings, manager, delivery, metrics, health, services, closers)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-        local = LocalTransport(history, once_seconds=settings.history_seconds)
-        broadcaster = Broadcaster(manager, metrics, local, estimator)
-        local.broadcaster = broadcaster
+        broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.history_seconds))
         presence = LocalPresence()
-        directory = LocalChannelDirectory(manager, presence)
+        directory = LocalChannelDirectory(manager.channel_counts, presence)
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
     if authorizer is not None and settings.laravel_auth_default:
@@ -151,7 +151,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         rules=ChannelRules(rules),
         presence=presence,
         broadcaster=broadcaster,
-        recovery=Recovery(broadcaster, metrics),
+        recovery=Recovery(broadcaster, delivery, metrics),
         metrics=metrics,
         is_draining=lambda: health.draining,
         authorizer=authorizer,
@@ -283,11 +283,11 @@ def _laravel_listener(
 def _cluster(
     settings: Settings,
     manager: LeanManager,
+    delivery: LocalDelivery,
     metrics: Metrics,
     health: Health,
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
     closers: list[Callable[[], Awaitable[None]]],
-    estimator: Estimator | None = None,
 ) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
     heartbeat (docs/scaling.md)."""
@@ -296,20 +296,18 @@ def _cluster(
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster_prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
-    deliver_ref: list[Callable[[Message], int]] = []
     bus = RedisBus(
         client,
         prefix,
         settings.history_size,
         settings.history_seconds,
         settings.history_position_seconds,
-        deliver=lambda message: deliver_ref[0](message),
+        deliver=delivery.deliver,
         local_channels=lambda: manager.channel_counts().keys(),
         health=health,
         metrics=metrics,
     )
-    broadcaster = Broadcaster(manager, metrics, bus, estimator)
-    deliver_ref.append(broadcaster.deliver)
+    broadcaster = Broadcaster(metrics, bus)
     presence = RedisPresence(client, prefix, node_id)
 
     async def announce_leaving(channel: str, member: Member) -> None:
@@ -325,7 +323,7 @@ def _cluster(
     closers.append(client.aclose)
     closers.append(nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)
-    directory = ClusterChannelDirectory(nodes, manager, presence)
+    directory = ClusterChannelDirectory(nodes, manager.channel_counts, presence)
     return broadcaster, presence, directory, IngestClaim(prefix)
 
 
