@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 RATE_WINDOW = 5.0  # seconds: connect/disconnect/delivery rates
 LATENCY_WINDOW = 10.0  # seconds: delivery latency quantiles
+FELT_TARGET = 0.05  # seconds: the migration plan's "< 50 ms" delivery target (a bucket bound of metrics.DELIVERY_BUCKETS)
 ERROR_WINDOW = 60.0  # seconds: "recent" error counts
 MAX_CHANNEL_ROWS = 100
 MAX_CONNECTION_ROWS = 25
@@ -39,6 +40,9 @@ class Sample:
     deliveries: float = 0.0
     events: float = 0.0
     latency_buckets: tuple[tuple[float, float], ...] = ()  # (upper bound, cumulative count), ascending, +Inf last
+    # delivery latency as users feel it (issue 15), every source and protocol summed, same shape as latency_buckets
+    felt_buckets: tuple[tuple[float, float], ...] = ()  # the estimate: written + half the round trip
+    acked_buckets: tuple[tuple[float, float], ...] = ()  # sampled acknowledgements (an upper bound)
     errors: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (category, reason) → total
     redis_up: float = 1.0
     rss_bytes: float | None = None
@@ -78,6 +82,13 @@ class DeliveriesPanel(TypedDict):
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     latency_window_seconds: float | None  # None = since the process started
+    # as users feel it (issue 15), over the same window: the estimate for every delivery, and the acknowledged sample
+    felt_p50_ms: float | None
+    felt_p99_ms: float | None
+    felt_over_target_share: float | None  # share of deliveries estimated over FELT_TARGET seconds (0-1)
+    acked_p50_ms: float | None
+    acked_p99_ms: float | None
+    acked_count: float  # acknowledgements in the window
 
 
 class ChannelRow(TypedDict):
@@ -128,6 +139,8 @@ class _Fold:
 
     values: dict[str, float] = field(default_factory=dict)
     buckets: list[tuple[float, float]] = field(default_factory=list)
+    # histograms[key][upper bound] = cumulative count, summed over every label set
+    histograms: dict[str, dict[float, float]] = field(default_factory=dict)
     errors: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def add(self, key: str, value: float) -> None:
@@ -154,6 +167,16 @@ def _connects(acc: _Fold, s: PromSample) -> None:
 def _latency(acc: _Fold, s: PromSample) -> None:
     if s.name.endswith("_bucket"):
         acc.buckets.append((float(s.labels["le"]), s.value))
+
+
+def _histogram(key: str) -> Callable[[_Fold, PromSample], None]:
+    def fold(acc: _Fold, s: PromSample) -> None:
+        if s.name.endswith("_bucket"):
+            bounds = acc.histograms.setdefault(key, {})
+            bound = float(s.labels["le"])
+            bounds[bound] = bounds.get(bound, 0.0) + s.value
+
+    return fold
 
 
 def _errors(category: str) -> Callable[[_Fold, PromSample], None]:
@@ -184,6 +207,8 @@ _FOLDS: dict[str, Callable[[_Fold, PromSample], None]] = {
     "realtime_sio_messages_delivered": _counter("deliveries"),
     "realtime_sio_events_received": _counter("events"),
     "realtime_sio_delivery_latency_seconds": _latency,
+    "realtime_sio_delivery_estimated_seconds": _histogram("felt"),
+    "realtime_sio_delivery_acknowledged_seconds": _histogram("acked"),
     "realtime_sio_auth_failures": _errors("auth"),
     "realtime_sio_bad_input": _errors("bad_input"),
     "realtime_sio_redis_messages_rejected": _errors("redis"),
@@ -212,6 +237,8 @@ def read_sample(families: Iterable[Metric], at: float) -> Sample:
         deliveries=v.get("deliveries", 0.0),
         events=v.get("events", 0.0),
         latency_buckets=tuple(sorted(acc.buckets)),
+        felt_buckets=tuple(sorted(acc.histograms.get("felt", {}).items())),
+        acked_buckets=tuple(sorted(acc.histograms.get("acked", {}).items())),
         errors=acc.errors,
         redis_up=v.get("redis_up", 1.0),
         rss_bytes=v.get("rss_bytes"),
@@ -257,6 +284,21 @@ def quantile(q: float, now: Sequence[tuple[float, float]], then: Sequence[tuple[
             return lower + (bound - lower) * (rank - below) / (count - below)
         lower, below = bound, count
     return lower
+
+
+def share_over(bound: float, now: Sequence[tuple[float, float]], then: Sequence[tuple[float, float]] = ()) -> float | None:
+    """Share (0-1) of the observations between two cumulative histograms that were above ``bound`` (a bucket bound);
+    ``None`` when nothing was observed."""
+    before = dict(then)
+    counts = {b: c - before.get(b, 0.0) for b, c in now}
+    total = counts.get(math.inf, 0.0)
+    if total <= 0 or bound not in counts:
+        return None
+    return max(0.0, 1.0 - counts[bound] / total)
+
+
+def _count(now: Sequence[tuple[float, float]], then: Sequence[tuple[float, float]] = ()) -> float:
+    return (now[-1][1] if now else 0.0) - (dict(then).get(math.inf, 0.0))
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -326,6 +368,8 @@ def build(samples: Sequence[Sample], live: Live) -> Snapshot:
     latency_base = baseline(samples, LATENCY_WINDOW)
     error_base = baseline(samples, ERROR_WINDOW)
     then_buckets = latency_base.latency_buckets if latency_base is not None else ()
+    then_felt = latency_base.felt_buckets if latency_base is not None else ()
+    then_acked = latency_base.acked_buckets if latency_base is not None else ()
     transports = {"websocket": 0, "polling": 0}
     authenticated = 0
     for sid, conn in list(live.connections.items()):
@@ -359,6 +403,12 @@ def build(samples: Sequence[Sample], live: Live) -> Snapshot:
             "latency_p50_ms": _ms(quantile(0.5, now.latency_buckets, then_buckets)),
             "latency_p99_ms": _ms(quantile(0.99, now.latency_buckets, then_buckets)),
             "latency_window_seconds": _round(now.at - latency_base.at, 1) if latency_base is not None else None,
+            "felt_p50_ms": _ms(quantile(0.5, now.felt_buckets, then_felt)),
+            "felt_p99_ms": _ms(quantile(0.99, now.felt_buckets, then_felt)),
+            "felt_over_target_share": _round(share_over(FELT_TARGET, now.felt_buckets, then_felt), 4),
+            "acked_p50_ms": _ms(quantile(0.5, now.acked_buckets, then_acked)),
+            "acked_p99_ms": _ms(quantile(0.99, now.acked_buckets, then_acked)),
+            "acked_count": _count(now.acked_buckets, then_acked),
         },
         "channels": {
             "total": channels_total,

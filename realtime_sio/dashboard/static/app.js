@@ -99,6 +99,12 @@
     text('latency-p50', ms(d.latency_p50_ms));
     text('latency-p99', ms(d.latency_p99_ms));
     text('latency-window', d.latency_window_seconds === null ? 'since start' : `last ${num(d.latency_window_seconds)} s`);
+    text('felt-p50', ms(d.felt_p50_ms));
+    text('felt-p99', ms(d.felt_p99_ms));
+    text('felt-over', d.felt_over_target_share === null ? '–' : `${num(d.felt_over_target_share * 100, 1)} %`);
+    text('acked-p50', ms(d.acked_p50_ms));
+    text('acked-p99', ms(d.acked_p99_ms));
+    text('acked-count', num(d.acked_count));
 
     const redis = $('redis-state');
     redis.textContent = s.redis.state;
