@@ -152,10 +152,6 @@ def test_series_feed_the_sparklines() -> None:
 def test_felt_latency_is_summed_over_labels_with_its_share_over_the_target() -> None:
     """The estimated and acknowledged histograms are read summed over source/protocol; the share over 50 ms and the
     quantiles come from the deliveries between two samples (issue 15)."""
-    from prometheus_client import CollectorRegistry
-
-    from realtime_sio import metrics as metrics_module
-    from realtime_sio.dashboard import snapshot
     from realtime_sio.metrics import delivery_label
 
     m = metrics_module.create(CollectorRegistry(), process=False)
@@ -165,7 +161,7 @@ def test_felt_latency_is_summed_over_labels_with_its_share_over_the_target() -> 
     m.delivery_estimated.add(delivery_label("redis", "polling"), 0.2, 10)
     m.delivery_acknowledged.add(delivery_label("http", "websocket"), 0.04, 3)
     now = snapshot.read_sample(m.registry.collect(), at=5.0)
-    assert snapshot.share_over(snapshot.FELT_TARGET, now.felt_buckets, then.felt_buckets) == 0.1
+    assert snapshot.share_over(snapshot.FELT_TARGET, now.felt_buckets, then.felt_buckets) == pytest.approx(0.1)
     p99 = snapshot.quantile(0.99, now.felt_buckets, then.felt_buckets)
     assert p99 is not None and 0.15 < p99 <= 0.25
     assert snapshot.quantile(0.5, now.acked_buckets, then.acked_buckets) is not None
