@@ -48,7 +48,8 @@ class DeliveryHistogram(Collector):
 
     ``prometheus_client.Histogram.observe`` takes a lock and walks the buckets once per observation; a fan-out to
     10,000 sockets adds its deliveries here as a few (value, count) pairs instead (``realtime_sio.latency``). Label
-    pairs are indexes (:func:`delivery_label`); only pairs that saw an observation are exposed.
+    pairs are indexes (:func:`delivery_label`). Every source over "websocket" is exposed from the start (zeros, so
+    ``rate()`` sees the first deliveries); other pairs once they saw an observation.
     """
 
     def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
@@ -77,8 +78,9 @@ class DeliveryHistogram(Collector):
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         family = self._family()
+        websocket = DELIVERY_PROTOCOLS.index("websocket")
         for label, counts in enumerate(self.counts):
-            if not any(counts):
+            if label % len(DELIVERY_PROTOCOLS) != websocket and not any(counts):
                 continue
             source = DELIVERY_SOURCES[label // len(DELIVERY_PROTOCOLS)]
             protocol = DELIVERY_PROTOCOLS[label % len(DELIVERY_PROTOCOLS)]
