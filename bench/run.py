@@ -56,6 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-npm", action="store_true", help="do not run `npm ci` (node_modules already installed)")
     parser.add_argument("--tls", action="store_true", help="both servers serve HTTPS/WSS with a bench CA's certificate")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to separate cores")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="NAME=VALUE",
+        help="an extra environment variable for both servers, e.g. REALTIME_SIO_DELIVERY_ESTIMATE=false (repeatable)",
+    )
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", action="store_true", default=None, help="write docs/performance.md (default for full)")
     docs.add_argument("--no-docs", dest="docs", action="store_false", help="never write docs/performance.md")
@@ -121,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.results / "logs" / stamp
     logs.mkdir(parents=True, exist_ok=True)
     server_env: dict[str, str] = {}
+    for item in args.server_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--server-env expects NAME=VALUE, got {item!r}")
+        server_env[name] = value
     if args.tls:  # the same figures, every connection over TLS (wss://, and the HTTP emitter over https://)
         tls = bench_tls.make(logs)
         server_env = tls.server_env()
