@@ -8,7 +8,6 @@ A bad value raises :class:`SettingsError` whose message names the variable and w
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,7 +344,7 @@ MIN_SECRET_CHARS = 16  # API key, dashboard token and Pusher app secrets
 MIN_PUSHER_SECRET = MIN_SECRET_CHARS
 
 
-def _pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
+def pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
     if not isinstance(app_id, (str, int)) or isinstance(app_id, bool) or not _APP_ID.fullmatch(str(app_id)):
         raise SettingsError(f"{where}: app id: expected 1-64 characters of A-Z a-z 0-9 _ . -")
     if not isinstance(key, str) or not _APP_ID.fullmatch(key):
@@ -361,7 +360,7 @@ def _pusher_apps(var: str, raw: str) -> tuple[PusherApp, ...]:
         pieces = part.split(":", 2)  # the secret may itself contain ':'
         if len(pieces) != 3:
             raise SettingsError(f"{var}: entry {i + 1}: expected id:key:secret[,id:key:secret...]")
-        apps.append(_pusher_app(f"{var}: entry {i + 1}", *pieces))
+        apps.append(pusher_app(f"{var}: entry {i + 1}", *pieces))
     return tuple(apps)
 
 
@@ -467,6 +466,10 @@ def load(env: Mapping[str, str]) -> Settings:
         if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
+        from realtime_sio.config_file import (
+            load_config_file,  # imports this module's value types: load it late
+        )
+
         config = load_config_file(top["config_file"])
         if config.channel_rules is not None:
             top["channel_rules"] = config.channel_rules
@@ -512,76 +515,3 @@ def _check(settings: Settings) -> None:
             if value in seen:
                 raise SettingsError(f"{PREFIX}PUSHER_APPS / [[apps]]: app {attr} {value!r} is configured twice")
             seen.add(value)
-
-
-@dataclass(frozen=True)
-class ConfigFile:
-    """What the TOML config file holds."""
-
-    channel_rules: tuple[ChannelRule, ...] | None  # None: the file has no [[channels]], the defaults stay
-    apps: tuple[PusherApp, ...]
-
-
-def load_config_file(path: str) -> ConfigFile:
-    """Read ``[[channels]]`` rules and ``[[apps]]`` (``id``, ``key``, ``secret``) from a TOML file.
-
-    Raises :class:`SettingsError` naming the file and the entry.
-    """
-    var = f"{PREFIX}CONFIG_FILE={path!r}"
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise SettingsError(f"{var}: expected a readable TOML file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{var}: invalid TOML ({exc})") from None
-    unknown = set(data) - {"channels", "apps"}
-    if unknown:
-        raise SettingsError(f"{var}: unknown top-level keys {sorted(unknown)} (expected [[channels]], [[apps]])")
-    rules: tuple[ChannelRule, ...] | None = None
-    if "channels" in data:
-        entries = data["channels"]
-        if not isinstance(entries, list):
-            raise SettingsError(f"{var}: expected [[channels]] tables")
-        rules = tuple(parse_rule(entry, f"{var} channels[{i}]") for i, entry in enumerate(entries))
-    apps = data.get("apps", [])
-    if not isinstance(apps, list):
-        raise SettingsError(f"{var}: expected [[apps]] tables")
-    return ConfigFile(rules, tuple(_parse_app(entry, f"{var} apps[{i}]") for i, entry in enumerate(apps)))
-
-
-def _parse_app(entry: Any, where: str) -> PusherApp:
-    if not isinstance(entry, dict) or set(entry) != {"id", "key", "secret"}:
-        raise SettingsError(f"{where}: expected a table with exactly id, key and secret")
-    return _pusher_app(where, entry["id"], entry["key"], entry["secret"])
-
-
-def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
-    """Read ``[[channels]]`` rules from a TOML file (none → ``()``); raises :class:`SettingsError`."""
-    return load_config_file(path).channel_rules or ()
-
-
-def parse_rule(entry: Any, where: str) -> ChannelRule:
-    """Validate one rule mapping ``{pattern, allow, param?, roles?}``."""
-    if not isinstance(entry, dict):
-        raise SettingsError(f"{where}: expected a table with pattern and allow")
-    pattern, allow = entry.get("pattern"), entry.get("allow")
-    if not isinstance(pattern, str) or not pattern:
-        raise SettingsError(f"{where}: expected pattern = \"private-user.{{id}}\"-style string")
-    if allow not in RULE_KINDS:
-        raise SettingsError(f"{where}: allow={allow!r}: expected one of {', '.join(RULE_KINDS)}")
-    param = entry.get("param")
-    if param is not None and (not isinstance(param, str) or "{" + param + "}" not in pattern):
-        raise SettingsError(f"{where}: param={param!r}: expected the name of a {{placeholder}} in the pattern")
-    roles = entry.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise SettingsError(f"{where}: roles: expected a list of strings")
-    if allow in ("user", "role") and "{" not in pattern:
-        raise SettingsError(f"{where}: allow={allow!r} needs a {{placeholder}} in the pattern")
-    if allow == "roles" and not roles:
-        raise SettingsError(f"{where}: allow='roles' needs roles = [\"admin\", ...]")
-    if allow == "public" and pattern.startswith(("private-", "presence-")):
-        raise SettingsError(f"{where}: private-/presence- channels cannot be public")
-    unknown = set(entry) - {"pattern", "allow", "param", "roles"}
-    if unknown:
-        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
-    return ChannelRule(pattern=pattern, allow=allow, param=param, roles=tuple(roles))
