@@ -40,7 +40,8 @@ from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
 from realtime_sio.engine import upstream
-from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
+from realtime_sio.engine.upgrade_router import Reply, Upgrades
+from realtime_sio.engine.upstream import RoutedSite
 from realtime_sio.lifecycle import Lifecycle
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
