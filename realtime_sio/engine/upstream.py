@@ -54,6 +54,7 @@ from realtime_sio.engine.sink import (
     TransportSink,
 )
 from realtime_sio.engine.upgrade_router import (
+    POLLING_KEY,
     WEBSOCKET_KEY,
     LeanRequest,
     Reply,
@@ -444,7 +445,7 @@ def translate_request(request: Any) -> dict[str, Any]:
 
 def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
     """engineio's HTTP answer: a :class:`Reply` the router writes itself, or an aiohttp ``Response``."""
-    if WEBSOCKET_KEY in environ:
+    if WEBSOCKET_KEY in environ or POLLING_KEY in environ:
         return Reply(status, headers, body if isinstance(body, bytes) else str(body).encode())
     return eio_aiohttp.make_response(status, headers, body, environ)
 
