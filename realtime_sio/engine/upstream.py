@@ -2,7 +2,7 @@
 
 Everything realtime_sio overrides or reads that is not a library's public API happens here, nowhere else
 (tests/unit/test_seam_boundary.py enforces it; tests/unit/test_upstream_contract.py checks every symbol below still
-exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.11-3.13;
+exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.12-3.14;
 ``setup.cfg`` pins those ranges. Before widening a pin run ``bash scripts/test-dependency-ends.sh newest``.
 
 Overrides, by upstream symbol:
