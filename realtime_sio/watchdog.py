@@ -29,7 +29,7 @@ import aiohttp
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from realtime_sio.dashboard.snapshot import quantile
+from realtime_sio.histograms import quantile
 
 CONNECTIONS_METRIC = "websocket_connections_total"
 DELIVERY_METRIC = "realtime_sio_delivery_estimated_seconds"

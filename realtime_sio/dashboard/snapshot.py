@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from realtime_sio.channels import kind_of
+from realtime_sio.histograms import quantile, share_over
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -264,37 +265,6 @@ def rate(now: Sample, then: Sample | None, attr: str) -> float | None:
         return None
     increase = float(getattr(now, attr)) - float(getattr(then, attr))
     return max(0.0, increase / (now.at - then.at))
-
-
-def quantile(q: float, now: Sequence[tuple[float, float]], then: Sequence[tuple[float, float]] = ()) -> float | None:
-    """The ``q`` quantile (seconds) of observations made between two cumulative histograms, interpolating
-    linearly inside a bucket as Prometheus' ``histogram_quantile`` does; ``None`` when nothing was observed."""
-    before = dict(then)
-    deltas = [(bound, count - before.get(bound, 0.0)) for bound, count in now]
-    if not deltas or deltas[-1][1] <= 0:
-        return None
-    rank = q * deltas[-1][1]
-    lower, below = 0.0, 0.0
-    for bound, count in deltas:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower  # beyond the largest finite bucket: report its bound, as Prometheus does
-            if count == below:
-                return bound
-            return lower + (bound - lower) * (rank - below) / (count - below)
-        lower, below = bound, count
-    return lower
-
-
-def share_over(bound: float, now: Sequence[tuple[float, float]], then: Sequence[tuple[float, float]] = ()) -> float | None:
-    """Share (0-1) of the observations between two cumulative histograms that were above ``bound`` (a bucket bound);
-    ``None`` when nothing was observed."""
-    before = dict(then)
-    counts = {b: c - before.get(b, 0.0) for b, c in now}
-    total = counts.get(math.inf, 0.0)
-    if total <= 0 or bound not in counts:
-        return None
-    return max(0.0, 1.0 - counts[bound] / total)
 
 
 def _count(now: Sequence[tuple[float, float]], then: Sequence[tuple[float, float]] = ()) -> float:

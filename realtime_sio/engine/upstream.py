@@ -2,7 +2,7 @@
 
 Everything realtime_sio overrides or reads that is not a library's public API happens here, nowhere else
 (tests/unit/test_seam_boundary.py enforces it; tests/unit/test_upstream_contract.py checks every symbol below still
-exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.11-3.13;
+exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.12-3.14;
 ``setup.cfg`` pins those ranges. Before widening a pin run ``bash scripts/test-dependency-ends.sh newest``.
 
 Overrides, by upstream symbol:
@@ -21,6 +21,7 @@ Overrides, by upstream symbol:
   ``_handle_eio_message`` and ``_binary_packet``: :class:`HookedServer` turns them into public hooks
   (``session_opened``, ``namespace_connected``, ``session_closed``, ``on_malformed``).
 - ``aiohttp.web_response.SERVER_SOFTWARE``: :func:`hide_versions`.
+- ``aiohttp.web.TCPSite``'s private state: :class:`RoutedSite` listens through the upgrade router.
 
 Fan-out reaches a socket only through :meth:`LeanSocket.offer` and its :class:`~realtime_sio.engine.sink.FrameSink`.
 """
@@ -28,12 +29,14 @@ Fan-out reaches a socket only through :meth:`LeanSocket.offer` and its :class:`~
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import socketio
+from aiohttp import web
 from aiohttp.web import WebSocketResponse
 from engineio import exceptions, packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
@@ -53,7 +56,14 @@ from realtime_sio.engine.sink import (
     Offer,
     TransportSink,
 )
-from realtime_sio.engine.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
+from realtime_sio.engine.upgrade_router import (
+    POLLING_KEY,
+    WEBSOCKET_KEY,
+    LeanRequest,
+    Reply,
+    UpgradeRouter,
+    Upgrades,
+)
 
 SERVER_HEADER = "realtime-sio"
 
@@ -477,7 +487,7 @@ def translate_request(request: Any) -> dict[str, Any]:
 
 def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
     """engineio's HTTP answer: a :class:`Reply` the router writes itself, or an aiohttp ``Response``."""
-    if WEBSOCKET_KEY in environ:
+    if WEBSOCKET_KEY in environ or POLLING_KEY in environ:
         return Reply(status, headers, body if isinstance(body, bytes) else str(body).encode())
     return eio_aiohttp.make_response(status, headers, body, environ)
 
@@ -564,3 +574,44 @@ def hide_versions() -> None:
     import aiohttp.web_response
 
     aiohttp.web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
+
+
+class RoutedSite(web.TCPSite):
+    """aiohttp's TCP site (``web.TCPSite``: ``start``, ``_runner``, ``_server``, ``_host``, ``_port``, ``_backlog``,
+    ``_ssl_context``, ``_bound_port``), except that each accepted connection starts at an :class:`UpgradeRouter`.
+
+    With ``ssl_context`` the router sits above the TLS layer: it (and later the lean WebSocket or aiohttp) sees
+    plaintext, and ``transport.set_protocol`` swaps the protocol of the TLS transport (asyncio and uvloop alike).
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        upgrades: Upgrades,
+        *,
+        backlog: int = 4096,
+        ssl_context: ssl.SSLContext | None = None,
+        ssl_handshake_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(runner, host, port, backlog=backlog, reuse_address=True, ssl_context=ssl_context)
+        self._upgrades = upgrades
+        self._handshake_timeout = ssl_handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with the runner
+        fallback = self._runner.server
+        assert fallback is not None
+        upgrades = self._upgrades
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: UpgradeRouter(upgrades, fallback),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=True,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context is not None else None,
+        )
+        if self._server.sockets:
+            self._bound_port = self._server.sockets[0].getsockname()[1]

@@ -134,7 +134,7 @@ def test_ingress_keeps_websockets_open_and_polling_sticky(helm: str) -> None:
     """The Ingress has long proxy timeouts (beyond Engine.IO's ping interval) and cookie affinity, with TLS."""
     ingress = find(render(helm), "Ingress", FULLNAME)
     notes = ingress["metadata"]["annotations"]
-    ping_interval = settings_module.Settings().ping_interval + settings_module.Settings().ping_timeout
+    ping_interval = settings_module.Settings().engine.ping_interval + settings_module.Settings().engine.ping_timeout
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         assert int(notes[f"nginx.ingress.kubernetes.io/{key}"]) > ping_interval
     assert notes["nginx.ingress.kubernetes.io/affinity"] == "cookie"
