@@ -8,7 +8,8 @@ exists with the shape relied on). Written against python-engineio 4.15, python-s
 Overrides, by upstream symbol:
 
 - ``engineio.async_socket.AsyncSocket`` becomes :class:`LeanSocket` (``SocketTable`` swaps ``__class__`` when engineio
-  registers a socket in ``AsyncServer.sockets``): ``schedule_ping``, ``send``, ``close``, ``poll``,
+  registers a socket in ``AsyncServer.sockets``): ``schedule_ping``, ``receive`` (a PONG records the round trip,
+  engine/round_trip.py), ``send``, ``close``, ``poll``,
   ``handle_get_request`` and ``_websocket_handler`` (upstream's ``_upgrade_websocket`` calls it; the probe/upgrade
   exchange is our own ``_upgrade_handshake``). Why: python-engineio keeps about six tasks per idle WebSocket (a task per inbound frame, a ``wait_for`` task
   around the writer, a sleeping task per ping); here pings are loop timers that also enforce the PONG deadline, and on

@@ -27,7 +27,7 @@ METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
     (AsyncSocket, "poll", (), "engine/upstream.py overrides it (no wait_for task per poll)"),
     (AsyncSocket, "_upgrade_websocket", ("environ",), "engine/upstream.py: upstream's upgrade path calls _websocket_handler"),
     (AsyncSocket, "_websocket_handler", ("ws",), "engine/upstream.py overrides it (callback mode)"),
-    (AsyncSocket, "receive", ("pkt",), "engine/upstream.py calls it for each inbound packet"),
+    (AsyncSocket, "receive", ("pkt",), "engine/upstream.py calls it for each inbound packet and overrides it (a PONG measures the round trip)"),
     (AsyncSocket, "handle_get_request", ("environ",), "engine/upstream.py relies on it for polling GETs"),
     (engineio.AsyncServer, "handle_request", None, "engine/upgrade_router.py hands lean WebSocket requests to it (*args)"),
     (engineio.AsyncServer, "create_queue", None, "engine/upstream.install replaces it with engine.send_queue.ByteQueue"),
