@@ -57,6 +57,8 @@ class Metrics:
     nodes_reaped: Counter
     tls_certificate_expiry: Gauge
     tls_reloads: Counter
+    protocol_connections: Gauge
+    protocol_subscriptions: Gauge
 
     def exposition(self) -> bytes:
         """Prometheus text format of everything in the registry."""
@@ -184,6 +186,15 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
             "Renewed TLS certificate/key pairs seen on disk, by outcome (loaded, refused = the old pair keeps serving)",
             ["outcome"],
             registry=reg,
+        ),
+        protocol_connections=Gauge(
+            "realtime_sio_connections",
+            "Open connections by protocol (socketio: Socket.IO sessions, pusher: /app/{key} WebSockets)",
+            ["protocol"],
+            registry=reg,
+        ),
+        protocol_subscriptions=Gauge(
+            "realtime_sio_channel_subscriptions", "Channel subscriptions on this instance by protocol", ["protocol"], registry=reg
         ),
     )
     metrics.redis_up.set(1)

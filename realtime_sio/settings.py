@@ -94,6 +94,22 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class PusherProtocol:
+    """The Pusher Channels protocol 7 endpoint ``GET /app/{key}`` (pusher-js, Laravel Echo's ``reverb``/``pusher``).
+
+    Defaults are Reverb's (``activity_timeout`` 30 s, ``max_message_size`` 10,000 bytes) and Pusher's (10 client
+    events per second per connection). The apps (key, secret) are :attr:`Settings.pusher_apps`.
+    """
+
+    enabled: bool = True
+    activity_timeout: float = 30.0  # sent in connection_established; the server pings a connection silent this long
+    pong_timeout: float = 30.0  # after the server's ping, silence for this long closes the connection with 4201
+    max_message_bytes: int = 10_000
+    client_event_rate: float = 10.0  # client events per second per connection (burst: the same number)
+    cache_channels: int = 10_000  # cache- channels whose last event is remembered per node (least recent forgotten)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs, validated."""
 
@@ -107,6 +123,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     jwt: JwtSettings = field(default_factory=JwtSettings)
     limits: Limits = field(default_factory=Limits)
+    pusher: PusherProtocol = field(default_factory=PusherProtocol)
     channel_rules: tuple[ChannelRule, ...] = DEFAULT_CHANNEL_RULES
     auto_join: bool = True
     user_room: str = "private-user.{id}"
@@ -372,6 +389,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("PUSHER_APPS", "pusher_apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
     Option("PUSHER_TIMESTAMP_WINDOW", "pusher_timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
     Option("PUSHER_MAX_BATCH_EVENTS", "pusher_max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),
+    Option("PUSHER_WEBSOCKET", "pusher.enabled", _bool, "serve the Pusher protocol 7 WebSocket on /app/{key} (pusher-js, Echo's reverb/pusher broadcasters) for the PUSHER_APPS keys", "true/false"),
+    Option("PUSHER_ACTIVITY_TIMEOUT", "pusher.activity_timeout", _float(1, 3600), "activity_timeout sent to Pusher clients; the server pings a Pusher connection silent this long", "seconds 1-3600"),
+    Option("PUSHER_PONG_TIMEOUT", "pusher.pong_timeout", _float(1, 3600), "silence after the server's pusher:ping before the connection is closed with 4201", "seconds 1-3600"),
+    Option("PUSHER_MAX_MESSAGE_BYTES", "pusher.max_message_bytes", _int(1024, 64_000_000), "largest inbound Pusher WebSocket message (larger: close 1009, as Reverb)", "bytes 1024-64000000"),
+    Option("PUSHER_CLIENT_EVENT_RATE", "pusher.client_event_rate", _float(0.1, 100_000), "client events (whispers) per second per Pusher connection; more are refused with pusher:error 4301", "a number"),
+    Option("PUSHER_CACHE_CHANNELS", "pusher.cache_channels", _int(1, 10_000_000), "cache- channels whose last event each node remembers for replay on subscribe", "an integer"),
     Option("LARAVEL_AUTH_URL", "laravel_auth_url", _http_url, "Laravel /broadcasting/auth URL for delegated channel decisions (unset = none)", "an http(s) URL"),
     Option("LARAVEL_AUTH_TIMEOUT", "laravel_auth_timeout", _float(0.1, 60), "longest wait for Laravel's answer (then subscription_error status 0)", "seconds 0.1-60"),
     Option("LARAVEL_AUTH_CACHE_TTL", "laravel_auth_cache_ttl", _float(0, 86_400), "reuse positive Laravel answers per user and channel for this long (0 = off)", "seconds 0-86400"),
@@ -393,7 +416,7 @@ OPTIONS: tuple[Option, ...] = (
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
 # GROUPS[prefix] = the frozen dataclass an Option attr "prefix.name" belongs to (a field of Settings named prefix)
-GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits}
+GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits, "pusher": PusherProtocol}
 
 
 def load(env: Mapping[str, str]) -> Settings:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from realtime_sio.cluster.nodes import Nodes
 from realtime_sio.members import Member
-from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.presence import PresenceStore
 
 
@@ -14,14 +15,14 @@ class ClusterChannelDirectory:
     Other nodes' counts are what they wrote at their last heartbeat (at most ``lease/3`` seconds old).
     """
 
-    def __init__(self, nodes: Nodes, manager: LeanManager, presence: PresenceStore) -> None:
+    def __init__(self, nodes: Nodes, local_counts: Callable[[], Mapping[str, int]], presence: PresenceStore) -> None:
         self._nodes = nodes
-        self._manager = manager
+        self._local_counts = local_counts  # this node's channel → subscribers, both protocols
         self._presence = presence
 
     async def _counts(self) -> dict[str, int]:
         totals = await self._nodes.counts(exclude_self=True)
-        for channel, count in self._manager.channel_counts().items():
+        for channel, count in self._local_counts().items():
             totals[channel] = totals.get(channel, 0) + count
         return totals
 

@@ -30,6 +30,7 @@ class Message:
     except_sid: str | None = None
     position: str | None = None  # set for recorded events; sent to clients as a 4th argument
     accepted_at: float = 0.0  # wall-clock seconds when a node accepted it (delivery latency)
+    user_id: str | None = None  # a whisper's sender on a presence channel (Pusher clients receive it; issue 12)
 
 
 class Transport(Protocol):
@@ -94,7 +95,9 @@ class LocalTransport:
             return False
         if record and self.history is not None:
             entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
-            message = Message(message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at)
+            message = Message(
+                message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at, message.user_id
+            )
         self.broadcaster.deliver(message)
         return message.position
 
@@ -111,8 +114,12 @@ class LocalTransport:
 class Broadcaster:
     """Publishes events to rooms through one transport and delivers what transports hand back."""
 
-    def __init__(self, manager: LeanManager, metrics: Metrics, transport: Transport) -> None:
+    def __init__(
+        self, manager: LeanManager, metrics: Metrics, transport: Transport, also: Callable[[Message], int] | None = None
+    ) -> None:
         self._manager = manager
+        # also(message): this node's delivery to the other protocol's subscribers (the Pusher hub, issue 12)
+        self._also = also
         self._metrics = metrics
         self.transport = transport
         self._received = {source: metrics.events_received.labels(source=source) for source in EVENT_SOURCES}
@@ -146,9 +153,18 @@ class Broadcaster:
             positions.append(None if result is False else result)
         return positions
 
-    async def signal(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str | None = None) -> None:
+    async def signal(
+        self,
+        channel: str,
+        event: str,
+        data: Any,
+        *,
+        except_sid: str | None = None,
+        source: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
         """Broadcast an ephemeral event (whisper, presence announcement): not recorded, no position."""
-        await self.transport.send(Message(channel, event, data, except_sid, None, time.time()), record=False)
+        await self.transport.send(Message(channel, event, data, except_sid, None, time.time(), user_id), record=False)
         if source is not None:
             self._received[source].inc()
 
@@ -164,6 +180,8 @@ class Broadcaster:
                 held.append(message)
             skip = [message.except_sid, *gated]
         count = self._manager.fanout(message.event, args, NAMESPACE, message.channel, skip)
+        if self._also is not None:
+            count += self._also(message)
         if count:
             self._metrics.messages_delivered.inc(count)
             if message.accepted_at:

@@ -1,14 +1,14 @@
 """Which channels are occupied, by how many sockets and which presence users: the query side of the Pusher API.
 
 :class:`ChannelDirectory` is the seam for the cluster (issue 4): :class:`LocalChannelDirectory` answers from this
-node's Socket.IO rooms and presence store; a Redis-backed directory answers for every node with the same protocol.
+node's subscriber counts (Socket.IO rooms and Pusher channels, issue 12) and presence store; a Redis-backed directory
+answers for every node with the same protocol.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Protocol
-
-import socketio
 
 from realtime_sio.members import Member
 from realtime_sio.sio.presence import PresenceStore
@@ -29,28 +29,17 @@ class ChannelDirectory(Protocol):
 
 
 class LocalChannelDirectory:
-    """This node's view: python-socketio rooms of namespace ``/`` (sid rooms excluded) and the presence store."""
+    """This node's view: its channel → subscriber counts (both protocols) and the presence store."""
 
-    def __init__(self, manager: socketio.AsyncManager, presence: PresenceStore, namespace: str = "/") -> None:
-        self._manager = manager
+    def __init__(self, local_counts: Callable[[], Mapping[str, int]], presence: PresenceStore) -> None:
+        self._local_counts = local_counts
         self._presence = presence
-        self._namespace = namespace
 
     async def channels(self, prefix: str = "") -> dict[str, int]:
-        # rooms[namespace][room] = bidict(sid → eio_sid); room None holds every client, and each sid has its own room
-        rooms = self._manager.rooms.get(self._namespace, {})
-        everyone = rooms.get(None, {})
-        return {
-            room: len(members)
-            for room, members in rooms.items()
-            if room is not None and room not in everyone and members and room.startswith(prefix)
-        }
+        return {room: n for room, n in self._local_counts().items() if n > 0 and room.startswith(prefix)}
 
     async def subscription_count(self, channel: str) -> int:
-        rooms = self._manager.rooms.get(self._namespace, {})
-        if channel in rooms.get(None, {}):
-            return 0  # a socket's own room is not a channel
-        return len(rooms.get(channel, {}))
+        return self._local_counts().get(channel, 0)
 
     async def users(self, channel: str) -> list[Member]:
         return await self._presence.members(channel)
