@@ -13,7 +13,14 @@ import pytest
 
 from realtime_sio.auth import pusher_signature
 from tests.integration.test_events_api import post
-from tests.pusher_client import APP_ID, APP_KEY, APP_SECRET, PUSHER_APPS, PusherClient, presence_data
+from tests.pusher_client import (
+    APP_ID,
+    APP_KEY,
+    APP_SECRET,
+    PUSHER_APPS,
+    PusherClient,
+    presence_data,
+)
 from tests.support import Client, ServerProcess, base_env, token
 
 # Refusals are logged as client_input_refused (info); the failed handler path would be an ERROR line.
