@@ -37,21 +37,23 @@ from realtime_sio.cluster.redis_pool import shared_client
 from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
-from realtime_sio.engine.send_queue import ByteQueue
+from realtime_sio.engine import upstream
 from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.probes import routes as probe_routes
 from realtime_sio.publish import redis_listener
-from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport, Message
+from realtime_sio.publish.broadcaster import Broadcaster, LocalTransport
 from realtime_sio.publish.channel_directory import (
     ChannelDirectory,
     LocalChannelDirectory,
 )
+from realtime_sio.publish.delivery import LocalDelivery
 from realtime_sio.publish.events_api import once_key_maker
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
+from realtime_sio.publish.presence import LocalPresence, PresenceStore
 from realtime_sio.publish.pusher_api import PusherApi
 from realtime_sio.pusher.hub import Hub
 from realtime_sio.pusher.server import PusherServer
@@ -60,7 +62,6 @@ from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import LeanManager
 from realtime_sio.sio.namespace import EchoNamespace
-from realtime_sio.sio.presence import LocalPresence, PresenceStore
 from realtime_sio.sio.recovery import Recovery
 from realtime_sio.tls import CertificateReloader
 
@@ -96,24 +97,9 @@ class Realtime:
     pusher: PusherServer | None = None  # the Pusher protocol on /app/{key} (PUSHER_APPS set, PUSHER_WEBSOCKET on)
 
 
-SERVER_HEADER = "realtime-sio"
-
-
-def _hide_versions() -> None:
-    """Answer ``Server: realtime-sio`` instead of aiohttp's ``Python/3.x aiohttp/3.x`` (issue 11, item 7).
-
-    aiohttp fills the header in ``web_response.StreamResponse._prepare_headers`` from the module global
-    ``aiohttp.web_response.SERVER_SOFTWARE`` (aiohttp 3.9-3.14) for every response, its own 400s for unparsable
-    requests included, which no signal or middleware sees. tests/integration/test_hardening.py checks both paths.
-    """
-    import aiohttp.web_response
-
-    aiohttp.web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
-
-
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
     """Wire every part for ``settings``; no I/O happens until the aiohttp app starts."""
-    _hide_versions()
+    upstream.hide_versions()
     metrics = metrics_module.create(registry)
     health = Health()
     admission = Admission(health, metrics, settings.admission_max_lag, settings.admission_fd_reserve)
@@ -141,7 +127,6 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     refusals = Refusals(metrics)
     sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
     sio_ref.append(sio)
-    sio.eio.create_queue = lambda *a, **k: ByteQueue()
 
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -158,14 +143,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
                 counts[channel] = counts.get(channel, 0) + n
         return counts
 
-    also = hub.deliver if hub is not None else None
+    delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None)
     if settings.redis_url:
-        broadcaster, presence, directory, once_key = _cluster(settings, manager, metrics, health, services, closers, local_counts, also)
+        broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, services, closers, local_counts)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-        local = LocalTransport(history, once_seconds=settings.history_seconds)
-        broadcaster = Broadcaster(manager, metrics, local, also)
-        local.broadcaster = broadcaster
+        broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.history_seconds))
         presence = LocalPresence()
         directory = LocalChannelDirectory(local_counts, presence)
     authorizer = _laravel_authorizer(settings)
@@ -178,7 +161,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         rules=ChannelRules(rules),
         presence=presence,
         broadcaster=broadcaster,
-        recovery=Recovery(broadcaster, metrics),
+        recovery=Recovery(broadcaster, delivery, metrics),
         metrics=metrics,
         is_draining=lambda: health.draining,
         authorizer=authorizer,
@@ -350,13 +333,12 @@ def _laravel_listener(
 
 def _cluster(
     settings: Settings,
-    manager: LeanManager,
+    delivery: LocalDelivery,
     metrics: Metrics,
     health: Health,
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
     closers: list[Callable[[], Awaitable[None]]],
     local_counts: Callable[[], dict[str, int]],
-    also: Callable[[Message], int] | None,
 ) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
     heartbeat (docs/scaling.md)."""
@@ -365,20 +347,18 @@ def _cluster(
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster_prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
-    deliver_ref: list[Callable[[Message], int]] = []
     bus = RedisBus(
         client,
         prefix,
         settings.history_size,
         settings.history_seconds,
         settings.history_position_seconds,
-        deliver=lambda message: deliver_ref[0](message),
+        deliver=delivery.deliver,
         local_channels=lambda: local_counts().keys(),
         health=health,
         metrics=metrics,
     )
-    broadcaster = Broadcaster(manager, metrics, bus, also)
-    deliver_ref.append(broadcaster.deliver)
+    broadcaster = Broadcaster(metrics, bus)
     presence = RedisPresence(client, prefix, node_id)
 
     async def announce_leaving(channel: str, member: Member) -> None:
@@ -472,7 +452,7 @@ async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
     sock = realtime.sio.eio.sockets.get(eio_sid)
     if sock is not None and not sock.closed:
         # abort: no Engine.IO CLOSE packet (python clients treat that as final); the socket then ends its transport
-        # (engine/engineio_socket.py), so every client library sees a dropped transport and reconnects.
+        # (engine/upstream.py), so every client library sees a dropped transport and reconnects.
         await sock.close(wait=False, abort=True)
 
 

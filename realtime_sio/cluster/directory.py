@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 from realtime_sio.cluster.nodes import Nodes
 from realtime_sio.members import Member
-from realtime_sio.sio.presence import PresenceStore
+from realtime_sio.publish.channel_directory import ChannelCounts
+from realtime_sio.publish.presence import PresenceStore
 
 
 class ClusterChannelDirectory:
@@ -15,9 +14,9 @@ class ClusterChannelDirectory:
     Other nodes' counts are what they wrote at their last heartbeat (at most ``lease/3`` seconds old).
     """
 
-    def __init__(self, nodes: Nodes, local_counts: Callable[[], Mapping[str, int]], presence: PresenceStore) -> None:
+    def __init__(self, nodes: Nodes, counts: ChannelCounts, presence: PresenceStore) -> None:
         self._nodes = nodes
-        self._local_counts = local_counts  # this node's channel → subscribers, both protocols
+        self._local_counts = counts
         self._presence = presence
 
     async def _counts(self) -> dict[str, int]:

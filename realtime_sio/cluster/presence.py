@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from realtime_sio import logs
 from realtime_sio.cluster.replies import texts
 from realtime_sio.members import Member
-from realtime_sio.sio.presence import JoinResult, LeaveResult
+from realtime_sio.publish.presence import JoinResult, LeaveResult
 
 log = logs.get(__name__)
 
@@ -75,7 +75,7 @@ def _member(raw: bytes | str | None) -> Member | None:
 
 
 class RedisPresence:
-    """:class:`~realtime_sio.sio.presence.PresenceStore` over Redis, for every node of a cluster."""
+    """:class:`~realtime_sio.publish.presence.PresenceStore` over Redis, for every node of a cluster."""
 
     def __init__(self, client: aioredis.Redis, prefix: str, node_id: str) -> None:
         self._redis = client

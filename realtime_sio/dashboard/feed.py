@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from realtime_sio import logs
 from realtime_sio.dashboard import snapshot
 from realtime_sio.probes import Health
-from realtime_sio.sio.presence import PresenceStore
+from realtime_sio.publish.presence import PresenceStore
 
 if TYPE_CHECKING:
     import socketio

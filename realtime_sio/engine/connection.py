@@ -225,9 +225,17 @@ class WebSocketConnection(asyncio.Protocol):
         self.write(frame(OP_TEXT, message.encode()) if isinstance(message, str) else frame(OP_BINARY, message))
 
     def write(self, data: bytes) -> None:
-        """Write bytes (prebuilt frames) unless the connection is closing."""
+        """Write bytes (prebuilt frames) unless the connection is closing (engine/sink.py FrameSink)."""
         if self.close_code is None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def buffered(self) -> int:
+        """Bytes written but not yet sent (engine/sink.py FrameSink)."""
+        return self.transport.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        """A close frame went out or the transport is ending (engine/sink.py FrameSink)."""
+        return self.close_code is not None or self.transport.is_closing()
 
     # -- frames ------------------------------------------------------------------------------------------------------
 

@@ -21,13 +21,13 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-try:  # aiohttp's C helper; the fallback is the same XOR in pure Python
-    from aiohttp._websocket.helpers import websocket_mask as _mask_in_place
-except ImportError:  # pragma: no cover - aiohttp always ships it
 
-    def _mask_in_place(mask: bytes, data: bytearray) -> None:
-        for i in range(len(data)):
-            data[i] ^= mask[i & 3]
+def _mask_in_place(mask: bytes, data: bytearray) -> None:
+    """XOR ``data`` with the repeated 4-byte ``mask`` (RFC 6455 §5.3), as one big-integer XOR done in C."""
+    n = len(data)
+    if n:
+        key = (mask * (n // 4 + 1))[:n]
+        data[:] = (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

@@ -1,9 +1,10 @@
-"""The one place that emits ``(event, channel, data)`` to a channel's room, honouring "except this socket".
+"""The one place events are published to a channel, honouring "except this socket".
 
 Every path goes through here: the sidecar route, the Pusher API, Laravel's Redis broadcaster, whispers and presence
 announcements. ``publish`` hands a recorded event to the :class:`Transport`, which gives it a position (history, for
-recovery) and carries it to every node; each node's transport then calls :meth:`Broadcaster.deliver`. Locally that
-happens at once (``LocalTransport``); in a cluster it happens when Redis hands the event back (``cluster.bus``).
+recovery) and carries it to every node; each node's transport then calls its local delivery
+(:class:`~realtime_sio.publish.delivery.LocalDelivery`, given to the transport when it is built). Locally that happens
+at once (``LocalTransport``); in a cluster it happens when Redis hands the event back (``cluster.bus``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from typing import Any, Literal, Protocol
 
 from realtime_sio.metrics import EVENT_SOURCES, Metrics
 from realtime_sio.publish.history import Cursor, MemoryHistory, Replay, Unrecoverable
-from realtime_sio.sio.fanout import LeanManager
-
-NAMESPACE = "/"
 
 
 @dataclass(frozen=True)
@@ -84,13 +82,12 @@ class OnceKeys:
 class LocalTransport:
     """Single node: record in memory, deliver straight away."""
 
-    def __init__(self, history: MemoryHistory | None, once_seconds: float = 120.0) -> None:
+    def __init__(self, history: MemoryHistory | None, deliver: Callable[[Message], int], once_seconds: float = 120.0) -> None:
         self.history = history
-        self.broadcaster: Broadcaster | None = None
+        self._deliver = deliver  # this node's local delivery (publish/delivery.py)
         self._once = OnceKeys(once_seconds)
 
     async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
-        assert self.broadcaster is not None, "LocalTransport used before Broadcaster construction"
         if once_key is not None and not self._once.claim(once_key):
             return False
         if record and self.history is not None:
@@ -98,7 +95,7 @@ class LocalTransport:
             message = Message(
                 message.channel, message.event, message.data, message.except_sid, entry.position, message.accepted_at, message.user_id
             )
-        self.broadcaster.deliver(message)
+        self._deliver(message)
         return message.position
 
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
@@ -112,19 +109,12 @@ class LocalTransport:
 
 
 class Broadcaster:
-    """Publishes events to rooms through one transport and delivers what transports hand back."""
+    """The publishing side: records and sends events through one transport, which hands them to every node's
+    local delivery (publish/delivery.py)."""
 
-    def __init__(
-        self, manager: LeanManager, metrics: Metrics, transport: Transport, also: Callable[[Message], int] | None = None
-    ) -> None:
-        self._manager = manager
-        # also(message): this node's delivery to the other protocol's subscribers (the Pusher hub, issue 12)
-        self._also = also
-        self._metrics = metrics
+    def __init__(self, metrics: Metrics, transport: Transport) -> None:
         self.transport = transport
         self._received = {source: metrics.events_received.labels(source=source) for source in EVENT_SOURCES}
-        # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
-        self.gates: dict[str, dict[str, list[Message]]] = {}
 
     async def publish(
         self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str, once_key: str | None = None
@@ -167,30 +157,6 @@ class Broadcaster:
         await self.transport.send(Message(channel, event, data, except_sid, None, time.time(), user_id), record=False)
         if source is not None:
             self._received[source].inc()
-
-    def deliver(self, message: Message) -> int:
-        """Emit ``message`` to this node's members of its room; returns how many sockets it was queued for."""
-        args: tuple[Any, ...] = (message.channel, message.data)
-        if message.position is not None:
-            args = (message.channel, message.data, {"position": message.position})
-        skip: Any = message.except_sid
-        gated = self.gates.get(message.channel)
-        if gated:
-            for held in gated.values():
-                held.append(message)
-            skip = [message.except_sid, *gated]
-        count = self._manager.fanout(message.event, args, NAMESPACE, message.channel, skip)
-        if self._also is not None:
-            count += self._also(message)
-        if count:
-            self._metrics.messages_delivered.inc(count)
-            if message.accepted_at:
-                self._metrics.delivery_latency.observe(max(0.0, time.time() - message.accepted_at))
-        return count
-
-    def to_socket(self, sid: str, event: str, *args: Any) -> int:
-        """Queue one event for one socket (replayed history, recovery signals); returns 1 if queued."""
-        return self._manager.fanout(event, args, NAMESPACE, sid, None)
 
     async def history_since(self, channel: str, cursor: Cursor) -> Replay:
         """Events of ``channel`` after ``cursor``, or why history no longer reaches back."""

@@ -3,7 +3,7 @@
 The upgrade router (:mod:`realtime_sio.engine.upgrade_router`) hands every valid WebSocket upgrade to ``/app/...`` to
 :meth:`PusherServer.open`. Handlers parse (:mod:`realtime_sio.pusher.messages`), decide (channel names as Socket.IO
 decides them, signatures with :mod:`realtime_sio.auth.pusher_signature`) and act through the parts Socket.IO uses:
-the same :class:`~realtime_sio.sio.presence.PresenceStore` (keyed by the Pusher socket id, so a user's Socket.IO tab
+the same :class:`~realtime_sio.publish.presence.PresenceStore` (keyed by the Pusher socket id, so a user's Socket.IO tab
 and Pusher tab are one member) and the same :class:`~realtime_sio.publish.broadcaster.Broadcaster` (whispers and
 presence announcements reach both protocols on every node). Every refusal is a documented Pusher code, counted and
 logged at most once a minute per reason (:mod:`realtime_sio.refusals`); nothing a client sends raises out of here.
@@ -23,6 +23,7 @@ from realtime_sio.errors import ErrorCode
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
+from realtime_sio.publish.presence import JoinResult, PresenceStore
 from realtime_sio.pusher import handshake, messages
 from realtime_sio.pusher.hub import (
     PRESENCE_JOINING,
@@ -33,7 +34,6 @@ from realtime_sio.pusher.hub import (
 from realtime_sio.pusher.messages import Inbound, PusherError
 from realtime_sio.pusher.session import MAX_PENDING, PusherSession
 from realtime_sio.settings import PusherApp, Settings
-from realtime_sio.sio.presence import JoinResult, PresenceStore
 
 log = logs.get(__name__)
 

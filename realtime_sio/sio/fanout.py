@@ -20,6 +20,8 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from realtime_sio.engine.frames import OP_TEXT, frame
+from realtime_sio.engine.sink import DELIVERED, SLOW
+from realtime_sio.engine.upstream import LeanSocket
 
 
 def websocket_frame(text: str) -> bytes:
@@ -109,37 +111,20 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
         # One text packet (no binary attachments) can go out as one prebuilt WebSocket frame for every recipient.
         frame = websocket_frame(eio_pkts[0].encode()) if len(eio_pkts) == 1 and not eio_pkts[0].binary else None
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-        sockets = self.server.eio.sockets
+        sockets: dict[str, LeanSocket] = self.server.eio.sockets
         limit = self.max_buffered_bytes
         delivered = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
-            if sock is None or sock.closed or sock.closing:
+            if sock is None:
                 continue
-            queue = sock.queue
-            direct = sock.direct
-            if direct is not None and not sock.writing and not queue.qsize():
-                # Nothing queued or in flight for this socket: writing now keeps its order.
-                if direct.get_write_buffer_size() + size > limit:
-                    self.on_slow_consumer(eio_sid)
-                    continue
-                if frame is not None:
-                    if not direct.is_closing():
-                        direct.write(frame)
-                        delivered += 1
-                    continue
-                if sock.lean is not None:  # binary: the lean socket frames each packet as it writes it
-                    sock.enqueue(eio_pkts)
-                    delivered += 1
-                    continue
-            if queue.bytes + size > limit:
+            outcome = sock.offer(frame, eio_pkts, size, limit)
+            if outcome == DELIVERED:
+                delivered += 1
+            elif outcome == SLOW:
                 self.on_slow_consumer(eio_sid)
-                continue
-            for p in eio_pkts:
-                queue.put_nowait(p)
-            delivered += 1
         return delivered
 
     def channel_counts(self, namespace: str = "/") -> dict[str, int]:

@@ -25,10 +25,10 @@ from realtime_sio.members import Member
 from realtime_sio.metrics import CHANNEL_KINDS, Metrics
 from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.history import Cursor
+from realtime_sio.publish.presence import JoinResult, PresenceStore
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
 from realtime_sio.sio import server as sio_server
-from realtime_sio.sio.presence import JoinResult, PresenceStore
 from realtime_sio.sio.recovery import Recovery, RecoveryDeferred
 
 log = logs.get(__name__)

@@ -1,6 +1,6 @@
 """Bringing a socket that just joined a channel up to date: replay what it missed, or give it a position to keep.
 
-While a socket's history is read, live events for that channel are held at a gate (``Broadcaster.gates``) and
+While a socket's history is read, live events for that channel are held at a gate (``LocalDelivery.hold``) and
 released afterwards in order, so the client sees every event once, in position order, before new ones.
 
 - With a cursor (``since``, or ``auth.positions`` at connect): the events after it are replayed. When history no
@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from realtime_sio import logs
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster, Message
+from realtime_sio.publish.delivery import LocalDelivery
 from realtime_sio.publish.history import Cursor, Entry, Unrecoverable, parse_position
 
 log = logs.get(__name__)
@@ -42,8 +43,9 @@ class RecoveryDeferred(Exception):
 class Recovery:
     """Opens gates, replays history and hands out positions, for one socket and channel at a time."""
 
-    def __init__(self, broadcaster: Broadcaster, metrics: Metrics) -> None:
-        self._broadcaster = broadcaster
+    def __init__(self, broadcaster: Broadcaster, delivery: LocalDelivery, metrics: Metrics) -> None:
+        self._broadcaster = broadcaster  # history and positions
+        self._delivery = delivery  # gates, and what goes to one socket
         self._metrics = metrics
         # gated[sid] = channels with an open gate for that socket (so a disconnect does not scan every gate: during a
         # reconnect storm thousands are open at once)
@@ -51,17 +53,12 @@ class Recovery:
 
     def open_gate(self, sid: str, channel: str) -> list[Message]:
         """Hold live events of ``channel`` for ``sid`` from now on; returns the buffer they collect in."""
-        held: list[Message] = []
-        self._broadcaster.gates.setdefault(channel, {})[sid] = held
+        held = self._delivery.hold(channel, sid)
         self._gated.setdefault(sid, set()).add(channel)
         return held
 
     def close_gate(self, sid: str, channel: str) -> None:
-        gated = self._broadcaster.gates.get(channel)
-        if gated is not None:
-            gated.pop(sid, None)
-            if not gated:
-                del self._broadcaster.gates[channel]
+        self._delivery.release(channel, sid)
         channels = self._gated.get(sid)
         if channels is not None:
             channels.discard(channel)
@@ -110,7 +107,7 @@ class Recovery:
         last, last_text = since.at, since.text
         for entry in entries:
             if entry.except_sid != sid:
-                self._broadcaster.to_socket(sid, entry.event, channel, entry.data, {"position": entry.position, "recovered": True})
+                self._delivery.to_socket(sid, entry.event, channel, entry.data, {"position": entry.position, "recovered": True})
             last, last_text = parse_position(entry.position) or last, entry.position
         self._metrics.recoveries.labels(outcome="replayed", reason="ok").inc()
         log.debug("recovery_replayed", sid=sid, channel=channel, events=len(entries))
@@ -126,7 +123,7 @@ class Recovery:
     def _reset(self, sid: str, channel: str, since: Cursor, reason: str) -> None:
         self._metrics.recoveries.labels(outcome="reset", reason=reason).inc()
         log.info("recovery_reset", sid=sid, channel=channel, reason=reason, since=since.text)
-        self._broadcaster.to_socket(sid, RESET_EVENT, channel, {"code": RESET_CODE, "reason": reason, "since": since.text})
+        self._delivery.to_socket(sid, RESET_EVENT, channel, {"code": RESET_CODE, "reason": reason, "since": since.text})
 
     def _announce(self, sid: str, channel: str, position: str | None, held: list[Message]) -> None:
         """Release the gate in order, with the position announced between the events at or before it and those after."""
@@ -136,11 +133,11 @@ class Recovery:
         for message in held:
             mine = parse_position(message.position) if message.position is not None else None
             if not announced and mine is not None and at is not None and mine > at:
-                self._broadcaster.to_socket(sid, POSITION_EVENT, channel, None, {"position": position})
+                self._delivery.to_socket(sid, POSITION_EVENT, channel, None, {"position": position})
                 announced = True
             self._send(sid, message)
         if not announced:
-            self._broadcaster.to_socket(sid, POSITION_EVENT, channel, None, {"position": position})
+            self._delivery.to_socket(sid, POSITION_EVENT, channel, None, {"position": position})
 
     def _send(self, sid: str, message: Message) -> None:
         if message.except_sid == sid:
@@ -148,4 +145,4 @@ class Recovery:
         args: tuple[object, ...] = (message.channel, message.data)
         if message.position is not None:
             args = (message.channel, message.data, {"position": message.position})
-        self._broadcaster.to_socket(sid, message.event, *args)
+        self._delivery.to_socket(sid, message.event, *args)

@@ -1,9 +1,9 @@
-"""Unit tests of in-memory presence (sio/presence.py): per-user de-duplication."""
+"""Unit tests of in-memory presence (publish/presence.py): per-user de-duplication."""
 
 from __future__ import annotations
 
 from realtime_sio.members import Member
-from realtime_sio.sio.presence import LocalPresence
+from realtime_sio.publish.presence import LocalPresence
 
 
 async def test_first_and_last_socket_of_a_user() -> None:

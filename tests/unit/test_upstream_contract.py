@@ -20,19 +20,21 @@ from socketio import packet as sio_packet
 
 # (owner, attribute, parameters the override or call relies on (None: only existence), used by)
 METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
-    (AsyncSocket, "schedule_ping", (), "engine/engineio_socket.py overrides it (timer-driven pings)"),
-    (AsyncSocket, "send", ("pkt",), "engine/engineio_socket.py overrides it (writes at once on a lean WebSocket)"),
-    (AsyncSocket, "close", ("wait", "abort", "reason"), "engine/engineio_socket.py overrides it; app.drain and namespace call it"),
-    (AsyncSocket, "poll", (), "engine/engineio_socket.py overrides it (no wait_for task per poll)"),
-    (AsyncSocket, "_upgrade_websocket", ("environ",), "engine/engineio_socket.py: upstream's upgrade path calls _websocket_handler"),
-    (AsyncSocket, "_websocket_handler", ("ws",), "engine/engineio_socket.py overrides it (callback mode)"),
-    (AsyncSocket, "receive", ("pkt",), "engine/engineio_socket.py calls it for each inbound packet"),
-    (AsyncSocket, "handle_get_request", ("environ",), "engine/engineio_socket.py relies on it for polling GETs"),
+    (AsyncSocket, "schedule_ping", (), "engine/upstream.py overrides it (timer-driven pings)"),
+    (AsyncSocket, "send", ("pkt",), "engine/upstream.py overrides it (writes at once on a lean WebSocket)"),
+    (AsyncSocket, "close", ("wait", "abort", "reason"), "engine/upstream.py overrides it; app.drain and namespace call it"),
+    (AsyncSocket, "poll", (), "engine/upstream.py overrides it (no wait_for task per poll)"),
+    (AsyncSocket, "_upgrade_websocket", ("environ",), "engine/upstream.py: upstream's upgrade path calls _websocket_handler"),
+    (AsyncSocket, "_websocket_handler", ("ws",), "engine/upstream.py overrides it (callback mode)"),
+    (AsyncSocket, "receive", ("pkt",), "engine/upstream.py calls it for each inbound packet"),
+    (AsyncSocket, "handle_get_request", ("environ",), "engine/upstream.py relies on it for polling GETs"),
     (engineio.AsyncServer, "handle_request", None, "engine/upgrade_router.py hands lean WebSocket requests to it (*args)"),
-    (engineio.AsyncServer, "create_queue", None, "app.py replaces it with engine.send_queue.ByteQueue"),
-    (eio_aiohttp.WebSocket, "__call__", ("environ",), "sio/server.py's WebSocket class overrides it"),
-    (socketio.AsyncServer, "_handle_eio_message", ("eio_sid", "data"), "sio/server.py decodes before upstream does"),
-    (socketio.AsyncServer, "_handle_connect", ("eio_sid", "namespace", "data"), "fanout.LeanManager.connect is called after CONNECT"),
+    (engineio.AsyncServer, "create_queue", None, "engine/upstream.install replaces it with engine.send_queue.ByteQueue"),
+    (eio_aiohttp.WebSocket, "__call__", ("environ",), "engine/upstream.py's WebSocket class overrides it"),
+    (socketio.AsyncServer, "_handle_eio_message", ("eio_sid", "data"), "engine/upstream.py HookedServer decodes before upstream does"),
+    (socketio.AsyncServer, "_handle_connect", ("eio_sid", "namespace", "data"), "engine/upstream.py HookedServer.namespace_connected"),
+    (socketio.AsyncServer, "_handle_eio_connect", ("eio_sid", "environ"), "engine/upstream.py HookedServer.session_opened"),
+    (socketio.AsyncServer, "_handle_eio_disconnect", ("eio_sid", "reason"), "engine/upstream.py HookedServer.session_closed"),
     (socketio.AsyncManager, "connect", ("sid", "namespace"), "fanout.LeanManager.connect overrides it"),
     (socketio.AsyncManager, "emit", ("event", "data", "namespace", "room", "skip_sid", "callback", "to"), "fanout.LeanManager.emit"),
     (socketio.AsyncManager, "basic_enter_room", ("sid", "namespace", "room", "eio_sid"), "fanout.LeanManager keeps a reverse index"),
@@ -45,10 +47,10 @@ METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
 ]
 
 MODULE_NAMES: list[tuple[Any, str, str]] = [
-    (eio_aiohttp, "translate_request", "sio/server.py wraps it"),
-    (eio_aiohttp, "make_response", "sio/server.py wraps it"),
-    (eio_packet, "packet_names", "engine/engineio_socket.py validates packet types"),
-    (eio_packet, "NOOP", "engine/engineio_socket.py ends a parked poll with it"),
+    (eio_aiohttp, "translate_request", "engine/upstream.py wraps it"),
+    (eio_aiohttp, "make_response", "engine/upstream.py wraps it"),
+    (eio_packet, "packet_names", "engine/upstream.py validates packet types"),
+    (eio_packet, "NOOP", "engine/upstream.py ends a parked poll with it"),
     (sio_packet, "EVENT", "sio/fanout.py encodes broadcasts"),
 ]
 
@@ -72,13 +74,13 @@ def test_upstream_module_names_exist(module: Any, name: str, used_by: str) -> No
 
 
 def test_engineio_server_instance_attributes() -> None:
-    """sio/server.py replaces eio._async entries and eio.sockets; the lean socket reads the ping settings."""
+    """engine/upstream.py replaces eio._async entries and eio.sockets; the lean socket reads the ping settings."""
     server = engineio.AsyncServer(async_mode="aiohttp")
     assert isinstance(getattr(server, "_async", None), dict), "engineio.AsyncServer._async (driver table) is gone"
     for key in ("websocket", "translate_request", "make_response"):
-        assert key in server._async, f"engineio.AsyncServer._async[{key!r}] is gone (sio/server.py replaces it)"
+        assert key in server._async, f"engineio.AsyncServer._async[{key!r}] is gone (engine/upstream.py replaces it)"
     for attr in ("sockets", "ping_interval", "ping_timeout", "max_http_buffer_size", "reason", "logger"):
-        assert hasattr(server, attr), f"engineio.AsyncServer.{attr} is gone (engine/engineio_socket.py reads it)"
+        assert hasattr(server, attr), f"engineio.AsyncServer.{attr} is gone (engine/upstream.py reads it)"
     for reason in ("PING_TIMEOUT", "TRANSPORT_CLOSE"):
         assert hasattr(server.reason, reason), f"engineio.AsyncServer.reason.{reason} is gone"
 
@@ -90,13 +92,13 @@ def test_engineio_socket_can_change_class_and_has_its_state() -> None:
     server = engineio.AsyncServer(async_mode="aiohttp")
     sock = AsyncSocket(server, "sid-1")
     for attr in ("queue", "sid", "closed", "closing", "connected", "upgraded", "upgrading", "last_ping", "server"):
-        assert hasattr(sock, attr), f"engineio AsyncSocket().{attr} is gone (engine/engineio_socket.py, sio/fanout.py)"
+        assert hasattr(sock, attr), f"engineio AsyncSocket().{attr} is gone (engine/upstream.py, sio/fanout.py)"
 
 
 def test_socketio_server_and_manager_state() -> None:
-    """sio/server.py reads _binary_packet and packet_class; the manager's room tables are read by fan-out."""
+    """engine/upstream.py reads _binary_packet and packet_class; the manager's room tables are read by fan-out."""
     server = socketio.AsyncServer(async_mode="aiohttp")
-    assert hasattr(server, "_binary_packet"), "socketio.AsyncServer._binary_packet is gone (sio/server.py)"
+    assert hasattr(server, "_binary_packet"), "socketio.AsyncServer._binary_packet is gone (engine/upstream.py)"
     assert hasattr(server, "packet_class"), "socketio.AsyncServer.packet_class is gone (sio/fanout.py)"
     manager = server.manager
     for attr in ("rooms", "callbacks", "pending_connect", "pending_disconnect"):
@@ -104,7 +106,7 @@ def test_socketio_server_and_manager_state() -> None:
 
 
 def test_aiohttp_names_used() -> None:
-    """app._hide_versions sets aiohttp.web_response.SERVER_SOFTWARE (read for every response's Server header);
+    """engine/upstream.hide_versions sets aiohttp.web_response.SERVER_SOFTWARE (read for every response's Server header);
     logs._ClientErrorFilter recognises aiohttp's parser errors by HttpProcessingError."""
     import aiohttp.web_response
     from aiohttp import http_exceptions

@@ -1,22 +1,28 @@
-"""A leaner Engine.IO socket: the same protocol as python-engineio's ``AsyncSocket`` with fewer tasks per connection.
+"""The one seam to python-engineio and python-socketio internals, and to aiohttp's private names.
 
-python-engineio keeps about six asyncio tasks alive per idle WebSocket (python-socketio notes §3.4): a fresh task
-per inbound frame (``ensure_future(websocket_wait())`` inside ``wait_for``), a ``wait_for`` task around the writer's
-``queue.get()`` (Python 3.11), and a task sleeping ``ping_interval`` for every ping. Tasks and their coroutine
-frames are the largest per-connection cost after aiohttp's own objects. Here pings are loop timers that also
-enforce the PONG deadline, and:
+Everything realtime_sio overrides or reads that is not a library's public API happens here, nowhere else
+(tests/unit/test_seam_boundary.py enforces it; tests/unit/test_upstream_contract.py checks every symbol below still
+exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.11-3.13;
+``setup.cfg`` pins those ranges. Before widening a pin run ``bash scripts/test-dependency-ends.sh newest``.
 
-- on a lean WebSocket (:mod:`realtime_sio.engine.connection`, the default) the socket is driven by callbacks: nothing
-  waits per idle socket; sends are written at once; inbound packets are handled by a task that exists only while
-  some are pending (it yields every few packets, and reading pauses when they pile up);
-- on aiohttp's WebSocket (``REALTIME_SIO_LEAN_WEBSOCKET=false``) a read loop and a writer wait under
-  ``asyncio.timeout`` (no extra task per wait).
+Overrides, by upstream symbol:
 
-Everything else, including the polling→WebSocket upgrade, is python-engineio's own code path. Undecodable packets
-go to the server's ``on_malformed`` instead of an ERROR traceback. Measured effect: ``docs/performance.md``.
+- ``engineio.async_socket.AsyncSocket`` becomes :class:`LeanSocket` (``SocketTable`` swaps ``__class__`` when engineio
+  registers a socket in ``AsyncServer.sockets``): ``schedule_ping``, ``send``, ``close``, ``poll``,
+  ``handle_get_request`` and ``_websocket_handler`` (upstream's ``_upgrade_websocket`` calls it; the probe/upgrade
+  exchange is our own ``_upgrade_handshake``). Why: python-engineio keeps about six tasks per idle WebSocket (a task per inbound frame, a ``wait_for`` task
+  around the writer, a sleeping task per ping); here pings are loop timers that also enforce the PONG deadline, and on
+  a lean WebSocket (engine/connection.py) the socket is driven by callbacks: nothing waits per idle socket.
+- ``engineio.AsyncServer._async`` entries ``websocket``, ``translate_request``, ``make_response`` (the aiohttp driver
+  table): the driver's WebSocket class serves the lean connection the router accepted, turns permessage-deflate off
+  unless asked for, and records each socket's :class:`~realtime_sio.engine.sink.FrameSink`.
+- ``engineio.AsyncServer.create_queue``: :class:`~realtime_sio.engine.send_queue.ByteQueue` (counts bytes).
+- ``socketio.AsyncServer._handle_eio_connect`` / ``_handle_connect`` / ``_handle_eio_disconnect`` /
+  ``_handle_eio_message`` and ``_binary_packet``: :class:`HookedServer` turns them into public hooks
+  (``session_opened``, ``namespace_connected``, ``session_closed``, ``on_malformed``).
+- ``aiohttp.web_response.SERVER_SOFTWARE``: :func:`hide_versions`.
 
-Sockets become :class:`LeanSocket` through :class:`SocketTable`, engineio's ``sockets`` dict, at the moment the
-server registers them, so the server's connect logic itself stays untouched.
+Fan-out reaches a socket only through :meth:`LeanSocket.offer` and its :class:`~realtime_sio.engine.sink.FrameSink`.
 """
 
 from __future__ import annotations
@@ -24,12 +30,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+import socketio
+from aiohttp.web import WebSocketResponse
 from engineio import exceptions, packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
+from realtime_sio import request_bodies
 from realtime_sio.engine.connection import WebSocketConnection
+from realtime_sio.engine.send_queue import ByteQueue
+from realtime_sio.engine.sink import (
+    DELIVERED,
+    SKIPPED,
+    SLOW,
+    FrameSink,
+    Offer,
+    TransportSink,
+)
+from realtime_sio.engine.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
+
+SERVER_HEADER = "realtime-sio"
 
 _MAX_INBOUND = 64  # unhandled inbound packets per socket before reading from its connection pauses
 _YIELD_EVERY = 32  # inbound packets handled in a row before the socket lets other callbacks run
@@ -47,11 +70,13 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     lean: WebSocketConnection | None = None
     _inbound: deque[str | bytes] | None = None
     _inbound_task: asyncio.Task[None] | None = None
-    # direct: the TCP transport while this socket is a plain WebSocket; fan-out may write a prebuilt frame straight
-    # to it when nothing is queued or being written (so order is kept). writing: the writer task is mid-send.
-    ws_transport: Any = None
-    direct: Any = None
+    # sink: where fan-out may write a prebuilt frame while this socket is a plain WebSocket and nothing is queued or
+    # being written (so order is kept); None while polling or upgrading. The driver records the WebSocket's sink in
+    # ws_sink when it serves one (TransportSink without the lean WebSocket). writing: the writer task is mid-send.
+    ws_sink: FrameSink | None = None
+    sink: FrameSink | None = None
     writing: bool = False
+    abort_transport: Callable[[], None] | None = None  # drops the connection at once, even with a stuck writer
 
     def schedule_ping(self) -> None:
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
@@ -84,6 +109,34 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         for pkt in packets:
             self.queue.put_nowait(pkt)
 
+    def offer(self, frame: bytes | None, packets: list[packet.Packet], size: int, limit: int) -> Offer:
+        """Fan-out's one entry point: take one broadcast (``packets``, ``size`` encoded bytes; ``frame``: the same as
+        one prebuilt WebSocket frame, None for binary) unless this socket's buffered bytes would pass ``limit``.
+
+        Written straight to the sink when nothing is queued or in flight (order is kept), else queued for the writer
+        (polling, upgrading, or behind a send in progress).
+        """
+        if self.closed or self.closing:
+            return SKIPPED
+        queue = self.queue
+        sink = self.sink
+        if sink is not None and not self.writing and not queue.qsize():
+            if sink.buffered() + size > limit:
+                return SLOW
+            if frame is not None:
+                if sink.is_closing():
+                    return SKIPPED
+                sink.write(frame)
+                return DELIVERED
+            if self.lean is not None:  # binary: the lean socket frames each packet as it writes it
+                self.enqueue(packets)
+                return DELIVERED
+        if queue.bytes + size > limit:
+            return SLOW
+        for pkt in packets:
+            queue.put_nowait(pkt)
+        return DELIVERED
+
     async def send(self, pkt: Any) -> None:
         if self.lean is not None:
             if not self.closed:
@@ -100,7 +153,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         if not already:
             lean = self.lean
             if lean is not None:
-                self.direct = None
+                self.sink = None
                 if abort and not lean.ended:
                     lean.abort()
                 else:  # a normal close, or the client already ended it: close frame (once), then a clean TCP close
@@ -209,11 +262,11 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                     break
                 finally:
                     self.writing = False
-            self.direct = None
+            self.sink = None
             await ws.close()
 
         writer_task = asyncio.ensure_future(writer())
-        self.direct = self.ws_transport
+        self.sink = self.ws_sink
         timeout = self.server.ping_interval + self.server.ping_timeout
         while True:
             try:
@@ -227,7 +280,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 break
             if not await self._receive_raw(raw):
                 break
-        self.direct = None
+        self.sink = None
         await self.queue.put(None)
         await asyncio.wait_for(writer_task, timeout=None)
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
@@ -243,7 +296,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             if item is not None:
                 queued.append(item)
         self.enqueue(queued)
-        self.direct = self.ws_transport
+        self.sink = self.ws_sink
         connection.deliver_to(self._on_message, self._on_end)
 
     def _on_message(self, raw: str | bytes) -> None:
@@ -304,7 +357,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 
     def _on_end(self) -> None:
         """The WebSocket ended (client close, protocol error, connection lost)."""
-        self.direct = None
+        self.sink = None
         if not self.closed and not self.closing:
             _spawn(self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
 
@@ -325,3 +378,141 @@ class SocketTable(dict[str, Any]):
         if type(sock) is AsyncSocket:
             sock.__class__ = LeanSocket
         super().__setitem__(sid, sock)
+
+
+# -- python-engineio's aiohttp driver ------------------------------------------------------------------------------
+
+
+def _websocket_class(compress: bool, max_msg_size: int) -> type:
+    """engineio's aiohttp WebSocket wrapper (``eio_aiohttp.WebSocket``: ``__call__``, ``_sock``, ``handler``) serving
+    the lean connection the router accepted, with permessage-deflate under our control.
+
+    engineio's driver always lets aiohttp negotiate deflate, which costs ~100 KB of zlib state per connection
+    (python-socketio notes §3.4); we turn it off unless REALTIME_SIO_WS_COMPRESSION asks for it.
+    """
+
+    class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse | WebSocketConnection | None:
+            connection = environ.get(WEBSOCKET_KEY)
+            if connection is not None:
+                # The connection itself when its socket took it over (engine/upgrade_router.py leaves it open then).
+                return connection if await self._serve_lean(environ, connection) else None
+            request = environ["aiohttp.request"]
+            self._sock = WebSocketResponse(max_msg_size=max_msg_size, compress=compress, autoping=True)
+            await self._sock.prepare(request)
+            owner = getattr(self.handler, "__self__", None)  # the engineio AsyncSocket this WebSocket serves
+            if isinstance(owner, LeanSocket) and request.transport is not None:
+                owner.abort_transport = request.transport.abort
+                if not compress:  # uncompressed frames are the same bytes for every recipient (sio/fanout.py)
+                    owner.ws_sink = TransportSink(request.transport)
+            self.environ = environ
+            await self.handler(self)
+            return self._sock
+
+        async def _serve_lean(self, environ: dict[str, Any], connection: WebSocketConnection) -> bool:
+            """Accept the upgrade the router read; True once the socket serves the connection."""
+            if connection.transport.is_closing():
+                return False
+            connection.accept(environ["HTTP_SEC_WEBSOCKET_KEY"])
+            owner = getattr(self.handler, "__self__", None)
+            if isinstance(owner, LeanSocket):
+                owner.abort_transport = connection.abort
+                owner.ws_sink = connection
+            self.environ = environ
+            return bool(await self.handler(connection))
+
+    return WebSocket
+
+
+def translate_request(request: Any) -> dict[str, Any]:
+    """engineio's environ: the router's own for a lean WebSocket, aiohttp's translation for everything else."""
+    if isinstance(request, LeanRequest):
+        return request.environ
+    environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+    environ["wsgi.input"] = request_bodies.engineio_input(request)  # the body read under BODY_TIMEOUT
+    return environ
+
+
+def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
+    """engineio's HTTP answer: a :class:`Reply` the router writes itself, or an aiohttp ``Response``."""
+    if WEBSOCKET_KEY in environ:
+        return Reply(status, headers, body if isinstance(body, bytes) else str(body).encode())
+    return eio_aiohttp.make_response(status, headers, body, environ)
+
+
+def install(eio: Any, *, compress: bool, max_message_bytes: int, on_malformed: Callable[[str, str], None]) -> None:
+    """Make ``eio`` (python-socketio's engineio server) use the lean socket, the counting send queue and the driver
+    above; undecodable Engine.IO packets go to ``on_malformed(eio_sid, error_name)``."""
+    eio.sockets = SocketTable()
+    eio.on_malformed = on_malformed
+    eio.create_queue = lambda *args, **kwargs: ByteQueue()
+    eio._async = dict(
+        eio._async,
+        websocket=_websocket_class(compress, max_message_bytes),
+        translate_request=translate_request,
+        make_response=make_response,
+    )
+
+
+# -- python-socketio's server ------------------------------------------------------------------------------------
+
+
+class HookedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's ``AsyncServer`` with its private per-session steps turned into public hooks.
+
+    - ``session_opened(eio_sid)``: an Engine.IO session opened (after upstream's ``_handle_eio_connect``);
+    - ``namespace_connected(eio_sid)``: a namespace CONNECT succeeded (after upstream's ``_handle_connect``);
+    - ``session_closed(eio_sid)``: before upstream's ``_handle_eio_disconnect``;
+    - ``on_malformed(eio_sid, error_name)``: a Socket.IO packet that does not decode is dropped with this call
+      instead of the ERROR traceback engineio's handler wrapper would log (``_handle_eio_message``; a binary
+      attachment, pending in ``_binary_packet``, is raw bytes and passes).
+    """
+
+    on_malformed: Callable[[str, str], None] = staticmethod(lambda eio_sid, error: None)
+
+    def session_opened(self, eio_sid: str) -> None:
+        pass
+
+    def namespace_connected(self, eio_sid: str) -> None:
+        pass
+
+    def session_closed(self, eio_sid: str) -> None:
+        pass
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        self.session_opened(eio_sid)
+        return result
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+            self.namespace_connected(eio_sid)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        self.session_closed(eio_sid)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid not in self._binary_packet:  # a binary attachment is raw bytes, not a packet to decode
+            try:
+                self.packet_class(encoded_packet=data)
+            except Exception as exc:  # noqa: BLE001 - any decode failure means the packet is unusable
+                self.on_malformed(eio_sid, type(exc).__name__)
+                return
+        await super()._handle_eio_message(eio_sid, data)
+
+
+# -- aiohttp -------------------------------------------------------------------------------------------------------
+
+
+def hide_versions() -> None:
+    """Answer ``Server: realtime-sio`` instead of aiohttp's ``Python/3.x aiohttp/3.x`` (issue 11, item 7).
+
+    aiohttp fills the header in ``web_response.StreamResponse._prepare_headers`` from the module global
+    ``aiohttp.web_response.SERVER_SOFTWARE`` (aiohttp 3.9-3.14) for every response, its own 400s for unparsable
+    requests included, which no signal or middleware sees. tests/integration/test_hardening.py checks both paths.
+    """
+    import aiohttp.web_response
+
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]

@@ -1,0 +1,75 @@
+"""The delivering side: what a node does with an event its transport hands back (every node, every event, once).
+
+The transport (``LocalTransport`` or the cluster bus) calls :meth:`LocalDelivery.deliver` for each event; it goes to
+this node's subscribers of the channel through the protocol's fan-out (``sio/fanout.py`` ``LeanManager.fanout``:
+encoded once, one prebuilt frame per recipient), except the socket that sent it and except sockets whose recovery is
+still replaying history: their live events wait at a gate (:meth:`hold` / :meth:`release`, sio/recovery.py) so
+replayed and live events reach them in order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from realtime_sio.metrics import Metrics
+from realtime_sio.publish.broadcaster import Message
+
+NAMESPACE = "/"
+
+
+class Fanout(Protocol):
+    """A protocol's local fan-out: queue one event for every member of ``room`` but ``skip_sid``; returns how many."""
+
+    def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any) -> int: ...
+
+
+class LocalDelivery:
+    """Delivers events to this node's sockets; holds live events back for sockets mid-recovery."""
+
+    def __init__(self, fanout: Fanout, metrics: Metrics, also: Callable[[Message], int] | None = None) -> None:
+        self._fanout = fanout
+        self._metrics = metrics
+        # also(message): the same event to this node's Pusher subscribers (pusher/hub.py, issue 12), after Socket.IO's
+        self._also = also
+        # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
+        self._gates: dict[str, dict[str, list[Message]]] = {}
+
+    def deliver(self, message: Message) -> int:
+        """Emit ``message`` to this node's members of its room; returns how many sockets it was queued for."""
+        args: tuple[Any, ...] = (message.channel, message.data)
+        if message.position is not None:
+            args = (message.channel, message.data, {"position": message.position})
+        skip: Any = message.except_sid
+        gated = self._gates.get(message.channel)
+        if gated:
+            for held in gated.values():
+                held.append(message)
+            skip = [message.except_sid, *gated]
+        count = self._fanout.fanout(message.event, args, NAMESPACE, message.channel, skip)
+        if self._also is not None:
+            count += self._also(message)
+        if count:
+            self._metrics.messages_delivered.inc(count)
+            if message.accepted_at:
+                self._metrics.delivery_latency.observe(max(0.0, time.time() - message.accepted_at))
+        return count
+
+    def to_socket(self, sid: str, event: str, *args: Any) -> int:
+        """Queue one event for one socket (replayed history, recovery signals); returns 1 if queued."""
+        return self._fanout.fanout(event, args, NAMESPACE, sid, None)
+
+    def hold(self, channel: str, sid: str) -> list[Message]:
+        """From now on keep ``channel``'s live events for ``sid`` in the returned list instead of delivering them."""
+        held: list[Message] = []
+        self._gates.setdefault(channel, {})[sid] = held
+        return held
+
+    def release(self, channel: str, sid: str) -> None:
+        """Deliver ``channel``'s live events to ``sid`` again (what was held is the caller's to send)."""
+        gated = self._gates.get(channel)
+        if gated is not None:
+            gated.pop(sid, None)
+            if not gated:
+                del self._gates[channel]
