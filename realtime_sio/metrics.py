@@ -78,7 +78,9 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
         registry=reg,
         # The migration plan's health check reads this exact name: it is the number of open connections now.
         connections=Gauge(
-            "websocket_connections_total", "Open Socket.IO connections (all transports) on this instance", registry=reg
+            "websocket_connections_total",
+            "Open connections on this instance: Socket.IO (all transports) and Pusher (/app/{key})",
+            registry=reg,
         ),
         connects=Counter(
             "realtime_sio_connects_total", "Connection attempts by outcome", ["outcome"], registry=reg

@@ -94,6 +94,7 @@ class PusherServer:
         session = PusherSession(connection, checked, now, float(s.subscribe_burst), s.pusher.client_event_rate, self._run)
         self.hub.add(session)
         self._metrics.connects.labels(outcome="accepted").inc()
+        self._metrics.connections.inc()  # websocket_connections_total: the watchdog's traffic check counts both
         connection.write_message(messages.connection_established(session.socket_id, s.pusher.activity_timeout))
         connection.deliver_to(session.received, session.closed)
         log.debug("pusher_connected", socket_id=session.socket_id, app=checked.id)
@@ -140,6 +141,7 @@ class PusherServer:
             return
         channels = list(session.channels.items())
         self.hub.remove(session)
+        self._metrics.connections.dec()
         for channel, user_id in channels:
             self._metrics.subscriptions.labels(kind=kind_of(channel)).dec()
             if user_id is not None:

@@ -321,3 +321,18 @@ async def test_drain_tells_pusher_clients_to_reconnect(server_factory: Callable[
     await asyncio.to_thread(server.terminate)
     assert await client.wait_closed() == 4200
     assert client.named("pusher:error")[-1]["data"]["code"] == 4200
+
+
+async def test_metrics_count_pusher_connections(server_factory: Callable[..., ServerProcess], pushers: Any) -> None:
+    """websocket_connections_total (the watchdog's traffic check) and realtime_sio_connections{protocol} count Pusher
+    connections; subscriptions are counted per kind as for Socket.IO."""
+    server = server_factory(**ENV)
+    client: PusherClient = pushers(server.url)
+    await client.connect()
+    await client.joined("metrics.1")
+    async with aiohttp.ClientSession() as http:
+        text = await (await http.get(f"{server.url}/metrics")).text()
+    assert "websocket_connections_total 1.0" in text
+    assert 'realtime_sio_connections{protocol="pusher"} 1.0' in text
+    assert 'realtime_sio_channel_subscriptions{protocol="pusher"} 1.0' in text
+    assert 'realtime_sio_subscriptions{kind="public"} 1.0' in text
