@@ -1,8 +1,10 @@
 """Composition root: builds every part from :class:`Settings` and owns the lifecycle. The only module that knows all others.
 
-Start: Laravel auth session, background services (cluster bus, node heartbeat, Laravel Redis listener) → HTTP site. Stop (SIGTERM/SIGINT), each step bounded by the shutdown timeout:
-``/ready`` turns 503 and new connections are refused → connected clients are told to reconnect, spread over
-``drain_seconds`` → background listeners stop → Redis closes → the HTTP site closes.
+Start: the lifecycle's parts in order (Redis client, cluster bus, node heartbeat, Laravel auth session, Laravel Redis
+listener, dashboard sampler, loop watch, certificate reloader; lifecycle.py) → HTTP site. Stop (SIGTERM/SIGINT), each
+step bounded by the shutdown timeout: ``/ready`` turns 503 and new connections are refused → connected clients are told
+to reconnect, spread over ``drain_seconds`` → the parts stop newest first (tasks, then resources: Redis last) → the
+HTTP site closes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import contextlib
 import json
 import signal
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -39,6 +41,7 @@ from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
 from realtime_sio.engine import upstream
 from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
+from realtime_sio.lifecycle import Lifecycle
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
@@ -88,10 +91,7 @@ class Realtime:
     namespace: EchoNamespace
     broadcaster: Broadcaster
     web_app: web.Application
-    # services[name] = coroutine factory started as a background task when the app starts
-    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
-    background: list[asyncio.Task[Any]] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    lifecycle: Lifecycle  # every background part, started in order when the app starts, stopped in reverse
     upgrades: Upgrades | None = None  # serve() listens through an UpgradeRouter (head deadline and limits, lean WebSockets)
     tls: CertificateReloader | None = None  # TLS_CERT_FILE set: serve() listens with its context
     pusher: PusherServer | None = None  # the Pusher protocol on /app/{key} (PUSHER_APPS set, PUSHER_WEBSOCKET on)
@@ -128,8 +128,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
     sio_ref.append(sio)
 
-    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
-    closers: list[Callable[[], Awaitable[None]]] = []
+    lifecycle = Lifecycle()
     presence: PresenceStore
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
@@ -145,7 +144,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
 
     delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None)
     if settings.redis_url:
-        broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, services, closers, local_counts)
+        broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, lifecycle, local_counts)
     else:
         history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
         broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.history_seconds))
@@ -203,13 +202,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     )
     web_app.add_routes(pusher.routes())
     if authorizer is not None:
-        web_app.on_startup.append(_starter(authorizer.start))
-        closers.append(authorizer.close)
+        lifecycle.add("laravel_auth", start=authorizer.start, stop=authorizer.close)
     if settings.redis_url and settings.redis_ingest:
         # The bus's own pub/sub channels share the Redis server: with an empty Laravel prefix the listener's `*`
         # pattern would see them, so they are skipped by prefix.
         _laravel_listener(
-            settings, broadcaster, metrics, health, services, closers, once_key=once_key, ignore=(settings.cluster_prefix + ":",)
+            settings, broadcaster, metrics, health, lifecycle, once_key=once_key, ignore=(settings.cluster_prefix + ":",)
         )
     if settings.dashboard_token:  # unset: no route, so /dashboard answers 404
         feed = dashboard_feed.Feed(
@@ -217,13 +215,13 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         )
         streams = Streams(feed, settings.dashboard_max_streams)
         web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
-        web_app.cleanup_ctx.append(feed.sampling)
-        web_app.on_shutdown.append(streams.close)  # end live streams before the runner waits for open handlers
-    services["event_loop_watch"] = lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag)
+        # sampled for the server's whole life; live streams end before the runner waits for open handlers
+        lifecycle.add("dashboard", run=feed.sample_forever, stop=streams.close)
+    lifecycle.add("event_loop_watch", run=lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag))
     tls = None
     if settings.tls_cert_file and settings.tls_key_file:  # loaded now: a pair that cannot be served stops start-up
         tls = CertificateReloader(settings.tls_cert_file, settings.tls_key_file, metrics, settings.tls_reload_interval)
-        services["tls_reloader"] = tls.run
+        lifecycle.add("tls_reloader", run=tls.run)
     # Every connection's request head is read by the router (deadline, size, WebSocket version); it serves Engine.IO
     # upgrades itself only with the lean WebSocket, which speaks no extensions.
     pusher_ws: PusherServer | None = None
@@ -247,12 +245,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         pusher_max_message_bytes=settings.pusher.max_message_bytes,
     )
     realtime = Realtime(
-        settings, metrics, health, sio, manager, namespace, broadcaster, web_app, services, [], closers, upgrades, tls, pusher_ws
+        settings, metrics, health, sio, manager, namespace, broadcaster, web_app, lifecycle, upgrades, tls, pusher_ws
     )
     if hub is not None:
-        closers.append(_async(hub.close))
+        lifecycle.add("pusher_sweep", stop=_async(hub.close))
     web_app[APP_KEY] = realtime
-    web_app.on_startup.append(_start_services)
+    web_app.on_startup.append(_start_lifecycle)
     return realtime
 
 
@@ -303,8 +301,7 @@ def _laravel_listener(
     broadcaster: Broadcaster,
     metrics: Metrics,
     health: Health,
-    services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
-    closers: list[Callable[[], Awaitable[None]]],
+    lifecycle: Lifecycle,
     once_key: redis_listener.OnceKey = redis_listener.no_once_key,
     ignore: tuple[str, ...] = (),
 ) -> None:
@@ -327,8 +324,7 @@ def _laravel_listener(
     )
     health.link(redis_listener.LINK, up=False)
     metrics.redis_up.set(0)
-    services["laravel_redis_listener"] = listener.run
-    closers.append(listener.close)
+    lifecycle.add("laravel_redis_listener", run=listener.run, stop=listener.close)
 
 
 def _cluster(
@@ -336,8 +332,7 @@ def _cluster(
     delivery: LocalDelivery,
     metrics: Metrics,
     health: Health,
-    services: dict[str, Callable[[], Coroutine[Any, Any, None]]],
-    closers: list[Callable[[], Awaitable[None]]],
+    lifecycle: Lifecycle,
     local_counts: Callable[[], dict[str, int]],
 ) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
@@ -369,26 +364,16 @@ def _cluster(
     nodes = Nodes(
         client, prefix, node_id, lease, presence, local_counts, announce_leaving, heartbeat=heartbeat, metrics=metrics
     )
-    services["cluster_bus"] = bus.run
-    services["cluster_nodes"] = nodes.run
-    closers.append(client.aclose)
-    closers.append(nodes.leave)
+    lifecycle.add("redis", stop=client.aclose)  # closed last: the parts below use it until they stopped
+    lifecycle.add("cluster_bus", run=bus.run)
+    lifecycle.add("cluster_nodes", run=nodes.run, stop=nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)
     directory = ClusterChannelDirectory(nodes, local_counts, presence)
     return broadcaster, presence, directory, IngestClaim(prefix)
 
 
-def _starter(start: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
-    async def on_startup(_: web.Application) -> None:
-        await start()
-
-    return on_startup
-
-
-async def _start_services(web_app: web.Application) -> None:
-    realtime = web_app[APP_KEY]
-    for name, factory in realtime.services.items():
-        realtime.background.append(asyncio.get_running_loop().create_task(factory(), name=name))
+async def _start_lifecycle(web_app: web.Application) -> None:
+    await web_app[APP_KEY].lifecycle.start()
 
 
 RETRY_AFTER_SECONDS = "2"
@@ -457,7 +442,8 @@ async def _close_eio(realtime: Realtime, eio_sid: str) -> None:
 
 
 async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:
-    """Ordered, bounded shutdown: drain → stop background tasks → close resources → close the site."""
+    """Ordered, bounded shutdown: drain → the lifecycle's parts stop (tasks, then resources, newest first) → close
+    the site."""
     timeout = realtime.settings.shutdown_timeout
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -470,11 +456,7 @@ async def shutdown(realtime: Realtime, runner: web.AppRunner) -> None:
             log.warning("shutdown_step_failed", step=name, error=type(exc).__name__)
 
     await step("drain", drain(realtime))
-    for task in realtime.background:
-        task.cancel()
-    await step("background", asyncio.gather(*realtime.background, return_exceptions=True))
-    for close in reversed(realtime.closers):
-        await step("close", close())
+    await realtime.lifecycle.stop(max(0.1, deadline - loop.time()))
     await step("http", runner.cleanup())
 
 

@@ -1,6 +1,6 @@
 """The dashboard's data source: samples the metrics registry and the live socket state into one shared snapshot.
 
-A background task (``sampling``, run from the app's ``cleanup_ctx``) records the counters once per second, so rates
+A background task (``sample_forever``, a part of the app's lifecycle) records the counters once per second, so rates
 and "recent" errors cover the last minute as soon as a dashboard opens; samples older than
 :data:`~realtime_sio.dashboard.snapshot.ERROR_WINDOW` (plus slack) are dropped. Snapshots are built on demand and
 cached for ``min_interval``: every open stream and ``snapshot.json`` request inside that interval gets the same
@@ -10,11 +10,10 @@ encoded bytes, so N viewers cost one build per second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -100,16 +99,9 @@ class Feed:
         while len(self._samples) > 1 and self._samples[0].at < horizon:
             self._samples.popleft()
 
-    async def sampling(self, _: object = None) -> AsyncIterator[None]:
-        """aiohttp ``cleanup_ctx``: sample once per ``interval`` for the server's whole life, so a dashboard opened
-        during an incident already has the last minute's rates and errors."""
-        task = asyncio.get_running_loop().create_task(self._sample_forever())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _sample_forever(self) -> None:
+    async def sample_forever(self) -> None:
+        """Sample once per ``interval`` for the server's whole life (a lifecycle part), so a dashboard opened during
+        an incident already has the last minute's rates and errors."""
         while True:
             if not self._samples or self._clock() - self._samples[-1].at >= self._interval * 0.9:
                 self.sample()  # the first one at start-up: a zero baseline, so early errors count as recent
