@@ -10,7 +10,10 @@ serves aiohttp requests (origin check, handshake, Socket.IO connect, polling →
 underneath is ours; a new session that admission control refuses (draining, busy) gets its answer from here. Every
 other connection (polling, the APIs, probes, a malformed or unusual upgrade, every upgrade when the lean WebSocket is
 off) is handed to aiohttp with the bytes read so far, so aiohttp answers it as if it had accepted it itself; from then on aiohttp's keep-alive timeout bounds each
-later request head and the body middleware (:mod:`realtime_sio.request_bodies`) each body.
+later request head and the body middleware (:mod:`realtime_sio.request_bodies`) each body. One exception: a valid
+WebSocket upgrade under ``pusher_prefix`` (``/app/{key}``, when the Pusher protocol is served, issue 12) becomes a
+WebSocketConnection handed to the Pusher server (``Upgrades.pusher``), whatever LEAN_WEBSOCKET says: aiohttp serves
+no route there.
 """
 
 from __future__ import annotations

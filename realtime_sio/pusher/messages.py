@@ -39,7 +39,6 @@ NOT_A_MEMBER = PusherError(4009, "The client is not a member of the specified ch
 CLIENT_EVENTS_PRIVATE_ONLY = PusherError(
     4009, "Client events are only allowed on private and presence channels", "pusher_client_event_public_channel"
 )
-TERMINATED = PusherError(4009, "Connection terminated by the application", "pusher_terminated")
 OVER_CAPACITY = PusherError(4100, "Over capacity", "pusher_over_capacity")
 UNAVAILABLE = PusherError(4100, "Presence is unavailable right now; retry", "pusher_presence_unavailable")
 RECONNECT = PusherError(4200, "Server is shutting down; reconnect", "pusher_draining")

@@ -298,11 +298,3 @@ class PusherServer:
         self._metrics.slow_consumer_disconnects.inc()
         log.warning("slow_consumer_disconnected", socket_id=session.socket_id, protocol="pusher")
         session.connection.abort()
-
-    def terminate_user(self, user_id: str) -> int:
-        """Close this node's sessions joined to a presence channel as ``user_id`` (Reverb's rule); returns how many."""
-        sessions = self.hub.sessions_of(lambda s: user_id in s.channels.values())
-        for session in sessions:
-            session.connection.end(messages.TERMINATED.code)
-        return len(sessions)
-
