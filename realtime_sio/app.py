@@ -40,7 +40,8 @@ from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
 from realtime_sio.engine import upstream
-from realtime_sio.engine.upgrade_router import Reply, RoutedSite, Upgrades
+from realtime_sio.engine.upgrade_router import Reply, Upgrades
+from realtime_sio.engine.upstream import RoutedSite
 from realtime_sio.lifecycle import Lifecycle
 from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
@@ -102,7 +103,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     upstream.hide_versions()
     metrics = metrics_module.create(registry)
     health = Health()
-    admission = Admission(health, metrics, settings.admission_max_lag, settings.admission_fd_reserve)
+    admission = Admission(health, metrics, settings.admission.max_lag, settings.admission.fd_reserve)
     sio_ref: list[socketio.AsyncServer] = []
     pusher_ref: list[PusherServer] = []  # the hub's slow-reader callback reaches the server built after it
     dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
@@ -116,7 +117,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
             dropping.add(task)
             task.add_done_callback(dropping.discard)
 
-    manager = LeanManager(settings.max_buffered_bytes, on_slow_consumer=slow_consumer)
+    manager = LeanManager(settings.engine.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
 
     def malformed_packet(eio_sid: str, error: str) -> None:
@@ -143,16 +144,16 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         return counts
 
     delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None)
-    if settings.redis_url:
+    if settings.redis.url:
         broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, lifecycle, local_counts)
     else:
-        history = MemoryHistory(settings.history_size, settings.history_seconds) if settings.history_size else None
-        broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.history_seconds))
+        history = MemoryHistory(settings.cluster.history_size, settings.cluster.history_seconds) if settings.cluster.history_size else None
+        broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.cluster.history_seconds))
         presence = LocalPresence()
         directory = LocalChannelDirectory(local_counts, presence)
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
-    if authorizer is not None and settings.laravel_auth_default:
+    if authorizer is not None and settings.laravel.auth_default:
         rules += LARAVEL_FALLBACK_RULES
     namespace = EchoNamespace(
         settings=settings,
@@ -170,12 +171,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
 
     bodies = request_bodies.middleware(
         settings.limits.body_timeout,
-        lambda request: settings.max_message_bytes if request.path.startswith(ENGINEIO_PATH) else settings.api_max_body_bytes,
+        lambda request: settings.engine.max_message_bytes if request.path.startswith(ENGINEIO_PATH) else settings.api_max_body_bytes,
         refusals,
     )
     web_app = web.Application(
         middlewares=[bodies, _admission_middleware(admission)],
-        client_max_size=max(settings.max_message_bytes, settings.api_max_body_bytes),
+        client_max_size=max(settings.engine.max_message_bytes, settings.api_max_body_bytes),
     )
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
@@ -187,58 +188,58 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
             settings.api_key,
             settings.api_max_body_bytes,
             settings.max_channel_name_length,
-            once_key=once_key_maker(settings.cluster_prefix),
+            once_key=once_key_maker(settings.cluster.prefix),
         )
     )
     pusher = PusherApi(
-        settings.pusher_apps,
+        settings.pusher.apps,
         broadcaster,
         directory,
         metrics,
         max_body=settings.api_max_body_bytes,
         max_channel_length=settings.max_channel_name_length,
-        timestamp_window=settings.pusher_timestamp_window,
-        max_batch=settings.pusher_max_batch_events,
+        timestamp_window=settings.pusher.timestamp_window,
+        max_batch=settings.pusher.max_batch_events,
     )
     web_app.add_routes(pusher.routes())
     if authorizer is not None:
         lifecycle.add("laravel_auth", start=authorizer.start, stop=authorizer.close)
-    if settings.redis_url and settings.redis_ingest:
+    if settings.redis.url and settings.redis.ingest:
         # The bus's own pub/sub channels share the Redis server: with an empty Laravel prefix the listener's `*`
         # pattern would see them, so they are skipped by prefix.
         _laravel_listener(
-            settings, broadcaster, metrics, health, lifecycle, once_key=once_key, ignore=(settings.cluster_prefix + ":",)
+            settings, broadcaster, metrics, health, lifecycle, once_key=once_key, ignore=(settings.cluster.prefix + ":",)
         )
-    if settings.dashboard_token:  # unset: no route, so /dashboard answers 404
+    if settings.dashboard.token:  # unset: no route, so /dashboard answers 404
         feed = dashboard_feed.Feed(
             metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__
         )
-        streams = Streams(feed, settings.dashboard_max_streams)
-        web_app.add_routes(dashboard_routes(settings.dashboard_token, feed, streams))
+        streams = Streams(feed, settings.dashboard.max_streams)
+        web_app.add_routes(dashboard_routes(settings.dashboard.token, feed, streams))
         # sampled for the server's whole life; live streams end before the runner waits for open handlers
         lifecycle.add("dashboard", run=feed.sample_forever, stop=streams.close)
     lifecycle.add("event_loop_watch", run=lambda: runtime_watch.watch_loop_lag(metrics, admission.observe_lag))
     tls = None
-    if settings.tls_cert_file and settings.tls_key_file:  # loaded now: a pair that cannot be served stops start-up
-        tls = CertificateReloader(settings.tls_cert_file, settings.tls_key_file, metrics, settings.tls_reload_interval)
+    if settings.tls.cert_file and settings.tls.key_file:  # loaded now: a pair that cannot be served stops start-up
+        tls = CertificateReloader(settings.tls.cert_file, settings.tls.key_file, metrics, settings.tls.reload_interval)
         lifecycle.add("tls_reloader", run=tls.run)
     # Every connection's request head is read by the router (deadline, size, WebSocket version); it serves Engine.IO
     # upgrades itself only with the lean WebSocket, which speaks no extensions.
     pusher_ws: PusherServer | None = None
     if hub is not None:
         pusher_ws = PusherServer(
-            settings, settings.pusher_apps, hub, broadcaster, presence, metrics, refusals, admission.refuse, lambda: health.draining
+            settings, settings.pusher.apps, hub, broadcaster, presence, metrics, refusals, admission.refuse, lambda: health.draining
         )
         pusher_ref.append(pusher_ws)
         _protocol_gauges(metrics, lambda: len(namespace.connections), lambda: len(hub.sessions), manager, hub)
     upgrades = Upgrades(
         path=ENGINEIO_PATH,
-        max_message_bytes=settings.max_message_bytes,
+        max_message_bytes=settings.engine.max_message_bytes,
         handle=sio.eio.handle_request,
         admit=lambda environ: _admission_reply(admission, environ),
         head_timeout=settings.limits.head_timeout,
         max_head_bytes=settings.limits.max_head_bytes,
-        lean=settings.lean_websocket and not settings.ws_compression,
+        lean=settings.engine.lean_websocket and not settings.engine.ws_compression,
         refused=refusals,
         scheme="https" if tls is not None else "http",
         pusher=pusher_ws.open if pusher_ws is not None else None,
@@ -256,11 +257,11 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
 
 def _pusher_hub(settings: Settings, pusher_ref: list[PusherServer]) -> Hub | None:
     """This node's Pusher subscribers, when the Pusher WebSocket is served (an app is configured and it is on)."""
-    if not (settings.pusher.enabled and settings.pusher_apps):
+    if not (settings.pusher.websocket and settings.pusher.apps):
         return None
     p = settings.pusher
     return Hub(
-        settings.max_buffered_bytes,
+        settings.engine.max_buffered_bytes,
         p.activity_timeout,
         p.pong_timeout,
         p.cache_channels,
@@ -286,13 +287,13 @@ def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 
 
 def _laravel_authorizer(settings: Settings) -> LaravelAuthorizer | None:
-    if not settings.laravel_auth_url:
+    if not settings.laravel.auth_url:
         return None
     return LaravelAuthorizer(
-        settings.laravel_auth_url,
-        timeout=settings.laravel_auth_timeout,
-        cache_ttl=settings.laravel_auth_cache_ttl,
-        max_connections=settings.laravel_auth_max_connections,
+        settings.laravel.auth_url,
+        timeout=settings.laravel.auth_timeout,
+        cache_ttl=settings.laravel.auth_cache_ttl,
+        max_connections=settings.laravel.auth_max_connections,
     )
 
 
@@ -309,16 +310,16 @@ def _laravel_listener(
 
     With several nodes pass ``once_key`` so exactly one node publishes each Laravel message (cluster/claim.py).
     """
-    assert settings.redis_url is not None
+    assert settings.redis.url is not None
     listener = redis_listener.RedisListener(
-        redis_listener.client(settings.redis_url),
-        prefix=settings.redis_prefix,
+        redis_listener.client(settings.redis.url),
+        prefix=settings.redis.prefix,
         broadcaster=broadcaster,
         metrics=metrics,
         health=health,
-        max_bytes=settings.redis_max_message_bytes,
+        max_bytes=settings.redis.max_message_bytes,
         max_channel_length=settings.max_channel_name_length,
-        backoff=redis_listener.Backoff(cap=settings.redis_reconnect_max),
+        backoff=redis_listener.Backoff(cap=settings.redis.reconnect_max),
         once_key=once_key,
         ignore=ignore,
     )
@@ -337,17 +338,17 @@ def _cluster(
 ) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
     heartbeat (docs/scaling.md)."""
-    assert settings.redis_url is not None
-    client = shared_client(settings.redis_url, settings.redis_pool_size, settings.redis_pool_timeout, metrics)
+    assert settings.redis.url is not None
+    client = shared_client(settings.redis.url, settings.redis.pool_size, settings.redis.pool_timeout, metrics)
     node_id = uuid.uuid4().hex[:12]
-    prefix = settings.cluster_prefix
+    prefix = settings.cluster.prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
     bus = RedisBus(
         client,
         prefix,
-        settings.history_size,
-        settings.history_seconds,
-        settings.history_position_seconds,
+        settings.cluster.history_size,
+        settings.cluster.history_seconds,
+        settings.cluster.history_position_seconds,
         deliver=delivery.deliver,
         local_channels=lambda: local_counts().keys(),
         health=health,
@@ -359,8 +360,8 @@ def _cluster(
     async def announce_leaving(channel: str, member: Member) -> None:
         await broadcaster.signal(channel, "presence:leaving", member.wire())
 
-    lease = settings.node_lease_seconds
-    heartbeat = Heartbeat(settings.redis_url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
+    lease = settings.cluster.node_lease_seconds
+    heartbeat = Heartbeat(settings.redis.url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
     nodes = Nodes(
         client, prefix, node_id, lease, presence, local_counts, announce_leaving, heartbeat=heartbeat, metrics=metrics
     )
@@ -482,7 +483,7 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
     port = runner.addresses[0][1] if runner.addresses else settings.port
     loop_kind = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # "uvloop" or "asyncio"
     log.info(
-        "server_started", host=settings.host, port=port, redis=bool(settings.redis_url), tls=ssl_context is not None, loop=loop_kind
+        "server_started", host=settings.host, port=port, redis=bool(settings.redis.url), tls=ssl_context is not None, loop=loop_kind
     )
     if ssl_context is not None and loop_kind != "uvloop":
         # asyncio's SSLProtocol zero-fills a 256 KiB read buffer per connection: 227 KiB per idle TLS connection

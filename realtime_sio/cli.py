@@ -16,13 +16,15 @@ from dataclasses import fields
 
 from realtime_sio import __version__, logs
 from realtime_sio import settings as settings_module
-from realtime_sio.settings import OPTIONS, JwtSettings, Settings, SettingsError
+from realtime_sio.settings import GROUPS, OPTIONS, Settings, SettingsError
 
 
 def _defaults() -> dict[str, object]:
-    top = {f.name: f.default for f in fields(Settings)}
-    jwt = {f"jwt.{f.name}": f.default for f in fields(JwtSettings)}
-    return {**top, **jwt}
+    """Every option's default by its attr ("host", "redis.url"), from the dataclasses themselves."""
+    top: dict[str, object] = {f.name: f.default for f in fields(Settings)}
+    for name, group in GROUPS.items():
+        top.update({f"{name}.{f.name}": f.default for f in fields(group)})
+    return top
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,6 @@ A bad value raises :class:`SettingsError` whose message names the variable and w
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,19 +93,93 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class PusherProtocol:
-    """The Pusher Channels protocol 7 endpoint ``GET /app/{key}`` (pusher-js, Laravel Echo's ``reverb``/``pusher``).
+class EngineSettings:
+    """How sockets are served: Engine.IO transports and timing, message and buffer sizes, the WebSocket flavour."""
 
-    Defaults are Reverb's (``activity_timeout`` 30 s, ``max_message_size`` 10,000 bytes) and Pusher's (10 client
-    events per second per connection). The apps (key, secret) are :attr:`Settings.pusher_apps`.
-    """
+    transports: tuple[str, ...] = ("websocket", "polling")
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_message_bytes: int = 100_000
+    ws_compression: bool = False
+    lean_websocket: bool = True
+    max_buffered_bytes: int = 1_048_576
 
-    enabled: bool = True
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Redis for Laravel's broadcaster (ingestion) and for the cluster: where, how many connections, how patient."""
+
+    url: str | None = field(default=None, repr=False)
+    prefix: str = "laravel_database_"
+    ingest: bool = True
+    max_message_bytes: int = 100_000
+    reconnect_max: float = 5.0  # cap of the listener's exponential reconnect backoff, seconds
+    pool_size: int = 64  # pooled connections for publishes, history, presence (heartbeats have their own)
+    pool_timeout: float = 10.0  # seconds a command waits for a free pooled connection before failing
+
+
+@dataclass(frozen=True)
+class PusherSettings:
+    """Pusher apps (the Pusher HTTP API and the Pusher protocol on /app/{key}) and their limits."""
+
+    apps: tuple[PusherApp, ...] = field(default=(), repr=False)
+    timestamp_window: int = 600  # seconds; 0 = auth_timestamp not checked
+    max_batch_events: int = 10
+    # The Pusher protocol 7 WebSocket on GET /app/{key} (pusher-js, Echo's reverb/pusher broadcasters; issue 12).
+    # Defaults are Reverb's (activity_timeout 30 s, max_message_size 10,000 bytes) and Pusher's (10 client events/s).
+    websocket: bool = True
     activity_timeout: float = 30.0  # sent in connection_established; the server pings a connection silent this long
     pong_timeout: float = 30.0  # after the server's ping, silence for this long closes the connection with 4201
     max_message_bytes: int = 10_000
     client_event_rate: float = 10.0  # client events per second per connection (burst: the same number)
     cache_channels: int = 10_000  # cache- channels whose last event is remembered per node (least recent forgotten)
+
+
+@dataclass(frozen=True)
+class LaravelSettings:
+    """Delegating channel decisions to Laravel's ``/broadcasting/auth``."""
+
+    auth_url: str | None = None
+    auth_timeout: float = 5.0
+    auth_cache_ttl: float = 0.0  # seconds positive answers are reused; 0 = off
+    auth_default: bool = True  # delegate private-/presence- channels no rule matches (when the URL is set)
+    auth_max_connections: int = 100
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """The operator dashboard: its credential (unset = off, 404) and stream limit."""
+
+    token: str | None = field(default=None, repr=False)  # None = /dashboard answers 404
+    max_streams: int = 8
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Serving HTTPS/WSS directly (tls.py): the PEM pair and how often it is checked for a renewal."""
+
+    cert_file: str | None = None  # PEM chain, leaf first: the port serves HTTPS/WSS (tls.py)
+    key_file: str | None = None
+    reload_interval: float = 5.0  # seconds between looks at the two files for a renewed pair
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Several nodes sharing Redis: key prefix, node lease, and the recovery history every node keeps."""
+
+    prefix: str = "rsio"
+    node_lease_seconds: float = 10.0
+    history_size: int = 1000
+    history_seconds: float = 120.0
+    history_position_seconds: float = 86_400.0  # how long a channel's newest position is remembered after its last event
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    """When new connections are refused with a retryable 503 (admission.py)."""
+
+    max_lag: float = 0.5  # refuse new connections while the event loop runs this late (0 = never)
+    fd_reserve: int = 256  # descriptors kept free: new connections are refused closer to RLIMIT_NOFILE
 
 
 @dataclass(frozen=True)
@@ -123,54 +196,27 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     jwt: JwtSettings = field(default_factory=JwtSettings)
     limits: Limits = field(default_factory=Limits)
-    pusher: PusherProtocol = field(default_factory=PusherProtocol)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    pusher: PusherSettings = field(default_factory=PusherSettings)
+    laravel: LaravelSettings = field(default_factory=LaravelSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
     channel_rules: tuple[ChannelRule, ...] = DEFAULT_CHANNEL_RULES
     auto_join: bool = True
     user_room: str = "private-user.{id}"
     role_room: str = "private-role.{role}"
-    transports: tuple[str, ...] = ("websocket", "polling")
-    ping_interval: float = 25.0
-    ping_timeout: float = 20.0
-    max_message_bytes: int = 100_000
     api_max_body_bytes: int = 100_000
     max_channel_name_length: int = 200
     max_subscriptions_per_socket: int = 100
     subscribe_rate: float = 20.0  # subscribes per second, sustained, per socket
     subscribe_burst: int = 50
-    ws_compression: bool = False
-    lean_websocket: bool = True
-    tls_cert_file: str | None = None  # PEM chain, leaf first: the port serves HTTPS/WSS (tls.py)
-    tls_key_file: str | None = None
-    tls_reload_interval: float = 5.0  # seconds between looks at the two files for a renewed pair
     gc_tuning: bool = True
-    max_buffered_bytes: int = 1_048_576
-    redis_url: str | None = field(default=None, repr=False)
-    redis_prefix: str = "laravel_database_"
-    redis_ingest: bool = True
-    redis_max_message_bytes: int = 100_000
-    redis_reconnect_max: float = 5.0  # cap of the listener's exponential reconnect backoff, seconds
-    redis_pool_size: int = 64  # pooled connections for publishes, history, presence (heartbeats have their own)
-    redis_pool_timeout: float = 10.0  # seconds a command waits for a free pooled connection before failing
-    pusher_apps: tuple[PusherApp, ...] = field(default=(), repr=False)
-    pusher_timestamp_window: int = 600  # seconds; 0 = auth_timestamp not checked
-    pusher_max_batch_events: int = 10
-    laravel_auth_url: str | None = None
-    laravel_auth_timeout: float = 5.0
-    laravel_auth_cache_ttl: float = 0.0  # seconds positive answers are reused; 0 = off
-    laravel_auth_default: bool = True  # delegate private-/presence- channels no rule matches (when the URL is set)
-    laravel_auth_max_connections: int = 100
-    cluster_prefix: str = "rsio"
-    node_lease_seconds: float = 10.0
-    history_size: int = 1000
-    history_seconds: float = 120.0
-    history_position_seconds: float = 86_400.0  # how long a channel's newest position is remembered after its last event
-    admission_max_lag: float = 0.5  # refuse new connections while the event loop runs this late (0 = never)
-    admission_fd_reserve: int = 256  # descriptors kept free: new connections are refused closer to RLIMIT_NOFILE
     drain_seconds: float = 5.0
     shutdown_timeout: float = 20.0
     config_file: str | None = None
-    dashboard_token: str | None = field(default=None, repr=False)  # None = /dashboard answers 404
-    dashboard_max_streams: int = 8
 
 
 @dataclass(frozen=True)
@@ -306,7 +352,7 @@ MIN_SECRET_CHARS = 16  # API key, dashboard token and Pusher app secrets
 MIN_PUSHER_SECRET = MIN_SECRET_CHARS
 
 
-def _pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
+def pusher_app(where: str, app_id: object, key: object, secret: object) -> PusherApp:
     if not isinstance(app_id, (str, int)) or isinstance(app_id, bool) or not _APP_ID.fullmatch(str(app_id)):
         raise SettingsError(f"{where}: app id: expected 1-64 characters of A-Z a-z 0-9 _ . -")
     if not isinstance(key, str) or not _APP_ID.fullmatch(key):
@@ -322,7 +368,7 @@ def _pusher_apps(var: str, raw: str) -> tuple[PusherApp, ...]:
         pieces = part.split(":", 2)  # the secret may itself contain ':'
         if len(pieces) != 3:
             raise SettingsError(f"{var}: entry {i + 1}: expected id:key:secret[,id:key:secret...]")
-        apps.append(_pusher_app(f"{var}: entry {i + 1}", *pieces))
+        apps.append(pusher_app(f"{var}: entry {i + 1}", *pieces))
     return tuple(apps)
 
 
@@ -358,65 +404,65 @@ OPTIONS: tuple[Option, ...] = (
     Option("AUTO_JOIN", "auto_join", _bool, "authenticated sockets join their user and role rooms at connect", "true/false"),
     Option("USER_ROOM", "user_room", _str, "room template joined automatically for the user", "a channel name with {id}"),
     Option("ROLE_ROOM", "role_room", _str, "room template joined automatically for each role", "a channel name with {role}"),
-    Option("TRANSPORTS", "transports", _transports, "Engine.IO transports served", "websocket,polling"),
-    Option("PING_INTERVAL", "ping_interval", _float(1, 300), "Engine.IO ping interval, seconds", "a number 1-300"),
-    Option("PING_TIMEOUT", "ping_timeout", _float(1, 300), "Engine.IO ping timeout, seconds", "a number 1-300"),
-    Option("MAX_MESSAGE_BYTES", "max_message_bytes", _int(1024, 64_000_000), "largest inbound Socket.IO message", "bytes 1024-64000000"),
+    Option("TRANSPORTS", "engine.transports", _transports, "Engine.IO transports served", "websocket,polling"),
+    Option("PING_INTERVAL", "engine.ping_interval", _float(1, 300), "Engine.IO ping interval, seconds", "a number 1-300"),
+    Option("PING_TIMEOUT", "engine.ping_timeout", _float(1, 300), "Engine.IO ping timeout, seconds", "a number 1-300"),
+    Option("MAX_MESSAGE_BYTES", "engine.max_message_bytes", _int(1024, 64_000_000), "largest inbound Socket.IO message", "bytes 1024-64000000"),
     Option("API_MAX_BODY_BYTES", "api_max_body_bytes", _int(1024, 64_000_000), "largest HTTP publish body (413 above)", "bytes 1024-64000000"),
     Option("MAX_CHANNEL_NAME_LENGTH", "max_channel_name_length", _int(8, 1000), "longest channel name accepted", "an integer 8-1000"),
     Option("MAX_SUBSCRIPTIONS", "max_subscriptions_per_socket", _int(1, 100_000), "channels one socket may join", "an integer"),
     Option("SUBSCRIBE_RATE", "subscribe_rate", _float(0.1, 100_000), "sustained subscribes per second per socket", "a number"),
     Option("SUBSCRIBE_BURST", "subscribe_burst", _int(1, 100_000), "subscribe burst per socket", "an integer"),
-    Option("WS_COMPRESSION", "ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
-    Option("LEAN_WEBSOCKET", "lean_websocket", _bool, "serve Engine.IO WebSockets on the raw connection instead of aiohttp's WebSocket (about a third of the memory per connection, no task per idle socket; off when WS_COMPRESSION is on)", "true/false"),
-    Option("TLS_CERT_FILE", "tls_cert_file", _opt_str, "PEM certificate chain (leaf first): the port serves HTTPS and WSS, TLS 1.2+; a renewed file is picked up without a restart (unset = plain HTTP)", "a readable file path"),
-    Option("TLS_KEY_FILE", "tls_key_file", _opt_str, "PEM private key (unencrypted) of TLS_CERT_FILE", "a readable file path"),
-    Option("TLS_RELOAD_INTERVAL", "tls_reload_interval", _float(0.1, 3600), "seconds between checks of the TLS files for a renewed pair (a change is loaded once it held still for one check)", "seconds 0.1-3600"),
+    Option("WS_COMPRESSION", "engine.ws_compression", _bool, "negotiate permessage-deflate (costs ~100 KB per connection)", "true/false"),
+    Option("LEAN_WEBSOCKET", "engine.lean_websocket", _bool, "serve Engine.IO WebSockets on the raw connection instead of aiohttp's WebSocket (about a third of the memory per connection, no task per idle socket; off when WS_COMPRESSION is on)", "true/false"),
+    Option("TLS_CERT_FILE", "tls.cert_file", _opt_str, "PEM certificate chain (leaf first): the port serves HTTPS and WSS, TLS 1.2+; a renewed file is picked up without a restart (unset = plain HTTP)", "a readable file path"),
+    Option("TLS_KEY_FILE", "tls.key_file", _opt_str, "PEM private key (unencrypted) of TLS_CERT_FILE", "a readable file path"),
+    Option("TLS_RELOAD_INTERVAL", "tls.reload_interval", _float(0.1, 3600), "seconds between checks of the TLS files for a renewed pair (a change is loaded once it held still for one check)", "seconds 0.1-3600"),
     Option("HEAD_TIMEOUT", "limits.head_timeout", _float(0.1, 3600), "seconds a new connection has to send its whole first request head before it is closed", "seconds 0.1-3600"),
     Option("MAX_HEAD_BYTES", "limits.max_head_bytes", _int(4096, 1_048_576), "largest request head (request line and headers); larger ones are answered 431 and closed", "bytes 4096-1048576"),
     Option("BODY_TIMEOUT", "limits.body_timeout", _float(0.1, 3600), "seconds a request body has to arrive in full (else 408 and the connection is closed)", "seconds 0.1-3600"),
     Option("CONNECT_TIMEOUT", "limits.connect_timeout", _float(1, 3600), "seconds an Engine.IO session has to connect a Socket.IO namespace (where its token is checked) before it is closed", "seconds 1-3600"),
     Option("KEEPALIVE_TIMEOUT", "limits.keepalive_timeout", _float(1, 3600), "seconds a kept-alive HTTP connection has to send its next whole request head before it is closed; keep it above a load balancer's idle timeout", "seconds 1-3600"),
     Option("GC_TUNING", "gc_tuning", _bool, "freeze start-up objects and collect young garbage less often (avoids 0.5 s+ full-GC pauses at 10k connections)", "true/false"),
-    Option("MAX_BUFFERED_BYTES", "max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
-    Option("REDIS_URL", "redis_url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
-    Option("REDIS_PREFIX", "redis_prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
-    Option("REDIS_INGEST", "redis_ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
-    Option("REDIS_MAX_MESSAGE_BYTES", "redis_max_message_bytes", _int(1024, 64_000_000), "largest Laravel Redis broadcast message accepted (larger ones are skipped)", "bytes 1024-64000000"),
-    Option("REDIS_RECONNECT_MAX", "redis_reconnect_max", _float(0.1, 300), "longest pause between Redis reconnect attempts (backoff doubles from 0.1 s)", "seconds 0.1-300"),
-    Option("REDIS_POOL_SIZE", "redis_pool_size", _int(2, 10_000), "Redis connections pooled for publishes, history reads and presence (commands queue for a free one; heartbeats use their own)", "an integer 2-10000"),
-    Option("REDIS_POOL_TIMEOUT", "redis_pool_timeout", _float(0.1, 300), "longest wait for a free pooled Redis connection (then the publish answers 503, a recovery asks the client to reconnect)", "seconds 0.1-300"),
-    Option("PUSHER_APPS", "pusher_apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
-    Option("PUSHER_TIMESTAMP_WINDOW", "pusher_timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
-    Option("PUSHER_MAX_BATCH_EVENTS", "pusher_max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),
-    Option("PUSHER_WEBSOCKET", "pusher.enabled", _bool, "serve the Pusher protocol 7 WebSocket on /app/{key} (pusher-js, Echo's reverb/pusher broadcasters) for the PUSHER_APPS keys", "true/false"),
+    Option("MAX_BUFFERED_BYTES", "engine.max_buffered_bytes", _int(4096, 1 << 30), "outgoing bytes buffered per connection before it is dropped as a slow reader", "bytes"),
+    Option("REDIS_URL", "redis.url", _redis_url, "Redis for Laravel ingestion and multi-node (unset = single in-memory node)", "redis://, rediss://, unix:// URL", secret=True),
+    Option("REDIS_PREFIX", "redis.prefix", _str, "Laravel Redis key prefix stripped from broadcast channels", "any string, may be empty"),
+    Option("REDIS_INGEST", "redis.ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
+    Option("REDIS_MAX_MESSAGE_BYTES", "redis.max_message_bytes", _int(1024, 64_000_000), "largest Laravel Redis broadcast message accepted (larger ones are skipped)", "bytes 1024-64000000"),
+    Option("REDIS_RECONNECT_MAX", "redis.reconnect_max", _float(0.1, 300), "longest pause between Redis reconnect attempts (backoff doubles from 0.1 s)", "seconds 0.1-300"),
+    Option("REDIS_POOL_SIZE", "redis.pool_size", _int(2, 10_000), "Redis connections pooled for publishes, history reads and presence (commands queue for a free one; heartbeats use their own)", "an integer 2-10000"),
+    Option("REDIS_POOL_TIMEOUT", "redis.pool_timeout", _float(0.1, 300), "longest wait for a free pooled Redis connection (then the publish answers 503, a recovery asks the client to reconnect)", "seconds 0.1-300"),
+    Option("PUSHER_APPS", "pusher.apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
+    Option("PUSHER_TIMESTAMP_WINDOW", "pusher.timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
+    Option("PUSHER_MAX_BATCH_EVENTS", "pusher.max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),
+    Option("PUSHER_WEBSOCKET", "pusher.websocket", _bool, "serve the Pusher protocol 7 WebSocket on /app/{key} (pusher-js, Echo's reverb/pusher broadcasters) for the PUSHER_APPS keys", "true/false"),
     Option("PUSHER_ACTIVITY_TIMEOUT", "pusher.activity_timeout", _float(1, 3600), "activity_timeout sent to Pusher clients; the server pings a Pusher connection silent this long", "seconds 1-3600"),
     Option("PUSHER_PONG_TIMEOUT", "pusher.pong_timeout", _float(1, 3600), "silence after the server's pusher:ping before the connection is closed with 4201", "seconds 1-3600"),
     Option("PUSHER_MAX_MESSAGE_BYTES", "pusher.max_message_bytes", _int(1024, 64_000_000), "largest inbound Pusher WebSocket message (larger: close 1009, as Reverb)", "bytes 1024-64000000"),
     Option("PUSHER_CLIENT_EVENT_RATE", "pusher.client_event_rate", _float(0.1, 100_000), "client events (whispers) per second per Pusher connection; more are refused with pusher:error 4301", "a number"),
     Option("PUSHER_CACHE_CHANNELS", "pusher.cache_channels", _int(1, 10_000_000), "cache- channels whose last event each node remembers for replay on subscribe", "an integer"),
-    Option("LARAVEL_AUTH_URL", "laravel_auth_url", _http_url, "Laravel /broadcasting/auth URL for delegated channel decisions (unset = none)", "an http(s) URL"),
-    Option("LARAVEL_AUTH_TIMEOUT", "laravel_auth_timeout", _float(0.1, 60), "longest wait for Laravel's answer (then subscription_error status 0)", "seconds 0.1-60"),
-    Option("LARAVEL_AUTH_CACHE_TTL", "laravel_auth_cache_ttl", _float(0, 86_400), "reuse positive Laravel answers per user and channel for this long (0 = off)", "seconds 0-86400"),
-    Option("LARAVEL_AUTH_DEFAULT", "laravel_auth_default", _bool, "with LARAVEL_AUTH_URL set, delegate private-/presence- channels no rule matches", "true/false"),
-    Option("LARAVEL_AUTH_MAX_CONNECTIONS", "laravel_auth_max_connections", _int(1, 10_000), "concurrent connections to Laravel's auth endpoint", "an integer 1-10000"),
-    Option("CLUSTER_PREFIX", "cluster_prefix", _str, "prefix of every key and channel realtime_sio itself keeps in Redis", "a string"),
-    Option("NODE_LEASE_SECONDS", "node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
-    Option("HISTORY_SIZE", "history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
-    Option("HISTORY_SECONDS", "history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
-    Option("HISTORY_POSITION_SECONDS", "history_position_seconds", _float(1, 31_536_000), "how long a channel's newest position is remembered after its last event: a client back within it is recovered (or told nothing was missed) instead of reset", "seconds 1-31536000"),
-    Option("ADMISSION_MAX_LAG", "admission_max_lag", _float(0, 60), "refuse new connections with a retryable 503 (server_busy) while the event loop lags more than this (0 = never)", "seconds 0-60"),
-    Option("ADMISSION_FD_RESERVE", "admission_fd_reserve", _int(0, 1_000_000), "file descriptors kept free: new connections are refused (server_busy) when fewer remain below RLIMIT_NOFILE", "an integer"),
+    Option("LARAVEL_AUTH_URL", "laravel.auth_url", _http_url, "Laravel /broadcasting/auth URL for delegated channel decisions (unset = none)", "an http(s) URL"),
+    Option("LARAVEL_AUTH_TIMEOUT", "laravel.auth_timeout", _float(0.1, 60), "longest wait for Laravel's answer (then subscription_error status 0)", "seconds 0.1-60"),
+    Option("LARAVEL_AUTH_CACHE_TTL", "laravel.auth_cache_ttl", _float(0, 86_400), "reuse positive Laravel answers per user and channel for this long (0 = off)", "seconds 0-86400"),
+    Option("LARAVEL_AUTH_DEFAULT", "laravel.auth_default", _bool, "with LARAVEL_AUTH_URL set, delegate private-/presence- channels no rule matches", "true/false"),
+    Option("LARAVEL_AUTH_MAX_CONNECTIONS", "laravel.auth_max_connections", _int(1, 10_000), "concurrent connections to Laravel's auth endpoint", "an integer 1-10000"),
+    Option("CLUSTER_PREFIX", "cluster.prefix", _str, "prefix of every key and channel realtime_sio itself keeps in Redis", "a string"),
+    Option("NODE_LEASE_SECONDS", "cluster.node_lease_seconds", _float(0.5, 300), "a node silent this long is dead: its presence members leave", "a number 0.5-300"),
+    Option("HISTORY_SIZE", "cluster.history_size", _int(0, 1_000_000), "events kept per channel for missed-message recovery (0 = off)", "an integer 0-1000000"),
+    Option("HISTORY_SECONDS", "cluster.history_seconds", _float(1, 86_400), "oldest event kept for recovery, seconds", "a number 1-86400"),
+    Option("HISTORY_POSITION_SECONDS", "cluster.history_position_seconds", _float(1, 31_536_000), "how long a channel's newest position is remembered after its last event: a client back within it is recovered (or told nothing was missed) instead of reset", "seconds 1-31536000"),
+    Option("ADMISSION_MAX_LAG", "admission.max_lag", _float(0, 60), "refuse new connections with a retryable 503 (server_busy) while the event loop lags more than this (0 = never)", "seconds 0-60"),
+    Option("ADMISSION_FD_RESERVE", "admission.fd_reserve", _int(0, 1_000_000), "file descriptors kept free: new connections are refused (server_busy) when fewer remain below RLIMIT_NOFILE", "an integer"),
     Option("DRAIN_SECONDS", "drain_seconds", _float(0, 600), "window over which clients are told to reconnect on SIGTERM", "a number 0-600"),
     Option("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(1, 3600), "hard limit for the whole shutdown, seconds", "a number 1-3600"),
     Option("CONFIG_FILE", "config_file", _opt_str, "TOML file with [[channels]] rules and [[apps]] Pusher apps", "a file path"),
-    Option("DASHBOARD_TOKEN", "dashboard_token", _opt_str, "admin credential for /dashboard (unset = dashboard off, 404)", "a string of at least 16 characters", secret=True),
-    Option("DASHBOARD_MAX_STREAMS", "dashboard_max_streams", _int(1, 1000), "concurrent live dashboard streams (503 above)", "an integer 1-1000"),
+    Option("DASHBOARD_TOKEN", "dashboard.token", _opt_str, "admin credential for /dashboard (unset = dashboard off, 404)", "a string of at least 16 characters", secret=True),
+    Option("DASHBOARD_MAX_STREAMS", "dashboard.max_streams", _int(1, 1000), "concurrent live dashboard streams (503 above)", "an integer 1-1000"),
 )
 
 OPTIONS_BY_ENV: dict[str, Option] = {o.env: o for o in OPTIONS}
 # GROUPS[prefix] = the frozen dataclass an Option attr "prefix.name" belongs to (a field of Settings named prefix)
-GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits, "pusher": PusherProtocol}
+GROUPS: dict[str, type[Any]] = {"jwt": JwtSettings, "limits": Limits, "engine": EngineSettings, "redis": RedisSettings, "pusher": PusherSettings, "laravel": LaravelSettings, "dashboard": DashboardSettings, "tls": TlsSettings, "cluster": ClusterSettings, "admission": AdmissionSettings}
 
 
 def load(env: Mapping[str, str]) -> Settings:
@@ -434,10 +480,14 @@ def load(env: Mapping[str, str]) -> Settings:
         if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
+        from realtime_sio.config_file import (
+            load_config_file,  # imports this module's value types: load it late
+        )
+
         config = load_config_file(top["config_file"])
         if config.channel_rules is not None:
             top["channel_rules"] = config.channel_rules
-        top["pusher_apps"] = top.get("pusher_apps", ()) + config.apps
+        groups["pusher"]["apps"] = groups["pusher"].get("apps", ()) + config.apps
     settings = Settings(**{name: GROUPS[name](**values) for name, values in groups.items()}, **top)
     _check(settings)
     return settings
@@ -461,12 +511,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"{PREFIX}JWT_SECRET: expected at least {needed} bytes for {','.join(hmac_algs)} (RFC 7518 §3.2)"
         )
-    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
-        given, missing = ("TLS_CERT_FILE", "TLS_KEY_FILE") if settings.tls_cert_file else ("TLS_KEY_FILE", "TLS_CERT_FILE")
+    if bool(settings.tls.cert_file) != bool(settings.tls.key_file):
+        given, missing = ("TLS_CERT_FILE", "TLS_KEY_FILE") if settings.tls.cert_file else ("TLS_KEY_FILE", "TLS_CERT_FILE")
         raise SettingsError(f"{PREFIX}{missing}: expected a file path too when {PREFIX}{given} is set (TLS needs both)")
     if "{id}" not in settings.user_room:
         raise SettingsError(f"{PREFIX}USER_ROOM={settings.user_room!r}: expected a template containing {{id}}")
-    if settings.dashboard_token is not None and len(settings.dashboard_token) < MIN_SECRET_CHARS:
+    if settings.dashboard.token is not None and len(settings.dashboard.token) < MIN_SECRET_CHARS:
         raise SettingsError(f"{PREFIX}DASHBOARD_TOKEN: expected at least {MIN_SECRET_CHARS} characters")
     if settings.api_key is not None and len(settings.api_key) < MIN_SECRET_CHARS:
         raise SettingsError(f"{PREFIX}API_KEY: expected at least {MIN_SECRET_CHARS} characters")
@@ -474,81 +524,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}ROLE_ROOM={settings.role_room!r}: expected a template containing {{role}}")
     for attr in ("id", "key"):
         seen: set[str] = set()
-        for app in settings.pusher_apps:
+        for app in settings.pusher.apps:
             value = getattr(app, attr)
             if value in seen:
                 raise SettingsError(f"{PREFIX}PUSHER_APPS / [[apps]]: app {attr} {value!r} is configured twice")
             seen.add(value)
-
-
-@dataclass(frozen=True)
-class ConfigFile:
-    """What the TOML config file holds."""
-
-    channel_rules: tuple[ChannelRule, ...] | None  # None: the file has no [[channels]], the defaults stay
-    apps: tuple[PusherApp, ...]
-
-
-def load_config_file(path: str) -> ConfigFile:
-    """Read ``[[channels]]`` rules and ``[[apps]]`` (``id``, ``key``, ``secret``) from a TOML file.
-
-    Raises :class:`SettingsError` naming the file and the entry.
-    """
-    var = f"{PREFIX}CONFIG_FILE={path!r}"
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise SettingsError(f"{var}: expected a readable TOML file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{var}: invalid TOML ({exc})") from None
-    unknown = set(data) - {"channels", "apps"}
-    if unknown:
-        raise SettingsError(f"{var}: unknown top-level keys {sorted(unknown)} (expected [[channels]], [[apps]])")
-    rules: tuple[ChannelRule, ...] | None = None
-    if "channels" in data:
-        entries = data["channels"]
-        if not isinstance(entries, list):
-            raise SettingsError(f"{var}: expected [[channels]] tables")
-        rules = tuple(parse_rule(entry, f"{var} channels[{i}]") for i, entry in enumerate(entries))
-    apps = data.get("apps", [])
-    if not isinstance(apps, list):
-        raise SettingsError(f"{var}: expected [[apps]] tables")
-    return ConfigFile(rules, tuple(_parse_app(entry, f"{var} apps[{i}]") for i, entry in enumerate(apps)))
-
-
-def _parse_app(entry: Any, where: str) -> PusherApp:
-    if not isinstance(entry, dict) or set(entry) != {"id", "key", "secret"}:
-        raise SettingsError(f"{where}: expected a table with exactly id, key and secret")
-    return _pusher_app(where, entry["id"], entry["key"], entry["secret"])
-
-
-def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
-    """Read ``[[channels]]`` rules from a TOML file (none → ``()``); raises :class:`SettingsError`."""
-    return load_config_file(path).channel_rules or ()
-
-
-def parse_rule(entry: Any, where: str) -> ChannelRule:
-    """Validate one rule mapping ``{pattern, allow, param?, roles?}``."""
-    if not isinstance(entry, dict):
-        raise SettingsError(f"{where}: expected a table with pattern and allow")
-    pattern, allow = entry.get("pattern"), entry.get("allow")
-    if not isinstance(pattern, str) or not pattern:
-        raise SettingsError(f"{where}: expected pattern = \"private-user.{{id}}\"-style string")
-    if allow not in RULE_KINDS:
-        raise SettingsError(f"{where}: allow={allow!r}: expected one of {', '.join(RULE_KINDS)}")
-    param = entry.get("param")
-    if param is not None and (not isinstance(param, str) or "{" + param + "}" not in pattern):
-        raise SettingsError(f"{where}: param={param!r}: expected the name of a {{placeholder}} in the pattern")
-    roles = entry.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise SettingsError(f"{where}: roles: expected a list of strings")
-    if allow in ("user", "role") and "{" not in pattern:
-        raise SettingsError(f"{where}: allow={allow!r} needs a {{placeholder}} in the pattern")
-    if allow == "roles" and not roles:
-        raise SettingsError(f"{where}: allow='roles' needs roles = [\"admin\", ...]")
-    if allow == "public" and pattern.startswith(("private-", "presence-")):
-        raise SettingsError(f"{where}: private-/presence- channels cannot be public")
-    unknown = set(entry) - {"pattern", "allow", "param", "roles"}
-    if unknown:
-        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
-    return ChannelRule(pattern=pattern, allow=allow, param=param, roles=tuple(roles))

@@ -23,6 +23,8 @@ class Profile:
     redis_rooms: int
     redis_rate: int
     redis_seconds: int
+    polling_clients: int = 500  # long-polling clients (connect cost, then fan-out to all of them)
+    polling_broadcasts: int = 20
     connect_concurrency: int = 200  # handshakes in flight
     payload_bytes: int = 100
     warmup_clients: int = 200  # connected and closed before the idle baseline is read
@@ -61,6 +63,7 @@ FULL = Profile(
     redis_rooms=1000,
     redis_rate=1000,
     redis_seconds=20,
+    polling_clients=2000,
 )
 
 # The smallest useful sizes: what tests/bench/test_bench_smoke.py runs.
@@ -80,6 +83,8 @@ TINY = Profile(
     redis_rate=20,
     redis_seconds=1,
     connect_concurrency=20,
+    polling_clients=20,
+    polling_broadcasts=5,
     warmup_clients=10,
     source_addrs=2,  # exercise the 127.0.0.2/127.0.0.3 spreading
 )

@@ -67,6 +67,12 @@ def rows_for(profile: Profile, top: int | None = None) -> list[Row]:
         Row("redis_delivery_rate", f"  deliveries/s achieved (offered {offered_redis:,}/s)", "higher"),
         Row("redis_server_cpu_pct", "  server CPU during the publish stream (% of a core)", "lower"),
         Row("redis_problems", "  delivery problems", "lower", count=True),
+        Row("poll_cpu_ms_per_handshake", f"Long-polling: server CPU per handshake (ms; {_k(p.polling_clients)} clients, "
+            "transports=['polling'])", "lower"),
+        Row("poll_bytes_per_conn", "  memory per idle polling client (KiB)", "lower", scale=1 / 1024),
+        Row("poll_us_per_delivery", f"  server CPU per fan-out delivery (µs; one {_k(p.polling_clients)}-member room)", "lower"),
+        Row("poll_fan_rate", "  fan-out deliveries/s", "higher"),
+        Row("poll_problems", "  connect failures and delivery problems", "lower", count=True),
     ]
     return rows
 

@@ -1,5 +1,5 @@
-"""The four measurements, each against a freshly started server: idle memory + connect rate, HTTP-emit latency,
-room fan-out and the Laravel Redis path. Each returns a flat ``{metric: value}`` dict for one server and one run.
+"""The measurements, each against a freshly started server: idle memory + connect rate, HTTP-emit latency,
+room fan-out, the Laravel Redis path and long-polling (connect and fan-out). Each returns a flat ``{metric: value}`` dict for one server and one run.
 """
 
 from __future__ import annotations
@@ -119,11 +119,14 @@ class _Window:
         return _pct(self.end[2] - self.start[2], self.end[0] - self.start[0])
 
 
-def measure_idle(ctx: Context, spec: ServerSpec) -> Metrics:
+def measure_idle(
+    ctx: Context, spec: ServerSpec, *, transport: str = "websocket", idle_steps: tuple[int, ...] | None = None, scenario: str = "idle"
+) -> Metrics:
     """RSS at each idle step, bytes per connection, handshake rate, server CPU per handshake, failures."""
     limit = ctx.nofile_hard - FD_HEADROOM
-    steps = [n for n in ctx.profile.idle_steps if n <= limit]
-    for n in ctx.profile.idle_steps:
+    wanted = ctx.profile.idle_steps if idle_steps is None else idle_steps
+    steps = [n for n in wanted if n <= limit]
+    for n in wanted:
         if n > limit:
             ctx.note(
                 f"{n:,} idle connections: skipped — RLIMIT_NOFILE hard limit is {ctx.nofile_hard:,} on this machine "
@@ -132,7 +135,7 @@ def measure_idle(ctx: Context, spec: ServerSpec) -> Metrics:
     out: Metrics = {}
     if not steps:
         return out
-    server = _start(ctx, spec, "idle")
+    server = _start(ctx, spec, scenario)
     try:
         base = 0
         mark = {"server_cpu": 0.0, "loadgen_cpu": 0.0, "t": 0.0}
@@ -166,10 +169,13 @@ def measure_idle(ctx: Context, spec: ServerSpec) -> Metrics:
             mark.update(server_cpu=server.proc.cpu_seconds() or 0.0, loadgen_cpu=proc.cpu_seconds() or 0.0, t=time.monotonic())
             return "next"
 
-        options = {**_options(ctx, server), "steps": steps, "step_wait_ms": 120_000, "warmup": ctx.profile.warmup_clients}
+        options = {
+            **_options(ctx, server), "steps": steps, "step_wait_ms": 120_000, "warmup": ctx.profile.warmup_clients,
+            "transport": transport,
+        }
         timeout = 120 + sum(steps) / 100  # generous: 100 handshakes/s would be very slow
         result, _ = run_loadgen(
-            "idle", options, log_path=ctx.log_path(spec, "idle", "loadgen"), core=ctx.loadgen_core,
+            "idle", options, log_path=ctx.log_path(spec, scenario, "loadgen"), core=ctx.loadgen_core,
             timeout=timeout, on_event=on_event, node=ctx.node, env=ctx.base_env,
         )
         out["connect_rate"] = result.get("connect_rate_per_s")
@@ -195,7 +201,7 @@ def _delivery(
     server = _start(ctx, spec, scenario, redis_url=redis_url)
     try:
         window = _Window(server)
-        name = "fanout" if scenario == "fanout" else "latency"
+        name = "fanout" if scenario in ("fanout", "polling") else "latency"
         result, _ = run_loadgen(
             name, {**_options(ctx, server), **options}, log_path=ctx.log_path(spec, scenario, "loadgen"),
             core=ctx.loadgen_core, timeout=timeout, on_event=window.on_event, node=ctx.node, env=ctx.base_env,
@@ -271,9 +277,34 @@ def measure_redis(ctx: Context, spec: ServerSpec) -> Metrics:
     }
 
 
+def measure_polling(ctx: Context, spec: ServerSpec) -> Metrics:
+    """Long-polling only (the plan's fallback): server CPU per handshake and memory per idle polling client, then
+    server CPU per delivery for back-to-back broadcasts to one room holding every polling client."""
+    p = ctx.profile
+    idle = measure_idle(ctx, spec, transport="polling", idle_steps=(p.polling_clients,), scenario="polling_idle")
+    out: Metrics = {
+        "poll_cpu_ms_per_handshake": idle.get("cpu_ms_per_handshake"),
+        "poll_bytes_per_conn": idle.get("bytes_per_conn"),
+        "poll_connect_failed": idle.get("connect_failed"),
+    }
+    options = {"via": "http", "clients": p.polling_clients, "broadcasts": p.polling_broadcasts,
+               "payload_bytes": p.payload_bytes, "transport": "polling"}
+    result, window = _delivery(ctx, spec, "polling", options, timeout=180 + p.polling_clients / 50)
+    cpu = window.server_cpu()
+    received = int(result.get("received", 0))
+    out.update({
+        "poll_fan_rate": result.get("deliveries_per_s"),
+        "poll_us_per_delivery": 1e6 * cpu / received if cpu is not None and received else None,
+        "poll_fan_complete_p50": result.get("broadcast_complete", {}).get("p50_ms"),
+        "poll_problems": _delivery_problems(result) + int(idle.get("connect_failed") or 0),
+    })
+    return out
+
+
 SCENARIOS: dict[str, Callable[[Context, ServerSpec], Metrics]] = {
     "idle": measure_idle,
     "latency": measure_latency,
     "fanout": measure_fanout,
     "redis": measure_redis,
+    "polling": measure_polling,
 }

@@ -219,7 +219,7 @@ class Storm:
     def check_presence(self, t_kill: float) -> None:
         """After the lease, presence = the users whose clients are up; and no live node was reaped."""
         plan = self.ctx.plan
-        settle_until = t_kill + DEFAULTS.node_lease_seconds * 1000 * 4 / 3 + 3000
+        settle_until = t_kill + DEFAULTS.cluster.node_lease_seconds * 1000 * 4 / 3 + 3000
         if wall_ms() < settle_until:
             time.sleep((settle_until - wall_ms()) / 1000)
         expected: dict[str, set[str]] = {}
@@ -244,7 +244,7 @@ class Storm:
         finals = ask_all(self.workers, "final", "result", timeout=120)
         self.m.update(tally.deliveries(self.ctx.plan, accepted, finals))
         self.m.update(tally.latencies(finals, t_kill, t_back))
-        self.m.update(tally.resets(finals, DEFAULTS.history_seconds))
+        self.m.update(tally.resets(finals, DEFAULTS.cluster.history_seconds))
         if self.ours:
             self.m["false_leavings"] = tally.false_leavings(finals, t_final)
         warnings: dict[str, int] = {}

@@ -19,6 +19,7 @@ const COMMON = {
   sourceAddrs: 0, // force this many source addresses (0 = automatic)
   jwtSecret: "", // when set, every client connects with its own HS256 JWT
   via: "http", // how emits are published: http | redis
+  transport: "websocket", // the Engine.IO transport every client uses: websocket | polling (no upgrade)
   apiKey: "",
   redisUrl: "",
   redisPrefix: "laravel_database_",

@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs
-
-from aiohttp import web
 
 from realtime_sio import errors, logs, refusals
 from realtime_sio.engine.connection import WebSocketConnection
@@ -304,43 +301,3 @@ def render_reply(reply: Reply) -> bytes:
     lines = [f"HTTP/1.1 {reply.status}", f"Content-Length: {len(reply.body)}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in reply.headers if name.lower() not in ("content-length", "connection")]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body
-
-
-class RoutedSite(web.TCPSite):
-    """aiohttp's TCP site, except that each accepted connection starts at an :class:`UpgradeRouter`.
-
-    With ``ssl_context`` the router sits above the TLS layer: it (and later the lean WebSocket or aiohttp) sees
-    plaintext, and ``transport.set_protocol`` swaps the protocol of the TLS transport (asyncio and uvloop alike).
-    """
-
-    def __init__(
-        self,
-        runner: web.BaseRunner,
-        host: str,
-        port: int,
-        upgrades: Upgrades,
-        *,
-        backlog: int = 4096,
-        ssl_context: ssl.SSLContext | None = None,
-        ssl_handshake_timeout: float = 10.0,
-    ) -> None:
-        super().__init__(runner, host, port, backlog=backlog, reuse_address=True, ssl_context=ssl_context)
-        self._upgrades = upgrades
-        self._handshake_timeout = ssl_handshake_timeout
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with the runner
-        fallback = self._runner.server
-        assert fallback is not None
-        upgrades = self._upgrades
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: UpgradeRouter(upgrades, fallback),
-            self._host,
-            self._port,
-            backlog=self._backlog,
-            reuse_address=True,
-            ssl=self._ssl_context,
-            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context is not None else None,
-        )
-        if self._server.sockets:
-            self._bound_port = self._server.sockets[0].getsockname()[1]

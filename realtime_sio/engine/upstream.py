@@ -21,6 +21,7 @@ Overrides, by upstream symbol:
   ``_handle_eio_message`` and ``_binary_packet``: :class:`HookedServer` turns them into public hooks
   (``session_opened``, ``namespace_connected``, ``session_closed``, ``on_malformed``).
 - ``aiohttp.web_response.SERVER_SOFTWARE``: :func:`hide_versions`.
+- ``aiohttp.web.TCPSite``'s private state: :class:`RoutedSite` listens through the upgrade router.
 
 Fan-out reaches a socket only through :meth:`LeanSocket.offer` and its :class:`~realtime_sio.engine.sink.FrameSink`.
 """
@@ -28,12 +29,14 @@ Fan-out reaches a socket only through :meth:`LeanSocket.offer` and its :class:`~
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import socketio
+from aiohttp import web
 from aiohttp.web import WebSocketResponse
 from engineio import exceptions, packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
@@ -50,7 +53,13 @@ from realtime_sio.engine.sink import (
     Offer,
     TransportSink,
 )
-from realtime_sio.engine.upgrade_router import WEBSOCKET_KEY, LeanRequest, Reply
+from realtime_sio.engine.upgrade_router import (
+    WEBSOCKET_KEY,
+    LeanRequest,
+    Reply,
+    UpgradeRouter,
+    Upgrades,
+)
 
 SERVER_HEADER = "realtime-sio"
 
@@ -516,3 +525,44 @@ def hide_versions() -> None:
     import aiohttp.web_response
 
     aiohttp.web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]
+
+
+class RoutedSite(web.TCPSite):
+    """aiohttp's TCP site (``web.TCPSite``: ``start``, ``_runner``, ``_server``, ``_host``, ``_port``, ``_backlog``,
+    ``_ssl_context``, ``_bound_port``), except that each accepted connection starts at an :class:`UpgradeRouter`.
+
+    With ``ssl_context`` the router sits above the TLS layer: it (and later the lean WebSocket or aiohttp) sees
+    plaintext, and ``transport.set_protocol`` swaps the protocol of the TLS transport (asyncio and uvloop alike).
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        upgrades: Upgrades,
+        *,
+        backlog: int = 4096,
+        ssl_context: ssl.SSLContext | None = None,
+        ssl_handshake_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(runner, host, port, backlog=backlog, reuse_address=True, ssl_context=ssl_context)
+        self._upgrades = upgrades
+        self._handshake_timeout = ssl_handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with the runner
+        fallback = self._runner.server
+        assert fallback is not None
+        upgrades = self._upgrades
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: UpgradeRouter(upgrades, fallback),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=True,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context is not None else None,
+        )
+        if self._server.sockets:
+            self._bound_port = self._server.sockets[0].getsockname()[1]

@@ -79,10 +79,10 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         # '*' means any origin WITHOUT credentials (issue 11, item 5): engineio reflects the Origin, and reflecting
         # it with Access-Control-Allow-Credentials: true would let every site make credentialed requests.
         cors_credentials=origins != "*",
-        transports=list(settings.transports),
-        ping_interval=settings.ping_interval,
-        ping_timeout=settings.ping_timeout,
-        max_http_buffer_size=settings.max_message_bytes,
+        transports=list(settings.engine.transports),
+        ping_interval=settings.engine.ping_interval,
+        ping_timeout=settings.engine.ping_timeout,
+        max_http_buffer_size=settings.engine.max_message_bytes,
         http_compression=True,
         # Logger objects, not False: given a bool, python-socketio/engineio attach their own plain-text StreamHandler
         # to these loggers, which bypasses structlog (a second, non-JSON copy of each line; issue 11, item 11).
@@ -100,8 +100,8 @@ def create(settings: Settings, manager: LeanManager) -> Server:
     sio.connect_timeout = settings.limits.connect_timeout
     upstream.install(
         sio.eio,
-        compress=settings.ws_compression,
-        max_message_bytes=settings.max_message_bytes,
+        compress=settings.engine.ws_compression,
+        max_message_bytes=settings.engine.max_message_bytes,
         on_malformed=lambda eio_sid, error: sio.on_malformed(eio_sid, error),  # undecodable Engine.IO packets too
     )
     return sio

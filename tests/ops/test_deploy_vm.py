@@ -56,7 +56,7 @@ def test_example_env_holds_only_real_settings() -> None:
     env = example_env()
     assert set(env) <= set(settings.OPTIONS_BY_ENV)
     loaded = settings.load(env)
-    assert loaded.tls_cert_file and loaded.tls_key_file and loaded.port == 443
+    assert loaded.tls.cert_file and loaded.tls.key_file and loaded.port == 443
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
@@ -86,7 +86,7 @@ def test_nginx_proxy_settings_for_websocket_and_long_polling() -> None:
         assert directive in location, directive
     read_timeout = int(re.search(r"proxy_read_timeout (\d+)s;", location).group(1))  # type: ignore[union-attr]
     defaults = settings.Settings()
-    assert read_timeout > defaults.ping_interval + defaults.ping_timeout
+    assert read_timeout > defaults.engine.ping_interval + defaults.engine.ping_timeout
     assert "map $http_upgrade $connection_upgrade" in conf
     doc = (ROOT / "docs" / "deploy-vm.md").read_text()
     assert "proxy_read_timeout 75s" in doc and "proxy_buffering off" in doc  # the doc quotes the file

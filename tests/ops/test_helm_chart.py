@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from realtime_sio import config_file
 from realtime_sio import settings as settings_module
 from tests.ops import k8s_schema
 from tests.ops.helm_tool import (
@@ -134,7 +135,7 @@ def test_ingress_keeps_websockets_open_and_polling_sticky(helm: str) -> None:
     """The Ingress has long proxy timeouts (beyond Engine.IO's ping interval) and cookie affinity, with TLS."""
     ingress = find(render(helm), "Ingress", FULLNAME)
     notes = ingress["metadata"]["annotations"]
-    ping_interval = settings_module.Settings().ping_interval + settings_module.Settings().ping_timeout
+    ping_interval = settings_module.Settings().engine.ping_interval + settings_module.Settings().engine.ping_timeout
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         assert int(notes[f"nginx.ingress.kubernetes.io/{key}"]) > ping_interval
     assert notes["nginx.ingress.kubernetes.io/affinity"] == "cookie"
@@ -223,7 +224,7 @@ def test_channel_rules_with_roles_and_params_render_to_valid_toml(helm: str, tmp
     docs = render(helm, Values(files=(str(values),)))
     rules_file = tmp_path / "channels.toml"
     rules_file.write_text(find(docs, "ConfigMap", f"{FULLNAME}-channels")["data"]["channels.toml"])
-    assert settings_module.load_rules_file(str(rules_file)) == (
+    assert config_file.load_rules_file(str(rules_file)) == (
         settings_module.ChannelRule("private-team.{team}.{user}", "user", "user"),
         settings_module.ChannelRule("private-admin.*", "roles", None, ("admin", 'o"dd\\role')),
     )

@@ -18,7 +18,7 @@ from realtime_sio.settings import (
 def test_defaults_need_nothing() -> None:
     """An empty environment gives the embedded single-node defaults."""
     s = load({})
-    assert s == Settings() and s.port == 6001 and s.host == "127.0.0.1" and s.redis_url is None
+    assert s == Settings() and s.port == 6001 and s.host == "127.0.0.1" and s.redis.url is None
     assert s.channel_rules == DEFAULT_CHANNEL_RULES
 
 
@@ -29,7 +29,7 @@ def test_values_are_parsed() -> None:
         "REALTIME_SIO_WS_COMPRESSION": "yes", "REALTIME_SIO_JWT_SECRET": "x" * 32, "REALTIME_SIO_JWT_LEEWAY": "5",
     })
     assert s.port == 7000 and s.cors_origins == ("https://a.example", "https://b.example")
-    assert s.ws_compression is True and s.jwt.leeway_seconds == 5.0
+    assert s.engine.ws_compression is True and s.jwt.leeway_seconds == 5.0
 
 
 @pytest.mark.parametrize(

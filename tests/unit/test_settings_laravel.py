@@ -14,13 +14,13 @@ SECRET = "s" * 20
 def test_pusher_apps_from_env() -> None:
     """id:key:secret pairs separated by commas; a secret may contain ':'."""
     settings = load({"REALTIME_SIO_PUSHER_APPS": f"1:key-a:{SECRET}, app-2:key-b:{SECRET}:x"})
-    assert settings.pusher_apps == (PusherApp("1", "key-a", SECRET), PusherApp("app-2", "key-b", SECRET + ":x"))
+    assert settings.pusher.apps == (PusherApp("1", "key-a", SECRET), PusherApp("app-2", "key-b", SECRET + ":x"))
 
 
 def test_secrets_not_in_repr() -> None:
     """Neither the settings nor an app print their secret."""
     settings = load({"REALTIME_SIO_PUSHER_APPS": f"1:key-a:{SECRET}"})
-    assert SECRET not in repr(settings) and SECRET not in repr(settings.pusher_apps[0])
+    assert SECRET not in repr(settings) and SECRET not in repr(settings.pusher.apps[0])
 
 
 @pytest.mark.parametrize(
@@ -39,8 +39,8 @@ def test_apps_from_config_file_keep_default_rules(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(f'[[apps]]\nid = 7\nkey = "file-key"\nsecret = "{SECRET}"\n')
     settings = load({"REALTIME_SIO_CONFIG_FILE": str(path), "REALTIME_SIO_PUSHER_APPS": f"1:env-key:{SECRET}"})
-    assert [a.key for a in settings.pusher_apps] == ["env-key", "file-key"]
-    assert settings.pusher_apps[1].id == "7"
+    assert [a.key for a in settings.pusher.apps] == ["env-key", "file-key"]
+    assert settings.pusher.apps[1].id == "7"
     assert settings.channel_rules == DEFAULT_CHANNEL_RULES
 
 
@@ -64,7 +64,7 @@ def test_bad_config_file_apps(body: str, tmp_path: Path) -> None:
 def test_laravel_auth_settings() -> None:
     """Delegated-auth settings parse with their documented defaults."""
     settings = load({"REALTIME_SIO_LARAVEL_AUTH_URL": "https://app.example/broadcasting/auth"})
-    assert (settings.laravel_auth_timeout, settings.laravel_auth_cache_ttl, settings.laravel_auth_default) == (5.0, 0.0, True)
+    assert (settings.laravel.auth_timeout, settings.laravel.auth_cache_ttl, settings.laravel.auth_default) == (5.0, 0.0, True)
     with pytest.raises(SettingsError, match="REALTIME_SIO_LARAVEL_AUTH_URL"):
         load({"REALTIME_SIO_LARAVEL_AUTH_URL": "app.example/broadcasting/auth"})
 
@@ -72,6 +72,6 @@ def test_laravel_auth_settings() -> None:
 def test_redis_ingest_settings() -> None:
     """Redis message limit and reconnect cap are bounded settings."""
     settings = load({"REALTIME_SIO_REDIS_MAX_MESSAGE_BYTES": "4096", "REALTIME_SIO_REDIS_RECONNECT_MAX": "2.5"})
-    assert (settings.redis_max_message_bytes, settings.redis_reconnect_max) == (4096, 2.5)
+    assert (settings.redis.max_message_bytes, settings.redis.reconnect_max) == (4096, 2.5)
     with pytest.raises(SettingsError, match="REALTIME_SIO_REDIS_RECONNECT_MAX"):
         load({"REALTIME_SIO_REDIS_RECONNECT_MAX": "0"})

@@ -105,7 +105,7 @@ def test_settings_need_both_files() -> None:
     with pytest.raises(settings.SettingsError, match="REALTIME_SIO_TLS_CERT_FILE"):
         settings.load({KEY_VAR: "/a.key"})
     loaded = settings.load({CERT_VAR: "/a.pem", KEY_VAR: "/a.key", "REALTIME_SIO_TLS_RELOAD_INTERVAL": "2"})
-    assert (loaded.tls_cert_file, loaded.tls_key_file, loaded.tls_reload_interval) == ("/a.pem", "/a.key", 2.0)
+    assert (loaded.tls.cert_file, loaded.tls.key_file, loaded.tls.reload_interval) == ("/a.pem", "/a.key", 2.0)
 
 
 def test_change_watch_loads_a_change_once_it_held_still() -> None:

@@ -2,7 +2,8 @@
 
 Written against python-engineio 4.15 and python-socketio 5.18 (setup.cfg pins the ranges). Each case names the
 upstream symbol and the realtime_sio module that depends on it, so an upgrade that moves one fails here, by name,
-instead of at run time. Run ``bash scripts/test-upgrades.sh`` before widening a pin.
+instead of at run time. Run ``bash scripts/test-upgrades.sh`` (the newest releases) before widening a pin;
+``bash scripts/test-dependency-ends.sh lowest`` tests every floor.
 """
 
 from __future__ import annotations

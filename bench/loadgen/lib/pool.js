@@ -14,8 +14,8 @@ export function sourceAddresses(n, perAddressLimit, forced = 0) {
 
 /** A pool built from the scenario's command-line options (url, concurrency, jwtSecret, timeoutMs). */
 export function poolFor(opts, addresses, handlers = {}) {
-  const { url, concurrency, jwtSecret, timeoutMs } = opts;
-  return new ClientPool({ url, concurrency, addresses, jwtSecret, timeoutMs, handlers });
+  const { url, concurrency, jwtSecret, timeoutMs, transport } = opts;
+  return new ClientPool({ url, concurrency, addresses, jwtSecret, timeoutMs, handlers, transport });
 }
 
 export class ClientPool {
@@ -28,8 +28,9 @@ export class ClientPool {
    * @param {number} opts.timeoutMs      per-handshake timeout
    * @param {Record<string, Function>} opts.handlers  event → (clientIndex, ...args) listeners added to every socket
    */
-  constructor({ url, concurrency, addresses, jwtSecret, timeoutMs, handlers = {} }) {
+  constructor({ url, concurrency, addresses, jwtSecret, timeoutMs, handlers = {}, transport = "websocket" }) {
     this.url = url;
+    this.transport = transport; // "websocket", or "polling" (long-polling only, never upgraded)
     this.concurrency = concurrency;
     this.addresses = addresses;
     this.jwtSecret = jwtSecret;
@@ -53,7 +54,7 @@ export class ClientPool {
   connectOne(i, token) {
     return new Promise((resolve) => {
       const socket = io(this.url, {
-        transports: ["websocket"],
+        transports: [this.transport],
         reconnection: false,
         forceNew: true,
         timeout: this.timeoutMs,
