@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from realtime_sio import config_file
+
 PREFIX = "REALTIME_SIO_"
 
 LogFormat = Literal["auto", "json", "console"]
@@ -480,14 +482,10 @@ def load(env: Mapping[str, str]) -> Settings:
         if var.startswith(PREFIX) and var not in OPTIONS_BY_ENV and not _SERVICE_LINK.fullmatch(var):
             raise SettingsError(f"{var}: unknown setting (see `realtime-sio serve --help`)")
     if top.get("config_file"):
-        from realtime_sio.config_file import (
-            load_config_file,  # imports this module's value types: load it late
-        )
-
-        config = load_config_file(top["config_file"])
-        if config.channel_rules is not None:
-            top["channel_rules"] = config.channel_rules
-        groups["pusher"]["apps"] = groups["pusher"].get("apps", ()) + config.apps
+        rules, apps = load_config_file(top["config_file"])
+        if rules is not None:
+            top["channel_rules"] = rules
+        groups["pusher"]["apps"] = groups["pusher"].get("apps", ()) + apps
     settings = Settings(**{name: GROUPS[name](**values) for name, values in groups.items()}, **top)
     _check(settings)
     return settings
@@ -529,3 +527,55 @@ def _check(settings: Settings) -> None:
             if value in seen:
                 raise SettingsError(f"{PREFIX}PUSHER_APPS / [[apps]]: app {attr} {value!r} is configured twice")
             seen.add(value)
+
+
+def load_config_file(path: str) -> tuple[tuple[ChannelRule, ...] | None, tuple[PusherApp, ...]]:
+    """The ``[[channels]]`` rules (None: the file has none, the defaults stay) and ``[[apps]]`` of the TOML file
+    (config_file.py reads it); raises :class:`SettingsError` naming the file and the entry."""
+    var = f"{PREFIX}CONFIG_FILE={path!r}"
+    try:
+        tables = config_file.read(path)
+    except config_file.ConfigFileError as exc:
+        raise SettingsError(f"{var}: {exc}") from None
+    rules = None
+    if tables.channels is not None:
+        rules = tuple(parse_rule(entry, f"{var} channels[{i}]") for i, entry in enumerate(tables.channels))
+    return rules, tuple(_parse_app(entry, f"{var} apps[{i}]") for i, entry in enumerate(tables.apps))
+
+
+def _parse_app(entry: Any, where: str) -> PusherApp:
+    if not isinstance(entry, dict) or set(entry) != {"id", "key", "secret"}:
+        raise SettingsError(f"{where}: expected a table with exactly id, key and secret")
+    return pusher_app(where, entry["id"], entry["key"], entry["secret"])
+
+
+def load_rules_file(path: str) -> tuple[ChannelRule, ...]:
+    """Read ``[[channels]]`` rules from a TOML file (none → ``()``); raises :class:`SettingsError`."""
+    return load_config_file(path)[0] or ()
+
+
+def parse_rule(entry: Any, where: str) -> ChannelRule:
+    """Validate one rule mapping ``{pattern, allow, param?, roles?}``."""
+    if not isinstance(entry, dict):
+        raise SettingsError(f"{where}: expected a table with pattern and allow")
+    pattern, allow = entry.get("pattern"), entry.get("allow")
+    if not isinstance(pattern, str) or not pattern:
+        raise SettingsError(f"{where}: expected pattern = \"private-user.{{id}}\"-style string")
+    if allow not in RULE_KINDS:
+        raise SettingsError(f"{where}: allow={allow!r}: expected one of {', '.join(RULE_KINDS)}")
+    param = entry.get("param")
+    if param is not None and (not isinstance(param, str) or "{" + param + "}" not in pattern):
+        raise SettingsError(f"{where}: param={param!r}: expected the name of a {{placeholder}} in the pattern")
+    roles = entry.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise SettingsError(f"{where}: roles: expected a list of strings")
+    if allow in ("user", "role") and "{" not in pattern:
+        raise SettingsError(f"{where}: allow={allow!r} needs a {{placeholder}} in the pattern")
+    if allow == "roles" and not roles:
+        raise SettingsError(f"{where}: allow='roles' needs roles = [\"admin\", ...]")
+    if allow == "public" and pattern.startswith(("private-", "presence-")):
+        raise SettingsError(f"{where}: private-/presence- channels cannot be public")
+    unknown = set(entry) - {"pattern", "allow", "param", "roles"}
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+    return ChannelRule(pattern=pattern, allow=allow, param=param, roles=tuple(roles))

@@ -32,6 +32,7 @@ from realtime_sio.engine.frames import ProtocolError, valid_key
 from realtime_sio.errors import ErrorCode
 
 WEBSOCKET_KEY = "realtime_sio.websocket"  # environ entry holding the WebSocketConnection
+POLLING_KEY = "realtime_sio.polling"  # environ entry marking a long-polling request the router serves itself
 _LINGER_SECONDS = 5.0  # after a refusal, how long the client has to close its side
 
 log = logs.get(__name__)
@@ -68,12 +69,14 @@ class Upgrades:
     lean: bool = True  # False: every connection goes to aiohttp once its head is read (LEAN_WEBSOCKET=false)
     # refused(reason, detail): count and log refused input (app.py: bad_input metric, rate-limited log line)
     refused: Callable[[str, str], None] = lambda reason, detail: None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket (strong references)
     # pusher(connection, environ): serves a valid WebSocket upgrade under pusher_prefix (the Pusher protocol, issue 12);
     # None: those paths are aiohttp's like any other
     pusher: Callable[[WebSocketConnection, dict[str, Any]], None] | None = None
     pusher_prefix: str = "/app/"
     pusher_max_message_bytes: int = 10_000
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket or polling request
+    body_timeout: float = 30.0  # a lean polling POST's body must arrive in full within this (else 408)
+    keepalive_timeout: float = 75.0  # after a lean polling answer, the next request head must start within this
     # given to every lean WebSocket: one shared callable, not a bound method (64 bytes) per connection
     protocol_error: Callable[[ProtocolError], None] = field(init=False)
 
@@ -159,10 +162,43 @@ def is_websocket_upgrade(method: str, version: str, environ: dict[str, Any]) -> 
     return "HTTP_CONTENT_LENGTH" not in environ and "HTTP_TRANSFER_ENCODING" not in environ
 
 
-class UpgradeRouter(asyncio.Protocol):
-    """Reads one request head under a deadline and a size limit, then gives the connection away for good."""
+def polling_body_length(method: str, path: str, version: str, environ: dict[str, Any], engineio_path: str, max_body: int) -> int | None:
+    """The body length of a plain Engine.IO long-polling request the router serves itself (0 for a GET), or None:
+    anything doubtful (HTTP/1.0, an upgrade, chunked or oversized bodies, ``Expect``, JSONP) is aiohttp's."""
+    if path != engineio_path or version != "HTTP/1.1" or method not in ("GET", "POST"):
+        return None
+    if "HTTP_UPGRADE" in environ or "HTTP_TRANSFER_ENCODING" in environ or "HTTP_EXPECT" in environ:
+        return None
+    params = environ["QUERY_STRING"].split("&")
+    if "transport=polling" not in params or any(p.startswith("j=") for p in params):
+        return None
+    declared = environ.get("HTTP_CONTENT_LENGTH")
+    if method == "GET":
+        return 0 if declared in (None, "0") else None
+    if declared is None or not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
+        return None
+    length = int(declared)
+    return length if 0 < length <= max_body else None
 
-    __slots__ = ("_fallback", "_head", "_refused", "_timer", "_transport", "_upgrades")
+
+class _Body:
+    """Engine.IO's ``wsgi.input`` for a lean polling POST: the body the router already read."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, n: int = -1) -> bytes:
+        return self._data if n < 0 else self._data[:n]
+
+
+class UpgradeRouter(asyncio.Protocol):
+    """Reads request heads under a deadline and a size limit. A WebSocket upgrade or any request it does not serve
+    itself gives the connection away for good; plain long-polling requests are served here, one at a time, and the
+    connection is kept alive for the next one (a keep-alive deadline between requests)."""
+
+    __slots__ = ("_body_needed", "_fallback", "_head", "_polling", "_refused", "_serving", "_timer", "_transport", "_upgrades")
 
     def __init__(self, upgrades: Upgrades, fallback: Callable[[], asyncio.BaseProtocol]) -> None:
         self._upgrades = upgrades
@@ -171,6 +207,9 @@ class UpgradeRouter(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False  # answered with an error: what the client still sends is read and dropped
+        self._polling: dict[str, Any] | None = None  # environ of the polling request whose body is being read
+        self._body_needed = 0
+        self._serving = False  # a polling request is with engineio: reading is paused, its answer is awaited
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport subclasses
@@ -182,6 +221,11 @@ class UpgradeRouter(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
+            return
+        if self._serving or self._polling is not None:
+            self._head += data  # a polling body, or (pipelined) the next request while one is served
+            if self._polling is not None and not self._serving:
+                self._body_arrived()
             return
         head = self._head
         searched = max(0, len(head) - 3)  # the blank line may straddle two reads
@@ -201,6 +245,16 @@ class UpgradeRouter(asyncio.Protocol):
         if parsed is not None and upgrades.pusher is not None and is_pusher_websocket(*parsed, upgrades.pusher_prefix):
             self._to_pusher(parsed[3], bytes(head[end + 4 :]))
             return
+        if parsed is not None and upgrades.lean:
+            length = polling_body_length(*parsed, upgrades.path, upgrades.max_message_bytes)
+            if length is not None:
+                del head[: end + 4]
+                self._polling, self._body_needed = parsed[3], length
+                self._stop_timer()
+                if length:
+                    self._timer = asyncio.get_running_loop().call_later(upgrades.body_timeout, self._body_overdue)
+                self._body_arrived()
+                return
         if parsed is None or not upgrades.lean or not is_engineio_websocket(*parsed, upgrades.path):
             self._hand_to_aiohttp()
             return
@@ -229,6 +283,74 @@ class UpgradeRouter(asyncio.Protocol):
         connection = WebSocketConnection(transport, upgrades.pusher_max_message_bytes, early, upgrades.protocol_error)
         transport.set_protocol(connection)
         upgrades.pusher(connection, environ)
+
+    # -- lean long-polling ------------------------------------------------------------------------------------------
+
+    def _body_arrived(self) -> None:
+        """Serve the pending polling request once its whole body is here."""
+        environ = self._polling
+        if environ is None or len(self._head) < self._body_needed:
+            return
+        body = bytes(self._head[: self._body_needed])
+        del self._head[: self._body_needed]
+        self._stop_timer()
+        self._serving = True
+        transport = self._transport
+        assert transport is not None
+        transport.pause_reading()  # one request at a time; a pipelined next one waits in the socket
+        environ["wsgi.input"] = _Body(body)
+        environ["CONTENT_LENGTH"] = str(len(body))  # WSGI names (engineio reads these, not the HTTP_ ones)
+        environ["CONTENT_TYPE"] = environ.get("HTTP_CONTENT_TYPE", "")
+        environ[POLLING_KEY] = True
+        task = asyncio.get_running_loop().create_task(self._serve_polling(environ))
+        self._upgrades.tasks.add(task)
+        task.add_done_callback(self._upgrades.tasks.discard)
+
+    async def _serve_polling(self, environ: dict[str, Any]) -> None:
+        """engineio answers the request (a new session passes admission control first); the answer is written with
+        the connection kept alive when it is a 200, then the next request head is read."""
+        upgrades = self._upgrades
+        transport = self._transport
+        assert transport is not None
+        reply: Any = None
+        if "sid=" not in environ["QUERY_STRING"]:
+            reply = upgrades.admit(environ)
+        if reply is None:
+            try:
+                reply = await upgrades.handle(LeanRequest(environ))
+            except Exception as exc:  # noqa: BLE001 - engineio failed on this request; the connection ends, the server goes on
+                log.error("polling_request_failed", error=type(exc).__name__)
+                reply = Reply("500 Internal Server Error", [], b"")
+        self._polling = None
+        self._serving = False
+        if transport.is_closing():
+            return
+        keep = isinstance(reply, Reply) and reply.status.startswith("200") and environ.get("HTTP_CONNECTION", "").lower() != "close"
+        if not isinstance(reply, Reply):
+            reply = Reply("500 Internal Server Error", [], b"")
+        transport.write(render_reply(reply, keep_alive=keep))
+        if not keep:
+            transport.close()
+            return
+        self._timer = asyncio.get_running_loop().call_later(upgrades.keepalive_timeout, self._idle_overdue)
+        transport.resume_reading()
+        leftover, self._head = bytes(self._head), bytearray()
+        if leftover:
+            self.data_received(leftover)
+
+    def _body_overdue(self) -> None:
+        """BODY_TIMEOUT passed before a polling POST's whole body arrived: 408 and close (as the body middleware)."""
+        self._timer = None
+        self._polling = None
+        self._refuse(errors.REQUEST_TIMEOUT, f"body not complete after {self._upgrades.body_timeout:g} s")
+
+    def _idle_overdue(self) -> None:
+        """KEEPALIVE_TIMEOUT passed without a next request on a kept-alive polling connection: close quietly."""
+        self._timer = None
+        if self._head:
+            self._upgrades.refused(refusals.REQUEST_HEAD_TIMEOUT, f"{len(self._head)} bytes in {self._upgrades.keepalive_timeout:g} s")
+        if self._transport is not None:
+            self._transport.close()
 
     def _head_overdue(self) -> None:
         """HEAD_TIMEOUT passed without a whole request head: close (counted only when some of a head arrived)."""
@@ -296,8 +418,10 @@ def write_reply(transport: asyncio.Transport, reply: Reply) -> None:
     transport.close()
 
 
-def render_reply(reply: Reply) -> bytes:
-    """The bytes of an HTTP/1.1 response that ends the connection."""
-    lines = [f"HTTP/1.1 {reply.status}", f"Content-Length: {len(reply.body)}", "Connection: close"]
+def render_reply(reply: Reply, keep_alive: bool = False) -> bytes:
+    """The bytes of an HTTP/1.1 response that ends the connection (or, ``keep_alive``, leaves it open)."""
+    lines = [f"HTTP/1.1 {reply.status}", f"Content-Length: {len(reply.body)}"]
+    if not keep_alive:
+        lines.append("Connection: close")
     lines += [f"{name}: {value}" for name, value in reply.headers if name.lower() not in ("content-length", "connection")]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body

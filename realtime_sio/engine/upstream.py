@@ -2,7 +2,7 @@
 
 Everything realtime_sio overrides or reads that is not a library's public API happens here, nowhere else
 (tests/unit/test_seam_boundary.py enforces it; tests/unit/test_upstream_contract.py checks every symbol below still
-exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.11-3.13;
+exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.12-3.14;
 ``setup.cfg`` pins those ranges. Before widening a pin run ``bash scripts/test-dependency-ends.sh newest``.
 
 Overrides, by upstream symbol:
@@ -54,6 +54,7 @@ from realtime_sio.engine.sink import (
     TransportSink,
 )
 from realtime_sio.engine.upgrade_router import (
+    POLLING_KEY,
     WEBSOCKET_KEY,
     LeanRequest,
     Reply,
@@ -444,7 +445,7 @@ def translate_request(request: Any) -> dict[str, Any]:
 
 def make_response(status: str, headers: list[tuple[str, str]], body: bytes, environ: dict[str, Any]) -> Any:
     """engineio's HTTP answer: a :class:`Reply` the router writes itself, or an aiohttp ``Response``."""
-    if WEBSOCKET_KEY in environ:
+    if WEBSOCKET_KEY in environ or POLLING_KEY in environ:
         return Reply(status, headers, body if isinstance(body, bytes) else str(body).encode())
     return eio_aiohttp.make_response(status, headers, body, environ)
 

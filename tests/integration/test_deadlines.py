@@ -131,6 +131,41 @@ async def test_a_slowly_fed_body_is_answered_408_and_closed(server: ServerProces
     assert b'"request_timeout"' in answer
 
 
+async def test_a_slowly_fed_polling_post_is_answered_408_and_closed(server: ServerProcess) -> None:
+    """A polling POST (served by the router itself, not aiohttp) whose body does not arrive in full within
+    BODY_TIMEOUT gets 408 request_timeout and the connection ends."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    head = "POST /socket.io/?EIO=4&transport=polling&sid=nosuch HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n"
+    writer.write(head.encode())
+    answer = await dribble_until_closed(writer, reader, b"x")
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b'"request_timeout"' in answer
+
+
+async def test_polling_requests_share_a_kept_alive_connection_that_has_a_deadline(server: ServerProcess) -> None:
+    """Long-polling requests answered by the router keep the connection open: a handshake, then a poll and another
+    route (aiohttp's) on the same connection are answered; then the idle connection is closed at KEEPALIVE_TIMEOUT."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" not in head, head
+    length = int(head.lower().partition(b"content-length: ")[2].partition(b"\r\n")[0])
+    opened = await asyncio.wait_for(reader.readexactly(length), WAIT)
+    sid = json.loads(opened[1:])["sid"]
+    # a pipelined pair: a POST on the session and a probe of another route, sent before the first answer
+    body = b"40"
+    writer.write(
+        f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    posted = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    assert posted.startswith(b"HTTP/1.1 200"), posted
+    await asyncio.wait_for(reader.readexactly(int(posted.lower().partition(b"content-length: ")[2].partition(b"\r\n")[0])), WAIT)
+    rest = await read_until_closed(reader)  # /health answered by aiohttp, then the idle connection is closed
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:200]
+    writer.close()
+
+
 async def test_a_polling_post_announcing_too_much_is_answered_413_at_once(server: ServerProcess) -> None:
     """A polling POST whose Content-Length is over MAX_MESSAGE_BYTES gets 413 before its body is sent (it used to
     be left unanswered, holding the connection)."""

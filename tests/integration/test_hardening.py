@@ -139,11 +139,13 @@ async def test_hostile_dashboard_credentials_get_401_json(server: ServerProcess,
 
 
 async def test_hostile_dashboard_cookie_on_the_page_gets_the_login_form(server: ServerProcess) -> None:
-    """The /dashboard page with a cookie of Unicode digits answers the login form with 401, not a 500."""
+    """The /dashboard page with a cookie of Unicode digits answers the login form (401 "not valid"), not a 500."""
     status, _, body = await raw_request(
         server, b"GET /dashboard HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: realtime_sio_dashboard=\xc2\xb21.abc\r\n\r\n"
     )
-    assert status == 401 and b"<form" in body
+    # aiohttp < 3.12 drops a cookie it cannot parse before we see it: the credential is then absent, and the page
+    # offers the form with 200; newer aiohttp hands it over and the guard refuses it with 401. Never a 500.
+    assert status in (200, 401) and b"<form" in body
     assert_clean_log(server)
 
 

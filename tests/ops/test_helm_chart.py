@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import yaml
 
-from realtime_sio import config_file
 from realtime_sio import settings as settings_module
 from tests.ops import k8s_schema
 from tests.ops.helm_tool import (
@@ -224,7 +223,7 @@ def test_channel_rules_with_roles_and_params_render_to_valid_toml(helm: str, tmp
     docs = render(helm, Values(files=(str(values),)))
     rules_file = tmp_path / "channels.toml"
     rules_file.write_text(find(docs, "ConfigMap", f"{FULLNAME}-channels")["data"]["channels.toml"])
-    assert config_file.load_rules_file(str(rules_file)) == (
+    assert settings_module.load_rules_file(str(rules_file)) == (
         settings_module.ChannelRule("private-team.{team}.{user}", "user", "user"),
         settings_module.ChannelRule("private-admin.*", "roles", None, ("admin", 'o"dd\\role')),
     )

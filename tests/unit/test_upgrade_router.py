@@ -7,10 +7,12 @@ from typing import Any
 
 from realtime_sio import errors
 from realtime_sio.engine.upgrade_router import (
+    Reply,
     error_reply,
     is_engineio_websocket,
     is_pusher_websocket,
     parse_head,
+    polling_body_length,
     render_reply,
     wrong_websocket_version,
 )
@@ -123,3 +125,49 @@ def test_pusher_wrong_version_is_426() -> None:
     assert parsed is not None
     assert wrong_websocket_version(parsed[0], parsed[1], parsed[3], PATH, "/app/")
     assert not wrong_websocket_version(parsed[0], parsed[1], parsed[3], PATH)
+
+
+def polling(head: bytes, max_body: int = 1000) -> int | None:
+    parsed = parse_head(head)
+    assert parsed is not None
+    return polling_body_length(*parsed, PATH, max_body)
+
+
+def test_plain_polling_requests_are_served_by_the_router_with_their_body_length() -> None:
+    """A polling GET (no body) and a polling POST with a Content-Length within the limit are the router's."""
+    assert polling(b"GET /socket.io/?EIO=4&transport=polling&t=x HTTP/1.1\r\nHost: a") == 0
+    assert polling(b"GET /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: a\r\nContent-Length: 0") == 0
+    assert polling(b"POST /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: a\r\nContent-Length: 2") == 2
+
+
+def test_doubtful_polling_requests_go_to_aiohttp() -> None:
+    """HTTP/1.0, other paths or transports, JSONP, upgrades, chunked, Expect, missing/odd/oversized lengths,
+    a GET with a body and OPTIONS are left to aiohttp (which answers them as before)."""
+    for head in (
+        b"GET /socket.io/?EIO=4&transport=polling HTTP/1.0\r\nHost: a",
+        b"GET /other/?EIO=4&transport=polling HTTP/1.1\r\nHost: a",
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a",
+        b"GET /socket.io/?EIO=4&transport=pollingx HTTP/1.1\r\nHost: a",
+        b"GET /socket.io/?EIO=4&transport=polling&j=0 HTTP/1.1\r\nHost: a",
+        b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nUpgrade: websocket",
+        b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nContent-Length: 3",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a\r\nContent-Length: 0",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a\r\nContent-Length: +2",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a\r\nContent-Length: \xc2\xb2",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: a\r\nContent-Length: 1001",
+        b"OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a",
+    ):
+        assert polling(head) is None, head
+
+
+def test_a_kept_alive_answer_has_no_connection_close() -> None:
+    """A polling answer leaves the connection open for the next request; refusals still close it."""
+    reply = Reply("200 OK", [("Content-Type", "text/plain; charset=UTF-8")], b"6")
+    kept = render_reply(reply, keep_alive=True)
+    assert kept.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n") and b"Connection: close" not in kept
+    assert kept.endswith(b"\r\n\r\n6")
+    assert b"Connection: close" in render_reply(reply)
+
