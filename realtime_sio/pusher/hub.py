@@ -133,13 +133,13 @@ class Hub:
         for session in members:
             if session.socket_id == skip:
                 continue
-            transport = session.connection.transport
-            if transport.is_closing():
+            sink = session.connection  # engine/sink.py FrameSink: the same prebuilt frame for every recipient
+            if sink.is_closing():
                 continue
-            if transport.get_write_buffer_size() + size > limit:
+            if sink.buffered() + size > limit:
                 self._on_slow_consumer(session)
                 continue
-            transport.write(data)
+            sink.write(data)
             delivered += 1
         self.delivered += delivered
         return delivered
