@@ -61,6 +61,8 @@ from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.presence import LocalPresence, PresenceStore
 from realtime_sio.publish.pusher_api import PusherApi
+from realtime_sio.pusher.hub import Hub
+from realtime_sio.pusher.server import PusherServer
 from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
 from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
@@ -95,6 +97,7 @@ class Realtime:
     lifecycle: Lifecycle  # every background part, started in order when the app starts, stopped in reverse
     upgrades: Upgrades | None = None  # serve() listens through an UpgradeRouter (head deadline and limits, lean WebSockets)
     tls: CertificateReloader | None = None  # TLS_CERT_FILE set: serve() listens with its context
+    pusher: PusherServer | None = None  # the Pusher protocol on /app/{key} (PUSHER_APPS set, PUSHER_WEBSOCKET on)
 
 
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> Realtime:
@@ -104,6 +107,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     health = Health()
     admission = Admission(health, metrics, settings.admission.max_lag, settings.admission.fd_reserve)
     sio_ref: list[socketio.AsyncServer] = []
+    pusher_ref: list[PusherServer] = []  # the hub's slow-reader callback reaches the server built after it
     dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
 
     def slow_consumer(eio_sid: str) -> None:
@@ -133,14 +137,24 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     presence: PresenceStore
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
-    delivery = LocalDelivery(manager, metrics, estimator)
+    hub = _pusher_hub(settings, pusher_ref)
+
+    def local_counts() -> dict[str, int]:
+        """This node's channel → subscribers, Socket.IO and Pusher together (the directory, the node's counts)."""
+        counts = manager.channel_counts()
+        if hub is not None:
+            for channel, n in hub.channel_counts().items():
+                counts[channel] = counts.get(channel, 0) + n
+        return counts
+
+    delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None, estimator)
     if settings.redis.url:
-        broadcaster, presence, directory, once_key = _cluster(settings, manager, delivery, metrics, health, lifecycle)
+        broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, lifecycle, local_counts)
     else:
         history = MemoryHistory(settings.cluster.history_size, settings.cluster.history_seconds) if settings.cluster.history_size else None
         broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.cluster.history_seconds))
         presence = LocalPresence()
-        directory = LocalChannelDirectory(manager.channel_counts, presence)
+        directory = LocalChannelDirectory(local_counts, presence)
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
     if authorizer is not None and settings.laravel.auth_default:
@@ -216,6 +230,13 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         lifecycle.add("tls_reloader", run=tls.run)
     # Every connection's request head is read by the router (deadline, size, WebSocket version); it serves Engine.IO
     # upgrades itself only with the lean WebSocket, which speaks no extensions.
+    pusher_ws: PusherServer | None = None
+    if hub is not None:
+        pusher_ws = PusherServer(
+            settings, settings.pusher.apps, hub, broadcaster, presence, metrics, refusals, admission.refuse, lambda: health.draining
+        )
+        pusher_ref.append(pusher_ws)
+        _protocol_gauges(metrics, lambda: len(namespace.connections), lambda: len(hub.sessions), manager, hub)
     upgrades = Upgrades(
         path=ENGINEIO_PATH,
         max_message_bytes=settings.engine.max_message_bytes,
@@ -228,13 +249,48 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         lean=settings.engine.lean_websocket and not settings.engine.ws_compression,
         refused=refusals,
         scheme="https" if tls is not None else "http",
+        pusher=pusher_ws.open if pusher_ws is not None else None,
+        pusher_max_message_bytes=settings.pusher.max_message_bytes,
     )
     realtime = Realtime(
-        settings, metrics, health, sio, manager, namespace, broadcaster, web_app, lifecycle, upgrades, tls
+        settings, metrics, health, sio, manager, namespace, broadcaster, web_app, lifecycle, upgrades, tls, pusher_ws
     )
+    if hub is not None:
+        lifecycle.add("pusher_sweep", stop=_async(hub.close))
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_lifecycle)
     return realtime
+
+
+def _pusher_hub(settings: Settings, pusher_ref: list[PusherServer]) -> Hub | None:
+    """This node's Pusher subscribers, when the Pusher WebSocket is served (an app is configured and it is on)."""
+    if not (settings.pusher.websocket and settings.pusher.apps):
+        return None
+    p = settings.pusher
+    return Hub(
+        settings.engine.max_buffered_bytes,
+        p.activity_timeout,
+        p.pong_timeout,
+        p.cache_channels,
+        on_slow_consumer=lambda session: pusher_ref[0].drop(session),
+    )
+
+
+def _protocol_gauges(
+    metrics: Metrics, socketio_connections: Callable[[], int], pusher_connections: Callable[[], int], manager: LeanManager, hub: Hub
+) -> None:
+    """``realtime_sio_connections{protocol}`` and ``realtime_sio_channel_subscriptions{protocol}``, read at scrape time."""
+    metrics.protocol_connections.labels(protocol="socketio").set_function(socketio_connections)
+    metrics.protocol_connections.labels(protocol="pusher").set_function(pusher_connections)
+    metrics.protocol_subscriptions.labels(protocol="socketio").set_function(lambda: sum(manager.channel_counts().values()))
+    metrics.protocol_subscriptions.labels(protocol="pusher").set_function(lambda: sum(len(m) for m in hub.channels.values()))
+
+
+def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def closer() -> None:
+        close()
+
+    return closer
 
 
 def _laravel_authorizer(settings: Settings) -> LaravelAuthorizer | None:
@@ -281,11 +337,11 @@ def _laravel_listener(
 
 def _cluster(
     settings: Settings,
-    manager: LeanManager,
     delivery: LocalDelivery,
     metrics: Metrics,
     health: Health,
     lifecycle: Lifecycle,
+    local_counts: Callable[[], dict[str, int]],
 ) -> tuple[Broadcaster, PresenceStore, ChannelDirectory, redis_listener.OnceKey]:
     """Redis-backed transport, history, presence, channel directory and ingestion claim, with this node's
     heartbeat (docs/scaling.md)."""
@@ -301,7 +357,7 @@ def _cluster(
         settings.cluster.history_seconds,
         settings.cluster.history_position_seconds,
         deliver=delivery.deliver,
-        local_channels=lambda: manager.channel_counts().keys(),
+        local_channels=lambda: local_counts().keys(),
         health=health,
         metrics=metrics,
     )
@@ -314,13 +370,13 @@ def _cluster(
     lease = settings.cluster.node_lease_seconds
     heartbeat = Heartbeat(settings.redis.url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
     nodes = Nodes(
-        client, prefix, node_id, lease, presence, manager.channel_counts, announce_leaving, heartbeat=heartbeat, metrics=metrics
+        client, prefix, node_id, lease, presence, local_counts, announce_leaving, heartbeat=heartbeat, metrics=metrics
     )
     lifecycle.add("redis", stop=client.aclose)  # closed last: the parts below use it until they stopped
     lifecycle.add("cluster_bus", run=bus.run)
     lifecycle.add("cluster_nodes", run=nodes.run, stop=nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)
-    directory = ClusterChannelDirectory(nodes, manager.channel_counts, presence)
+    directory = ClusterChannelDirectory(nodes, local_counts, presence)
     return broadcaster, presence, directory, IngestClaim(prefix)
 
 
@@ -366,18 +422,23 @@ async def drain(realtime: Realtime) -> None:
     realtime.health.draining = True
     realtime.metrics.draining.set(1)
     sockets = list(realtime.sio.eio.sockets)
-    log.info("drain_started", connections=len(sockets), seconds=realtime.settings.drain_seconds)
-    if not sockets:
+    pusher = realtime.pusher
+    sessions = list(pusher.hub.sessions.values()) if pusher is not None else []
+    log.info("drain_started", connections=len(sockets), pusher_connections=len(sessions), seconds=realtime.settings.drain_seconds)
+    total = len(sockets) + len(sessions)
+    if not total:
         return
-    steps = max(1, min(len(sockets), int(realtime.settings.drain_seconds * 20)))
-    per_step = -(-len(sockets) // steps)
+    steps = max(1, min(total, int(realtime.settings.drain_seconds * 20)))
     pause = realtime.settings.drain_seconds / steps
-    for start in range(0, len(sockets), per_step):
-        batch = sockets[start : start + per_step]
+    per_socket, per_session = -(-len(sockets) // steps), -(-len(sessions) // steps)
+    for step in range(steps):
+        batch = sockets[step * per_socket : (step + 1) * per_socket]
+        if pusher is not None:  # Pusher clients get 4200: pusher-js reconnects at once (to another node)
+            pusher.reconnect_all(sessions[step * per_session : (step + 1) * per_session])
         await asyncio.gather(*(_close_eio(realtime, s) for s in batch), return_exceptions=True)
-        if start + per_step < len(sockets):
+        if step + 1 < steps and (step + 1) * max(per_socket, per_session) < max(len(sockets), len(sessions)):
             await asyncio.sleep(pause)
-    log.info("drain_finished", connections=len(sockets))
+    log.info("drain_finished", connections=len(sockets), pusher_connections=len(sessions))
 
 
 async def _close_eio(realtime: Realtime, eio_sid: str) -> None:

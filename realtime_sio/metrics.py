@@ -126,6 +126,8 @@ class Metrics:
     nodes_reaped: Counter
     tls_certificate_expiry: Gauge
     tls_reloads: Counter
+    protocol_connections: Gauge
+    protocol_subscriptions: Gauge
 
     def exposition(self) -> bytes:
         """Prometheus text format of everything in the registry."""
@@ -145,7 +147,9 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
         registry=reg,
         # The migration plan's health check reads this exact name: it is the number of open connections now.
         connections=Gauge(
-            "websocket_connections_total", "Open Socket.IO connections (all transports) on this instance", registry=reg
+            "websocket_connections_total",
+            "Open connections on this instance: Socket.IO (all transports) and Pusher (/app/{key})",
+            registry=reg,
         ),
         connects=Counter(
             "realtime_sio_connects_total", "Connection attempts by outcome", ["outcome"], registry=reg
@@ -265,6 +269,15 @@ def create(registry: CollectorRegistry | None = None, *, process: bool = True) -
             "Renewed TLS certificate/key pairs seen on disk, by outcome (loaded, refused = the old pair keeps serving)",
             ["outcome"],
             registry=reg,
+        ),
+        protocol_connections=Gauge(
+            "realtime_sio_connections",
+            "Open connections by protocol (socketio: Socket.IO sessions, pusher: /app/{key} WebSockets)",
+            ["protocol"],
+            registry=reg,
+        ),
+        protocol_subscriptions=Gauge(
+            "realtime_sio_channel_subscriptions", "Channel subscriptions on this instance by protocol", ["protocol"], registry=reg
         ),
     )
     metrics.redis_up.set(1)

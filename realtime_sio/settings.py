@@ -130,11 +130,19 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class PusherSettings:
-    """Pusher apps (the Pusher HTTP API and the Pusher protocol) and their request limits."""
+    """Pusher apps (the Pusher HTTP API and the Pusher protocol on /app/{key}) and their limits."""
 
     apps: tuple[PusherApp, ...] = field(default=(), repr=False)
     timestamp_window: int = 600  # seconds; 0 = auth_timestamp not checked
     max_batch_events: int = 10
+    # The Pusher protocol 7 WebSocket on GET /app/{key} (pusher-js, Echo's reverb/pusher broadcasters; issue 12).
+    # Defaults are Reverb's (activity_timeout 30 s, max_message_size 10,000 bytes) and Pusher's (10 client events/s).
+    websocket: bool = True
+    activity_timeout: float = 30.0  # sent in connection_established; the server pings a connection silent this long
+    pong_timeout: float = 30.0  # after the server's ping, silence for this long closes the connection with 4201
+    max_message_bytes: int = 10_000
+    client_event_rate: float = 10.0  # client events per second per connection (burst: the same number)
+    cache_channels: int = 10_000  # cache- channels whose last event is remembered per node (least recent forgotten)
 
 
 @dataclass(frozen=True)
@@ -440,6 +448,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("PUSHER_APPS", "pusher.apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
     Option("PUSHER_TIMESTAMP_WINDOW", "pusher.timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
     Option("PUSHER_MAX_BATCH_EVENTS", "pusher.max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),
+    Option("PUSHER_WEBSOCKET", "pusher.websocket", _bool, "serve the Pusher protocol 7 WebSocket on /app/{key} (pusher-js, Echo's reverb/pusher broadcasters) for the PUSHER_APPS keys", "true/false"),
+    Option("PUSHER_ACTIVITY_TIMEOUT", "pusher.activity_timeout", _float(1, 3600), "activity_timeout sent to Pusher clients; the server pings a Pusher connection silent this long", "seconds 1-3600"),
+    Option("PUSHER_PONG_TIMEOUT", "pusher.pong_timeout", _float(1, 3600), "silence after the server's pusher:ping before the connection is closed with 4201", "seconds 1-3600"),
+    Option("PUSHER_MAX_MESSAGE_BYTES", "pusher.max_message_bytes", _int(1024, 64_000_000), "largest inbound Pusher WebSocket message (larger: close 1009, as Reverb)", "bytes 1024-64000000"),
+    Option("PUSHER_CLIENT_EVENT_RATE", "pusher.client_event_rate", _float(0.1, 100_000), "client events (whispers) per second per Pusher connection; more are refused with pusher:error 4301", "a number"),
+    Option("PUSHER_CACHE_CHANNELS", "pusher.cache_channels", _int(1, 10_000_000), "cache- channels whose last event each node remembers for replay on subscribe", "an integer"),
     Option("LARAVEL_AUTH_URL", "laravel.auth_url", _http_url, "Laravel /broadcasting/auth URL for delegated channel decisions (unset = none)", "an http(s) URL"),
     Option("LARAVEL_AUTH_TIMEOUT", "laravel.auth_timeout", _float(0.1, 60), "longest wait for Laravel's answer (then subscription_error status 0)", "seconds 0.1-60"),
     Option("LARAVEL_AUTH_CACHE_TTL", "laravel.auth_cache_ttl", _float(0, 86_400), "reuse positive Laravel answers per user and channel for this long (0 = off)", "seconds 0-86400"),

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from realtime_sio.errors import CATALOGUE
+from realtime_sio.pusher.messages import ERRORS as PUSHER_ERRORS
 from realtime_sio.settings import GROUPS, OPTIONS, Settings
 
 BEGIN, END = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
@@ -41,7 +42,22 @@ def errors_table() -> str:
     rows = ["| Code | Status | Retryable | Message |", "|---|---|---|---|"]
     for e in CATALOGUE:
         rows.append(f"| `{e.code}` | {e.status} | {'yes' if e.retryable else 'no'} | {e.message} |")
+    rows += ["", "Pusher protocol (`/app/{key}`): `pusher:error` codes and the reason label of `realtime_sio_bad_input_total`.", ""]
+    rows += ["| Code | Client action | Message | Reason label |", "|---|---|---|---|"]
+    for p in PUSHER_ERRORS:
+        rows.append(f"| {p.code} | {_pusher_action(p.code)} | {p.message} | `{p.reason}` |")
     return "\n".join(rows)
+
+
+def _pusher_action(code: int) -> str:
+    """What pusher-js does when a connection is closed with ``code`` (Pusher's close-code classes)."""
+    if code < 4100:
+        return "does not reconnect"
+    if code < 4200:
+        return "reconnects after a back-off"
+    if code < 4300:
+        return "reconnects at once"
+    return "stays connected (the request is refused)"
 
 
 def splice(path: Path, table: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from realtime_sio.auth.pusher_signature import channel_auth
 from tests.support import free_port, wait_until
 
 SESSION_COOKIE = "laravel_session=handshake-cookie-value-123"
@@ -39,6 +40,9 @@ class FakeLaravel:
     concurrent_with_slow: list[str] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None
     release: asyncio.Event | None = None
+    # (key, secret): answer as Laravel's PusherBroadcaster does for the reverb/pusher broadcasters, a signed
+    # {"auth": "key:HMAC"} (+ "channel_data" for presence) instead of RedisBroadcaster's `true`
+    signing: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -68,6 +72,8 @@ class FakeLaravel:
         if channel.endswith(".garbage"):
             return web.Response(status=200, text="<html><body>Welcome to our SPA</body></html>", content_type="text/html")
         info = {"id": user, "name": f"User {user}"}
+        if self.signing is not None and channel.startswith(("private-", "presence-")):
+            return web.json_response(_pusher_answer(self.signing, str(form.get("socket_id", "")), channel, user, info))
         if channel.startswith("presence-") and channel.endswith(".obj"):
             return web.json_response({"channel_data": {"user_id": user, "user_info": info}})  # RedisBroadcaster
         if channel.startswith("presence-") and channel.endswith(".str"):
@@ -103,6 +109,15 @@ class FakeLaravel:
         wait_until(lambda: self.in_flight_slow == 0, what="slow requests to finish")
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+def _pusher_answer(signing: tuple[str, str], socket_id: str, channel: str, user: int, info: dict[str, object]) -> dict[str, str]:
+    """What ``Illuminate\\Broadcasting\\Broadcasters\\PusherBroadcaster::validAuthenticationResponse`` returns."""
+    key, secret = signing
+    if not channel.startswith("presence-"):
+        return {"auth": channel_auth(key, secret, socket_id, channel)}
+    data = json.dumps({"user_id": user, "user_info": info})
+    return {"auth": channel_auth(key, secret, socket_id, channel, data), "channel_data": data}
 
 
 def _user_of(request: web.Request) -> int | None:

@@ -107,3 +107,26 @@ def verify(
         if hmac.compare_digest(expected.encode(), _raw(signature)):
             return
     raise RealtimeError(errors.API_SIGNATURE_INVALID)
+
+
+# -- channel subscriptions (pusher-reverb-soketi.md §5) ----------------------------------------------------------------
+
+
+def channel_string(socket_id: str, channel: str, channel_data: str | None = None) -> str:
+    """``socket_id:channel`` (private) or ``socket_id:channel:channel_data`` (presence, the exact string sent)."""
+    return f"{socket_id}:{channel}" if channel_data is None else f"{socket_id}:{channel}:{channel_data}"
+
+
+def channel_auth(key: str, secret: str, socket_id: str, channel: str, channel_data: str | None = None) -> str:
+    """The ``auth`` value Laravel's ``/broadcasting/auth`` returns: ``key:hex HMAC-SHA256(secret, string)``."""
+    digest = hmac.new(secret.encode(), _raw(channel_string(socket_id, channel, channel_data)), hashlib.sha256).hexdigest()
+    return f"{key}:{digest}"
+
+
+def channel_auth_valid(key: str, secret: str, socket_id: str, channel: str, auth: object, channel_data: str | None = None) -> bool:
+    """True when ``auth`` is this app's signature of the subscription; the whole ``key:signature`` string is compared
+    in constant time (Soketi compares the whole string too; Reverb only the part after ``:``)."""
+    if not isinstance(auth, str) or len(auth) > 512:
+        return False
+    expected = channel_auth(key, secret, socket_id, channel, channel_data)
+    return hmac.compare_digest(expected.encode(), _raw(auth))

@@ -87,11 +87,12 @@ return top .. '@' .. epoch
 
 def encode(message: Message) -> str:
     """The JSON a message travels as (position travels beside it)."""
-    return json.dumps(
-        {"c": message.channel, "e": message.event, "d": message.data, "x": message.except_sid, "t": message.accepted_at,
-         "s": message.source},
-        separators=(",", ":"),
-    )
+    doc = {"c": message.channel, "e": message.event, "d": message.data, "x": message.except_sid, "t": message.accepted_at}
+    if message.user_id is not None:
+        doc["u"] = message.user_id
+    if message.source:
+        doc["s"] = message.source
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def decode(raw: str | bytes) -> Message | None:
@@ -115,6 +116,7 @@ def decode(raw: str | bytes) -> Message | None:
         except_sid=doc.get("x") if isinstance(doc.get("x"), str) else None,
         position=None if position == "-" else position,
         accepted_at=float(accepted) if isinstance(accepted, (int, float)) else 0.0,
+        user_id=doc.get("u") if isinstance(doc.get("u"), str) else None,
         source=source if isinstance(source, str) and len(source) <= 16 else "",
     )
 

@@ -180,6 +180,10 @@ class WebSocketConnection(asyncio.Protocol):
         """Send a close frame (once) and end the transport after what is buffered has been written."""
         self._fail(code)
 
+    def end(self, code: int = CLOSE_NORMAL) -> None:
+        """:meth:`close` for callers outside a coroutine (the Pusher session closing with 4xxx, issue 12)."""
+        self._fail(code)
+
     def deliver_to(self, on_message: Callable[[str | bytes], None], on_end: Callable[[], None]) -> None:
         """Switch from ``wait()`` to callbacks: messages already read first, then each one as it arrives.
 

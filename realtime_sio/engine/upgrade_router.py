@@ -10,7 +10,10 @@ serves aiohttp requests (origin check, handshake, Socket.IO connect, polling →
 underneath is ours; a new session that admission control refuses (draining, busy) gets its answer from here. Every
 other connection (polling, the APIs, probes, a malformed or unusual upgrade, every upgrade when the lean WebSocket is
 off) is handed to aiohttp with the bytes read so far, so aiohttp answers it as if it had accepted it itself; from then on aiohttp's keep-alive timeout bounds each
-later request head and the body middleware (:mod:`realtime_sio.request_bodies`) each body.
+later request head and the body middleware (:mod:`realtime_sio.request_bodies`) each body. One exception: a valid
+WebSocket upgrade under ``pusher_prefix`` (``/app/{key}``, when the Pusher protocol is served, issue 12) becomes a
+WebSocketConnection handed to the Pusher server (``Upgrades.pusher``), whatever LEAN_WEBSOCKET says: aiohttp serves
+no route there.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ class Upgrades:
     lean: bool = True  # False: every connection goes to aiohttp once its head is read (LEAN_WEBSOCKET=false)
     # refused(reason, detail): count and log refused input (app.py: bad_input metric, rate-limited log line)
     refused: Callable[[str, str], None] = lambda reason, detail: None
+    # pusher(connection, environ): serves a valid WebSocket upgrade under pusher_prefix (the Pusher protocol, issue 12);
+    # None: those paths are aiohttp's like any other
+    pusher: Callable[[WebSocketConnection, dict[str, Any]], None] | None = None
+    pusher_prefix: str = "/app/"
+    pusher_max_message_bytes: int = 10_000
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket or polling request
     body_timeout: float = 30.0  # a lean polling POST's body must arrive in full within this (else 408)
     keepalive_timeout: float = 75.0  # after a lean polling answer, the next request head must start within this
@@ -113,9 +121,11 @@ def parse_head(head: bytes, scheme: str = "http") -> tuple[str, str, str, dict[s
     return method, path, version, environ
 
 
-def wrong_websocket_version(method: str, path: str, environ: dict[str, Any], engineio_path: str) -> bool:
-    """True for a WebSocket upgrade to the Engine.IO path that asks for another version than 13 (answer: 426)."""
-    if method != "GET" or path != engineio_path or environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+def wrong_websocket_version(method: str, path: str, environ: dict[str, Any], engineio_path: str, pusher_prefix: str | None = None) -> bool:
+    """True for a WebSocket upgrade to the Engine.IO path (or under ``pusher_prefix``) that asks for another version
+    than 13 (answer: 426)."""
+    ours = path == engineio_path or (pusher_prefix is not None and path.startswith(pusher_prefix))
+    if method != "GET" or not ours or environ.get("HTTP_UPGRADE", "").lower() != "websocket":
         return False
     return environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13"
 
@@ -129,7 +139,19 @@ def error_reply(error: ErrorCode, detail: str, headers: list[tuple[str, str]] | 
 
 def is_engineio_websocket(method: str, path: str, version: str, environ: dict[str, Any], engineio_path: str) -> bool:
     """True for a complete, valid WebSocket upgrade to the Engine.IO endpoint; anything doubtful is aiohttp's."""
-    if method != "GET" or version != "HTTP/1.1" or path != engineio_path:
+    if path != engineio_path or not is_websocket_upgrade(method, version, environ):
+        return False
+    return parse_qs(environ["QUERY_STRING"]).get("transport") == ["websocket"]
+
+
+def is_pusher_websocket(method: str, path: str, version: str, environ: dict[str, Any], prefix: str) -> bool:
+    """True for a complete, valid WebSocket upgrade under the Pusher prefix (``/app/{key}``)."""
+    return path.startswith(prefix) and len(path) > len(prefix) and is_websocket_upgrade(method, version, environ)
+
+
+def is_websocket_upgrade(method: str, version: str, environ: dict[str, Any]) -> bool:
+    """A well-formed RFC 6455 opening handshake: GET, HTTP/1.1, upgrade headers, version 13, a valid key, no body."""
+    if method != "GET" or version != "HTTP/1.1":
         return False
     if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
         return False
@@ -137,9 +159,7 @@ def is_engineio_websocket(method: str, path: str, version: str, environ: dict[st
         return False
     if environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13" or not valid_key(environ.get("HTTP_SEC_WEBSOCKET_KEY", "")):
         return False
-    if "HTTP_CONTENT_LENGTH" in environ or "HTTP_TRANSFER_ENCODING" in environ:
-        return False
-    return parse_qs(environ["QUERY_STRING"]).get("transport") == ["websocket"]
+    return "HTTP_CONTENT_LENGTH" not in environ and "HTTP_TRANSFER_ENCODING" not in environ
 
 
 def polling_body_length(method: str, path: str, version: str, environ: dict[str, Any], engineio_path: str, max_body: int) -> int | None:
@@ -218,8 +238,12 @@ class UpgradeRouter(asyncio.Protocol):
         if end < 0:
             return
         parsed = parse_head(bytes(head[:end]), upgrades.scheme)
-        if parsed is not None and wrong_websocket_version(parsed[0], parsed[1], parsed[3], upgrades.path):
+        pusher_prefix = upgrades.pusher_prefix if upgrades.pusher is not None else None
+        if parsed is not None and wrong_websocket_version(parsed[0], parsed[1], parsed[3], upgrades.path, pusher_prefix):
             self._refuse(errors.WEBSOCKET_VERSION, "expected Sec-WebSocket-Version: 13", [("Sec-WebSocket-Version", "13")])
+            return
+        if parsed is not None and upgrades.pusher is not None and is_pusher_websocket(*parsed, upgrades.pusher_prefix):
+            self._to_pusher(parsed[3], bytes(head[end + 4 :]))
             return
         if parsed is not None and upgrades.lean:
             length = polling_body_length(*parsed, upgrades.path, upgrades.max_message_bytes)
@@ -249,6 +273,16 @@ class UpgradeRouter(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(_serve(upgrades, LeanRequest(environ), connection))
         upgrades.tasks.add(task)
         task.add_done_callback(upgrades.tasks.discard)
+
+    def _to_pusher(self, environ: dict[str, Any], early: bytes) -> None:
+        """A Pusher upgrade: the raw WebSocket serves it; the Pusher server answers (admission, app key, origin)."""
+        self._stop_timer()
+        transport = self._transport
+        upgrades = self._upgrades
+        assert transport is not None and upgrades.pusher is not None
+        connection = WebSocketConnection(transport, upgrades.pusher_max_message_bytes, early, upgrades.protocol_error)
+        transport.set_protocol(connection)
+        upgrades.pusher(connection, environ)
 
     # -- lean long-polling ------------------------------------------------------------------------------------------
 

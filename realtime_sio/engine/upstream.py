@@ -3,7 +3,7 @@
 Everything realtime_sio overrides or reads that is not a library's public API happens here, nowhere else
 (tests/unit/test_seam_boundary.py enforces it; tests/unit/test_upstream_contract.py checks every symbol below still
 exists with the shape relied on). Written against python-engineio 4.15, python-socketio 5.18 and aiohttp 3.12-3.14;
-``setup.cfg`` pins those ranges. Before widening a pin run ``bash scripts/test-dependency-ends.sh newest``.
+``setup.cfg`` pins those ranges. Before widening a pin run ``bash scripts/test-upgrades.sh`` (docs/architecture.md).
 
 Overrides, by upstream symbol:
 
@@ -11,12 +11,13 @@ Overrides, by upstream symbol:
   registers a socket in ``AsyncServer.sockets``): ``schedule_ping``, ``receive`` (a PONG records the round trip,
   engine/round_trip.py), ``send``, ``close``, ``poll``,
   ``handle_get_request`` and ``_websocket_handler`` (upstream's ``_upgrade_websocket`` calls it; the probe/upgrade
-  exchange is our own ``_upgrade_handshake``). Why: python-engineio keeps about six tasks per idle WebSocket (a task per inbound frame, a ``wait_for`` task
-  around the writer, a sleeping task per ping); here pings are loop timers that also enforce the PONG deadline, and on
+  exchange is our own ``_upgrade_handshake``). Why: python-engineio keeps about six tasks per idle WebSocket (a task
+  per inbound frame, a ``wait_for`` task around the writer, a sleeping task per ping); here pings are loop timers that also enforce the PONG deadline, and on
   a lean WebSocket (engine/connection.py) the socket is driven by callbacks: nothing waits per idle socket.
 - ``engineio.AsyncServer._async`` entries ``websocket``, ``translate_request``, ``make_response`` (the aiohttp driver
   table): the driver's WebSocket class serves the lean connection the router accepted, turns permessage-deflate off
-  unless asked for, and records each socket's :class:`~realtime_sio.engine.sink.FrameSink`.
+  unless asked for, and records each socket's :class:`~realtime_sio.engine.sink.FrameSink`; requests the router
+  serves itself (lean WebSocket upgrades and long-polling) get their environ as is and answer with a ``Reply``.
 - ``engineio.AsyncServer.create_queue``: :class:`~realtime_sio.engine.send_queue.ByteQueue` (counts bytes).
 - ``socketio.AsyncServer._handle_eio_connect`` / ``_handle_connect`` / ``_handle_eio_disconnect`` /
   ``_handle_eio_message`` and ``_binary_packet``: :class:`HookedServer` turns them into public hooks

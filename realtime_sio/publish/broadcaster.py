@@ -28,6 +28,7 @@ class Message:
     except_sid: str | None = None
     position: str | None = None  # set for recorded events; sent to clients as a 4th argument
     accepted_at: float = 0.0  # wall-clock seconds when a node accepted it (delivery latency)
+    user_id: str | None = None  # a whisper's sender on a presence channel (Pusher clients receive it; issue 12)
     source: str = ""  # where it was accepted (metrics.DELIVERY_SOURCES); "" from a node that predates the field
 
 
@@ -123,7 +124,7 @@ class Broadcaster:
         idempotency keys); returns False when it already happened (nothing is sent).
         Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
         """
-        message = Message(channel, event, data, except_sid, None, time.time(), source)
+        message = Message(channel, event, data, except_sid, None, time.time(), source=source)
         position = await self.transport.send(message, record=True, once_key=once_key)
         if position is False:
             return False  # published before under this key
@@ -141,9 +142,18 @@ class Broadcaster:
             positions.append(None if result is False else result)
         return positions
 
-    async def signal(self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str | None = None) -> None:
+    async def signal(
+        self,
+        channel: str,
+        event: str,
+        data: Any,
+        *,
+        except_sid: str | None = None,
+        source: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
         """Broadcast an ephemeral event (whisper, presence announcement): not recorded, no position."""
-        message = Message(channel, event, data, except_sid, None, time.time(), source or "presence")
+        message = Message(channel, event, data, except_sid, None, time.time(), user_id, source=source or "presence")
         await self.transport.send(message, record=False)
         if source is not None:
             self._received[source].inc()

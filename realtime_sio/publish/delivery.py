@@ -10,6 +10,7 @@ replayed and live events reach them in order.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from realtime_sio.latency.estimate import Estimator, Stamp
@@ -30,9 +31,17 @@ class Fanout(Protocol):
 class LocalDelivery:
     """Delivers events to this node's sockets; holds live events back for sockets mid-recovery."""
 
-    def __init__(self, fanout: Fanout, metrics: Metrics, estimator: Estimator | None = None) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        metrics: Metrics,
+        also: Callable[[Message], int] | None = None,
+        estimator: Estimator | None = None,
+    ) -> None:
         self._fanout = fanout
         self._metrics = metrics
+        # also(message): the same event to this node's Pusher subscribers (pusher/hub.py, issue 12), after Socket.IO's
+        self._also = also
         self._estimator = estimator  # delivery latency as users feel it (latency/estimate.py); None = not measured
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self._gates: dict[str, dict[str, list[Message]]] = {}
@@ -52,6 +61,8 @@ class LocalDelivery:
         count = self._fanout.fanout(message.event, args, NAMESPACE, message.channel, skip, stamp)
         if stamp is not None:
             stamp.finish()
+        if self._also is not None:
+            count += self._also(message)
         if count:
             self._metrics.messages_delivered.inc(count)
             if message.accepted_at:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from realtime_sio import metrics as metrics_module
 from realtime_sio.cluster.heartbeat import Heartbeat
@@ -31,7 +32,8 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 async def checkout(pool: Any) -> Any:
     """Take a connection out of the pool the way redis-py's own commands do: redis-py < 5.3 requires a command name,
     5.3+ deprecates passing one (setup.cfg allows both)."""
-    command_name = inspect.signature(pool.get_connection).parameters.get("command_name")
+    # (the library's signature: WaitingPool's own override takes *args)
+    command_name = inspect.signature(redis.asyncio.BlockingConnectionPool.get_connection).parameters.get("command_name")
     needs_name = command_name is not None and command_name.default is inspect.Parameter.empty
     return await (pool.get_connection("PING") if needs_name else pool.get_connection())
 

@@ -357,3 +357,15 @@ def test_every_value_in_values_yaml_is_commented() -> None:
 
     walk(yaml.compose(text), "", False)
     assert not undocumented, f"values without a comment: {undocumented}"
+
+
+def test_pusher_websocket_can_be_routed_and_split(helm: str) -> None:
+    """ingress.pusher routes /app to realtime_sio; in a split step the canary splits /app at the step's weight and
+    the main Ingress keeps /app (once) on Reverb, so an unchanged Reverb frontend reaches either side."""
+    plain = _backends(find(render(helm, Values(sets=("ingress.pusher=true",))), "Ingress", FULLNAME))
+    assert plain == {"/socket.io/": FULLNAME, "/app": FULLNAME}
+    docs = render(helm, Values(files=("values-split-50.yaml",), sets=("ingress.pusher=true",)))
+    main, canary = find(docs, "Ingress", FULLNAME), find(docs, "Ingress", f"{FULLNAME}-canary")
+    assert _backends(canary) == {"/socket.io/": FULLNAME, "/app": FULLNAME}
+    paths = [p["path"] for p in main["spec"]["rules"][0]["http"]["paths"]]
+    assert sorted(paths) == ["/app", "/apps", "/socket.io/"] and set(_backends(main).values()) == {"laravel-reverb"}

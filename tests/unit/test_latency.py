@@ -167,7 +167,7 @@ def test_countdown_samples_each_delivery_at_the_rate() -> None:
 
 def test_bus_carries_the_source_and_still_decodes_older_messages() -> None:
     """The source travels over the cluster bus; a message from a node that predates it decodes with source ""."""
-    message = Message("ch", "E", {"a": 1}, None, None, 12.5, "pusher")
+    message = Message("ch", "E", {"a": 1}, None, None, 12.5, source="pusher")
     decoded = bus.decode("- " + bus.encode(message))
     assert decoded is not None and decoded.source == "pusher" and decoded.accepted_at == 12.5
     old = bus.decode('- {"c":"ch","e":"E","d":1,"x":null,"t":3.0}')

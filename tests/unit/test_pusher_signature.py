@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from realtime_sio import errors
+from realtime_sio.auth import pusher_signature
 from realtime_sio.auth.pusher_signature import (
     body_md5,
     sign,
@@ -174,3 +175,35 @@ def test_undecodable_query_values_are_refused_not_raised() -> None:
     assert _code(_query(body_md5="\udcff")) == errors.API_SIGNATURE_INVALID.code
     assert _code(_query(auth_signature="\udcff")) == errors.API_SIGNATURE_INVALID.code
     assert _code(_query(), path="/apps/\udcff/events") == errors.API_SIGNATURE_INVALID.code
+
+
+# -- channel subscriptions (pusher-reverb-soketi.md §5 vectors) --------------------------------------------------------
+
+_KEY, _SECRET = "278d425bdf160c739803", "7ad3773142a6692b25b8"
+
+
+def test_private_channel_vector() -> None:
+    """Pusher's worked example for private-foobar and socket 1234.1234."""
+    expected = "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
+    assert pusher_signature.channel_auth(_KEY, _SECRET, "1234.1234", "private-foobar") == expected
+    assert pusher_signature.channel_auth_valid(_KEY, _SECRET, "1234.1234", "private-foobar", expected)
+
+
+def test_presence_channel_vector() -> None:
+    """The signature covers channel_data as the exact string sent."""
+    data = '{"user_id":10,"user_info":{"name":"Mr. Pusher"}}'
+    expected = "278d425bdf160c739803:afaed3695da2ffd16931f457e338e6c9f2921fa133ce7dac49f529792be6304c"
+    assert pusher_signature.channel_auth(_KEY, _SECRET, "1234.1234", "presence-foobar", data) == expected
+    assert pusher_signature.channel_auth_valid(_KEY, _SECRET, "1234.1234", "presence-foobar", expected, data)
+    respaced = '{"user_id": 10, "user_info": {"name": "Mr. Pusher"}}'
+    assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1234.1234", "presence-foobar", expected, respaced)
+
+
+def test_channel_auth_refusals() -> None:
+    """Other socket, other channel, other key prefix, non-strings and huge values never verify (and never raise)."""
+    good = pusher_signature.channel_auth(_KEY, _SECRET, "1.1", "private-a")
+    assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1.2", "private-a", good)
+    assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1.1", "private-b", good)
+    assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1.1", "private-a", "other" + good[len(_KEY) :])
+    for bad in (None, 5, "", "\udcff", "x" * 10_000):
+        assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1.1", "private-a", bad)

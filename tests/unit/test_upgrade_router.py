@@ -10,6 +10,7 @@ from realtime_sio.engine.upgrade_router import (
     Reply,
     error_reply,
     is_engineio_websocket,
+    is_pusher_websocket,
     parse_head,
     polling_body_length,
     render_reply,
@@ -95,6 +96,35 @@ def test_refusals_are_catalogue_errors_that_end_the_connection() -> None:
     assert b"Connection: close" in lines and b"Sec-WebSocket-Version: 13" in lines
     assert f"Content-Length: {len(body)}".encode() in lines
     assert json.loads(body)["error"] == {**errors.WEBSOCKET_VERSION.payload("expected 13")}
+
+
+PUSHER = (
+    b"GET /app/key-1?protocol=7&client=js&version=8.4.0&flash=false HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
+)
+
+
+def test_pusher_upgrades_are_routed_by_prefix() -> None:
+    """A valid upgrade under /app/ is the Pusher server's; a plain GET, a bare /app/ or a broken upgrade is aiohttp's."""
+    parsed = parse_head(PUSHER)
+    assert parsed is not None and is_pusher_websocket(*parsed, "/app/")
+    assert not is_engineio_websocket(*parsed, PATH)
+    for head in (
+        PUSHER.replace(b"Upgrade: websocket\r\n", b""),
+        PUSHER.replace(b"/app/key-1", b"/app/"),
+        PUSHER.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        PUSHER.replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"short"),
+    ):
+        other = parse_head(head)
+        assert other is not None and not is_pusher_websocket(*other, "/app/")
+
+
+def test_pusher_wrong_version_is_426() -> None:
+    """Version 8 under /app/ is answered 426 when the Pusher endpoint is served, else left to aiohttp."""
+    parsed = parse_head(PUSHER.replace(b"Version: 13", b"Version: 8"))
+    assert parsed is not None
+    assert wrong_websocket_version(parsed[0], parsed[1], parsed[3], PATH, "/app/")
+    assert not wrong_websocket_version(parsed[0], parsed[1], parsed[3], PATH)
 
 
 def polling(head: bytes, max_body: int = 1000) -> int | None:
