@@ -59,6 +59,8 @@ from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.presence import LocalPresence, PresenceStore
 from realtime_sio.publish.pusher_api import PusherApi
+from realtime_sio.publish.terminations import CHANNEL as TERMINATIONS
+from realtime_sio.publish.terminations import UserTerminations
 from realtime_sio.pusher.hub import Hub
 from realtime_sio.pusher.server import PusherServer
 from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
@@ -143,7 +145,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
                 counts[channel] = counts.get(channel, 0) + n
         return counts
 
-    delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None)
+    terminations = UserTerminations()  # terminate_connections: every node closes the user's connections, both protocols
+    delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None, controls={TERMINATIONS: terminations.received})
     if settings.redis.url:
         broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, lifecycle, local_counts)
     else:
@@ -167,6 +170,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         authorizer=authorizer,
     )
     sio.register_namespace(namespace)
+    terminations.add("socketio", lambda app_id, user_id: namespace.terminate_user(user_id))  # sockets belong to no app
     manager.on_connected = namespace.after_connect
 
     bodies = request_bodies.middleware(
@@ -200,6 +204,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         max_channel_length=settings.max_channel_name_length,
         timestamp_window=settings.pusher.timestamp_window,
         max_batch=settings.pusher.max_batch_events,
+        terminations=terminations,
     )
     web_app.add_routes(pusher.routes())
     if authorizer is not None:
@@ -231,6 +236,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
             settings, settings.pusher.apps, hub, broadcaster, presence, metrics, refusals, admission.refuse, lambda: health.draining
         )
         pusher_ref.append(pusher_ws)
+        terminations.add("pusher", _async_count(pusher_ws.terminate_user))
         _protocol_gauges(metrics, lambda: len(namespace.connections), lambda: len(hub.sessions), manager, hub)
     upgrades = Upgrades(
         path=ENGINEIO_PATH,
@@ -284,6 +290,13 @@ def _protocol_gauges(
 def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     async def closer() -> None:
         close()
+
+    return closer
+
+
+def _async_count(close: Callable[[str, str], int]) -> Callable[[str, str], Awaitable[int]]:
+    async def closer(app_id: str, user_id: str) -> int:
+        return close(app_id, user_id)
 
     return closer
 

@@ -44,6 +44,7 @@ class Connection:
     cookie: str | None
     positions: dict[str, Cursor]  # recovery positions presented at connect, consumed on join
     channels: set[str] = field(default_factory=set)
+    member_ids: set[str] = field(default_factory=set)  # the user ids it joined presence channels as (delegated auth)
     # settling[i] = (channel, cursor, gate) joined in the connect handler, brought up to date after CONNECT is sent
     settling: list[tuple[str, Cursor | None, list[Message]]] = field(default_factory=list)
     tokens: float = 0.0
@@ -272,6 +273,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._joined[kind].inc()
         log.debug("channel_joined", sid=sid, channel=channel, user_id=conn.identity.user_id)
         if member is not None and joined is not None:
+            conn.member_ids.add(str(member.user_id))
             await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
             if joined.first_for_user:
                 await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
@@ -336,6 +338,15 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         payload = error.payload(detail)
         await self.emit("subscription_error", (channel, code_status, payload), to=sid)
         return {"ok": False, "channel": channel, "status": code_status, **payload}
+
+    # -- operations ------------------------------------------------------------------------------------------
+    async def terminate_user(self, user_id: str) -> int:
+        """Disconnect every socket of ``user_id`` on this node (its JWT identity, or a presence member as that user):
+        a server-side disconnect, which socket.io-client and Echo do not reconnect from. Returns how many."""
+        sids = [sid for sid, conn in self.connections.items() if conn.identity.user_id == user_id or user_id in conn.member_ids]
+        for sid in sids:
+            await self.disconnect(sid)
+        return len(sids)
 
     # -- whispers and ping -------------------------------------------------------------------------------------
     async def on_client_event(self, sid: str, data: Any = None, *_: Any) -> None:
