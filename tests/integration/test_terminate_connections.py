@@ -119,3 +119,18 @@ async def test_terminate_refusals(two_nodes: list[ServerProcess], pushers: Any) 
 
     await member.ping()  # a round trip after the refused requests
     assert member.close_code is None and member.named("pusher:error") == []
+
+
+async def test_terminate_answers_503_when_redis_is_away(
+    redis_server: RedisServer, server_factory: Callable[..., ServerProcess], clients: Any
+) -> None:
+    """With Redis down the termination cannot reach the other nodes: 503 unavailable (retryable), and it is not
+    carried out on this node alone either (an ephemeral signal's local fallback does not apply)."""
+    node = server_factory(REALTIME_SIO_REDIS_URL=redis_server.url, REALTIME_SIO_PUSHER_APPS=PUSHER_APPS)
+    await ready(node)
+    sio5, reasons5 = await socketio_user(clients, node.url, 5)
+    redis_server.stop()
+    status, body = await signed(node, "POST", terminate_path("5"), b"{}")
+    assert (status, body["error"]["code"], body["error"]["retryable"]) == (503, "unavailable", True)
+    assert await sio5.sio.call("ping", timeout=5) == "pong"  # a round trip: the socket is still served
+    assert reasons5 == [] and sio5.sio.connected
