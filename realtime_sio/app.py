@@ -106,18 +106,10 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     metrics = metrics_module.create(registry)
     health = Health()
     admission = Admission(health, metrics, settings.admission.max_lag, settings.admission.fd_reserve)
-    sio_ref: list[socketio.AsyncServer] = []
-    pusher_ref: list[PusherServer] = []  # the hub's slow-reader callback reaches the server built after it
-    dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
-
     def slow_consumer(eio_sid: str) -> None:
+        """A Socket.IO socket dropped by fan-out as a slow reader (sio/fanout.py drops it)."""
         metrics.slow_consumer_disconnects.inc()
         log.warning("slow_consumer_disconnected", eio_sid=eio_sid)
-        sock = sio_ref[0].eio.sockets.get(eio_sid)
-        if sock is not None and not sock.closing:
-            task = asyncio.get_running_loop().create_task(sio_server.drop(sock))
-            dropping.add(task)
-            task.add_done_callback(dropping.discard)
 
     manager = LeanManager(settings.engine.max_buffered_bytes, on_slow_consumer=slow_consumer)
     sio = sio_server.create(settings, manager)
@@ -129,13 +121,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio.on_malformed = malformed_packet
     refusals = Refusals(metrics)
     sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
-    sio_ref.append(sio)
 
     lifecycle = Lifecycle()
     presence: PresenceStore
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
-    hub = _pusher_hub(settings, pusher_ref)
+    hub = _pusher_hub(settings, metrics)
 
     def local_counts() -> dict[str, int]:
         """This node's channel → subscribers, Socket.IO and Pusher together (the directory, the node's counts)."""
@@ -217,7 +208,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         )
     if settings.dashboard.token:  # unset: no route, so /dashboard answers 404
         feed = dashboard_feed.Feed(
-            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__
+            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__,
+            pusher_connections=(lambda: len(hub.sessions)) if hub is not None else (lambda: 0),
         )
         streams = Streams(feed, settings.dashboard.max_streams)
         web_app.add_routes(dashboard_routes(settings.dashboard.token, feed, streams))
@@ -235,7 +227,6 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         pusher_ws = PusherServer(
             settings, settings.pusher.apps, hub, broadcaster, presence, metrics, refusals, admission.refuse, lambda: health.draining
         )
-        pusher_ref.append(pusher_ws)
         terminations.add("pusher", _async_count(pusher_ws.terminate_user))
         _protocol_gauges(metrics, lambda: len(namespace.connections), lambda: len(hub.sessions), manager, hub)
     upgrades = Upgrades(
@@ -263,7 +254,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     return realtime
 
 
-def _pusher_hub(settings: Settings, pusher_ref: list[PusherServer]) -> Hub | None:
+def _pusher_hub(settings: Settings, metrics: Metrics) -> Hub | None:
     """This node's Pusher subscribers, when the Pusher WebSocket is served (an app is configured and it is on)."""
     if not (settings.pusher.websocket and settings.pusher.apps):
         return None
@@ -273,8 +264,14 @@ def _pusher_hub(settings: Settings, pusher_ref: list[PusherServer]) -> Hub | Non
         p.activity_timeout,
         p.pong_timeout,
         p.cache_channels,
-        on_slow_consumer=lambda session: pusher_ref[0].drop(session),
+        on_slow_consumer=lambda session: _pusher_slow_consumer(metrics, session.socket_id),
     )
+
+
+def _pusher_slow_consumer(metrics: Metrics, socket_id: str) -> None:
+    """A Pusher connection dropped by the hub as a slow reader (pusher/hub.py drops it)."""
+    metrics.slow_consumer_disconnects.inc()
+    log.warning("slow_consumer_disconnected", socket_id=socket_id, protocol="pusher")
 
 
 def _protocol_gauges(

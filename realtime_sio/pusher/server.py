@@ -325,12 +325,6 @@ class PusherServer:
                 closed += 1
         return closed
 
-    def drop(self, session: PusherSession) -> None:
-        """A slow reader: drop the connection now, unsent data included."""
-        self._metrics.slow_consumer_disconnects.inc()
-        log.warning("slow_consumer_disconnected", socket_id=session.socket_id, protocol="pusher")
-        session.connection.abort()
-
 
 def _is_user(session: PusherSession, user_id: str) -> bool:
     """True when ``session`` signed in as ``user_id`` or joined a presence channel as that user."""

@@ -147,3 +147,12 @@ def test_series_feed_the_sparklines() -> None:
     assert len(result["connections"]) == 60 and result["connections"][-1] == 99 % 3
     assert result["deliveries_per_second"] == [10.0] * 60
     assert snapshot.series(samples[:1]) == {"connections": [0.0], "deliveries_per_second": []}
+
+
+def test_pusher_connections_are_counted_beside_socketio_ones() -> None:
+    """Open connections count both protocols; the Pusher ones are also shown on their own."""
+    connections = {"w1": conn("1", "a")}
+    samples = [snapshot.Sample(at=0.0), snapshot.Sample(at=1.0)]
+    c = snapshot.build(samples, live(connections, pusher_connections=4))["connections"]
+    assert (c["open"], c["websocket"], c["pusher"]) == (5, 1, 4)
+
