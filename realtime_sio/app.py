@@ -61,6 +61,8 @@ from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.presence import LocalPresence, PresenceStore
 from realtime_sio.publish.pusher_api import PusherApi
+from realtime_sio.publish.terminations import CHANNEL as TERMINATIONS
+from realtime_sio.publish.terminations import UserTerminations
 from realtime_sio.pusher.hub import Hub
 from realtime_sio.pusher.server import PusherServer
 from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
@@ -106,18 +108,10 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     metrics = metrics_module.create(registry)
     health = Health()
     admission = Admission(health, metrics, settings.admission.max_lag, settings.admission.fd_reserve)
-    sio_ref: list[socketio.AsyncServer] = []
-    pusher_ref: list[PusherServer] = []  # the hub's slow-reader callback reaches the server built after it
-    dropping: set[asyncio.Task[None]] = set()  # strong references to in-flight slow-consumer drops
-
     def slow_consumer(eio_sid: str) -> None:
+        """A Socket.IO socket dropped by fan-out as a slow reader (sio/fanout.py drops it)."""
         metrics.slow_consumer_disconnects.inc()
         log.warning("slow_consumer_disconnected", eio_sid=eio_sid)
-        sock = sio_ref[0].eio.sockets.get(eio_sid)
-        if sock is not None and not sock.closing:
-            task = asyncio.get_running_loop().create_task(sio_server.drop(sock))
-            dropping.add(task)
-            task.add_done_callback(dropping.discard)
 
     manager = LeanManager(settings.engine.max_buffered_bytes, on_slow_consumer=slow_consumer)
     acks = AckSampler(settings.latency.ack_sample_rate, metrics.delivery_acknowledged)
@@ -131,13 +125,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio.on_malformed = malformed_packet
     refusals = Refusals(metrics)
     sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
-    sio_ref.append(sio)
 
     lifecycle = Lifecycle()
     presence: PresenceStore
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
-    hub = _pusher_hub(settings, pusher_ref)
+    hub = _pusher_hub(settings, metrics)
 
     def local_counts() -> dict[str, int]:
         """This node's channel → subscribers, Socket.IO and Pusher together (the directory, the node's counts)."""
@@ -147,7 +140,10 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
                 counts[channel] = counts.get(channel, 0) + n
         return counts
 
-    delivery = LocalDelivery(manager, metrics, hub.deliver if hub is not None else None, estimator)
+    terminations = UserTerminations()  # terminate_connections: every node closes the user's connections, both protocols
+    delivery = LocalDelivery(
+        manager, metrics, hub.deliver if hub is not None else None, controls={TERMINATIONS: terminations.received}, estimator=estimator
+    )
     if settings.redis.url:
         broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, lifecycle, local_counts)
     else:
@@ -172,6 +168,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         acks=acks if estimator is not None else None,
     )
     sio.register_namespace(namespace)
+    terminations.add("socketio", lambda app_id, user_id: namespace.terminate_user(user_id))  # sockets belong to no app
     manager.on_connected = namespace.after_connect
 
     bodies = request_bodies.middleware(
@@ -205,6 +202,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         max_channel_length=settings.max_channel_name_length,
         timestamp_window=settings.pusher.timestamp_window,
         max_batch=settings.pusher.max_batch_events,
+        terminations=terminations,
     )
     web_app.add_routes(pusher.routes())
     if authorizer is not None:
@@ -217,7 +215,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         )
     if settings.dashboard.token:  # unset: no route, so /dashboard answers 404
         feed = dashboard_feed.Feed(
-            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__
+            metrics.registry, namespace.connections, presence, health, dashboard_feed.transport_lookup(sio), __version__,
+            pusher_connections=(lambda: len(hub.sessions)) if hub is not None else (lambda: 0),
         )
         streams = Streams(feed, settings.dashboard.max_streams)
         web_app.add_routes(dashboard_routes(settings.dashboard.token, feed, streams))
@@ -235,7 +234,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         pusher_ws = PusherServer(
             settings, settings.pusher.apps, hub, broadcaster, presence, metrics, refusals, admission.refuse, lambda: health.draining
         )
-        pusher_ref.append(pusher_ws)
+        terminations.add("pusher", _async_count(pusher_ws.terminate_user))
         _protocol_gauges(metrics, lambda: len(namespace.connections), lambda: len(hub.sessions), manager, hub)
     upgrades = Upgrades(
         path=ENGINEIO_PATH,
@@ -262,7 +261,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     return realtime
 
 
-def _pusher_hub(settings: Settings, pusher_ref: list[PusherServer]) -> Hub | None:
+def _pusher_hub(settings: Settings, metrics: Metrics) -> Hub | None:
     """This node's Pusher subscribers, when the Pusher WebSocket is served (an app is configured and it is on)."""
     if not (settings.pusher.websocket and settings.pusher.apps):
         return None
@@ -272,8 +271,14 @@ def _pusher_hub(settings: Settings, pusher_ref: list[PusherServer]) -> Hub | Non
         p.activity_timeout,
         p.pong_timeout,
         p.cache_channels,
-        on_slow_consumer=lambda session: pusher_ref[0].drop(session),
+        on_slow_consumer=lambda session: _pusher_slow_consumer(metrics, session.socket_id),
     )
+
+
+def _pusher_slow_consumer(metrics: Metrics, socket_id: str) -> None:
+    """A Pusher connection dropped by the hub as a slow reader (pusher/hub.py drops it)."""
+    metrics.slow_consumer_disconnects.inc()
+    log.warning("slow_consumer_disconnected", socket_id=socket_id, protocol="pusher")
 
 
 def _protocol_gauges(
@@ -289,6 +294,13 @@ def _protocol_gauges(
 def _async(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     async def closer() -> None:
         close()
+
+    return closer
+
+
+def _async_count(close: Callable[[str, str], int]) -> Callable[[str, str], Awaitable[int]]:
+    async def closer(app_id: str, user_id: str) -> int:
+        return close(app_id, user_id)
 
     return closer
 

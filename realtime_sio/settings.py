@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,8 @@ class PusherApp:
     id: str
     key: str
     secret: str = field(repr=False)
+    # Reverb's per-app allowed_origins for /app/{key} ([[apps]] in the config file); () = CORS_ORIGINS decides
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -555,9 +557,13 @@ def load_config_file(path: str) -> tuple[tuple[ChannelRule, ...] | None, tuple[P
 
 
 def _parse_app(entry: Any, where: str) -> PusherApp:
-    if not isinstance(entry, dict) or set(entry) != {"id", "key", "secret"}:
-        raise SettingsError(f"{where}: expected a table with exactly id, key and secret")
-    return pusher_app(where, entry["id"], entry["key"], entry["secret"])
+    if not isinstance(entry, dict) or not {"id", "key", "secret"} <= set(entry) <= {"id", "key", "secret", "allowed_origins"}:
+        raise SettingsError(f"{where}: expected a table with id, key, secret and optionally allowed_origins")
+    app = pusher_app(where, entry["id"], entry["key"], entry["secret"])
+    origins = entry.get("allowed_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) and o.strip() for o in origins):
+        raise SettingsError(f"{where}: allowed_origins: expected a list of origins or host patterns, e.g. [\"https://app.example.com\"]")
+    return replace(app, allowed_origins=tuple(o.strip() for o in origins))
 
 
 def load_rules_file(path: str) -> tuple[ChannelRule, ...]:

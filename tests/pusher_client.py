@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from realtime_sio.auth.pusher_signature import channel_auth
+from realtime_sio.auth.pusher_signature import channel_auth, user_auth
 from tests.support import eventually
 
 APP_ID, APP_KEY, APP_SECRET = "app-1", "key-1", "secret-one-0123456789"
@@ -94,6 +94,12 @@ class PusherClient:
         data = json.loads(ok["data"])
         assert isinstance(data, dict)
         return data
+
+    async def signin(self, user_data: str, auth: str | None = None) -> None:
+        """``pusher:signin`` as pusher-js sends it, signed the way Laravel's ``/broadcasting/user-auth`` signs."""
+        assert self.socket_id is not None
+        signature = auth if auth is not None else user_auth(self.key, APP_SECRET, self.socket_id, user_data)
+        await self.send({"event": "pusher:signin", "data": {"auth": signature, "user_data": user_data}})
 
     async def ping(self) -> None:
         """A round trip: every message the server sent before the pong has arrived."""

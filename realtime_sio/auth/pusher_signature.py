@@ -130,3 +130,17 @@ def channel_auth_valid(key: str, secret: str, socket_id: str, channel: str, auth
         return False
     expected = channel_auth(key, secret, socket_id, channel, channel_data)
     return hmac.compare_digest(expected.encode(), _raw(auth))
+
+
+def user_auth(key: str, secret: str, socket_id: str, user_data: str) -> str:
+    """The ``auth`` of a ``pusher:signin`` (user authentication): ``key:hex HMAC-SHA256(secret,
+    "<socket_id>::user::<user_data>")``, with ``user_data`` the exact JSON string the client sends."""
+    digest = hmac.new(secret.encode(), _raw(f"{socket_id}::user::{user_data}"), hashlib.sha256).hexdigest()
+    return f"{key}:{digest}"
+
+
+def user_auth_valid(key: str, secret: str, socket_id: str, user_data: str, auth: object) -> bool:
+    """True when ``auth`` is this app's signature of ``user_data`` for this socket (constant-time compare)."""
+    if not isinstance(auth, str) or len(auth) > 512:
+        return False
+    return hmac.compare_digest(user_auth(key, secret, socket_id, user_data).encode(), _raw(auth))

@@ -170,11 +170,13 @@ class RedisBus:
         return f"{self._prefix}:top:{channel}"
 
     # -- Transport ---------------------------------------------------------------------------------------------
-    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
+    async def send(
+        self, message: Message, record: bool, once_key: str | None = None, *, local_fallback: bool = True
+    ) -> str | None | Literal[False]:
         try:
             raw = await self._publish(message, record, once_key)
         except RedisError:
-            if record:
+            if record or not local_fallback:
                 raise
             # Ephemeral signals still reach this node's own sockets while Redis is away.
             self._deliver(message)

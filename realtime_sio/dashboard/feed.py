@@ -58,6 +58,7 @@ class Feed:
         transport_of: Callable[[str], str],
         version: str,
         *,
+        pusher_connections: Callable[[], int] = lambda: 0,
         min_interval: float = 0.5,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -69,6 +70,7 @@ class Feed:
         self._health = health
         self._transport_of = transport_of
         self._version = version
+        self._pusher_connections = pusher_connections
         self._min_interval = min_interval
         self._interval = interval
         self._clock = clock
@@ -120,6 +122,7 @@ class Feed:
             connections=self._connections,
             transport_of=self._transport_of,
             presence=await self._presence_counts(),
+            pusher_connections=self._pusher_connections(),
         )
         return snapshot.build(list(self._samples), live)
 

@@ -62,13 +62,15 @@ class Live:
     connections: Mapping[str, Connection]  # sid → Connection (the namespace's live dict)
     transport_of: Callable[[str], str]  # sid → "websocket" | "polling" | "unknown"
     presence: Mapping[str, int] | None  # presence channel → distinct users; None when the store did not answer
+    pusher_connections: int = 0  # open Pusher protocol connections (/app/{key}); ``connections`` is Socket.IO's
 
 
 class ConnectionsPanel(TypedDict):
-    open: int
-    authenticated: int
-    websocket: int
-    polling: int
+    open: int  # both protocols
+    authenticated: int  # Socket.IO sockets with a verified JWT
+    websocket: int  # Socket.IO over WebSocket
+    polling: int  # Socket.IO over long-polling
+    pusher: int  # Pusher protocol (pusher-js, Echo's reverb/pusher broadcasters)
     connects_per_second: float | None
     disconnects_per_second: float | None
     refused_per_second: float | None
@@ -356,10 +358,11 @@ def build(samples: Sequence[Sample], live: Live) -> Snapshot:
         "redis": {"state": live.redis_state, "up": now.redis_up >= 1.0},
         "process": {"rss_bytes": now.rss_bytes},
         "connections": {
-            "open": len(live.connections),
+            "open": len(live.connections) + live.pusher_connections,
             "authenticated": authenticated,
             "websocket": transports["websocket"],
             "polling": transports["polling"],
+            "pusher": live.pusher_connections,
             "connects_per_second": _round(rate(now, rate_base, "connects")),
             "disconnects_per_second": _round(rate(now, rate_base, "disconnects")),
             "refused_per_second": _round(rate(now, rate_base, "refused")),

@@ -180,6 +180,19 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         sink = self.sink
         return None if sink is None or sink.is_closing() else sink.buffered()
 
+    async def drop(self) -> None:
+        """Close at once, even when the writer is stuck on a client that stopped reading: no CLOSE packet, and the
+        transport is aborted (a blocked ``ws.send()`` raises and the writer exits)."""
+        if not self.closed and not self.closing:
+            await self.close(wait=False, abort=True)
+        if self.abort_transport is not None:
+            self.abort_transport()
+
+    def drop_soon(self) -> None:
+        """:meth:`drop` from synchronous code (fan-out finding a slow reader, a deferred recovery)."""
+        if not self.closing:
+            _spawn(self.drop())
+
     async def send(self, pkt: Any) -> None:
         if self.lean is not None:
             if not self.closed:

@@ -35,11 +35,14 @@ class Message:
 class Transport(Protocol):
     """Carries messages to every node and keeps the recovery history."""
 
-    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
+    async def send(
+        self, message: Message, record: bool, once_key: str | None = None, *, local_fallback: bool = True
+    ) -> str | None | Literal[False]:
         """Deliver ``message`` on every node (recording it first when ``record``); returns its position.
 
         With ``once_key``, only if no node sent a message under that key before (else returns False, sends nothing).
-        Raises when delivery cannot be guaranteed (the caller answers 503 and nothing was accepted).
+        Raises when delivery cannot be guaranteed (the caller answers 503 and nothing was accepted), except for an
+        unrecorded message with ``local_fallback``, which then reaches this node's sockets only.
         """
         ...
 
@@ -88,7 +91,9 @@ class LocalTransport:
         self._deliver = deliver  # this node's local delivery (publish/delivery.py)
         self._once = OnceKeys(once_seconds)
 
-    async def send(self, message: Message, record: bool, once_key: str | None = None) -> str | None | Literal[False]:
+    async def send(
+        self, message: Message, record: bool, once_key: str | None = None, *, local_fallback: bool = True
+    ) -> str | None | Literal[False]:
         if once_key is not None and not self._once.claim(once_key):
             return False
         if record and self.history is not None:
@@ -157,6 +162,11 @@ class Broadcaster:
         await self.transport.send(message, record=False)
         if source is not None:
             self._received[source].inc()
+
+    async def control(self, channel: str, event: str, data: Any) -> None:
+        """Send an internal signal to every node's delivery (``channel`` starts with ``#``: no socket's room); not
+        recorded. Raises when it cannot reach every node (no fallback to this node alone)."""
+        await self.transport.send(Message(channel, event, data, None, None, time.time()), record=False, local_fallback=False)
 
     async def history_since(self, channel: str, cursor: Cursor) -> Replay:
         """Events of ``channel`` after ``cursor``, or why history no longer reaches back."""

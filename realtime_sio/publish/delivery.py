@@ -10,7 +10,7 @@ replayed and live events reach them in order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from realtime_sio.latency.estimate import Estimator, Stamp
@@ -36,18 +36,27 @@ class LocalDelivery:
         fanout: Fanout,
         metrics: Metrics,
         also: Callable[[Message], int] | None = None,
+        controls: Mapping[str, Callable[[Message], None]] | None = None,
         estimator: Estimator | None = None,
     ) -> None:
         self._fanout = fanout
         self._metrics = metrics
         # also(message): the same event to this node's Pusher subscribers (pusher/hub.py, issue 12), after Socket.IO's
         self._also = also
+        # controls[internal channel] = this node's handler of signals sent with Broadcaster.control (names start
+        # with "#", which no client channel can: publish/terminations.py); they are never fanned out
+        self._controls = dict(controls or {})
         self._estimator = estimator  # delivery latency as users feel it (latency/estimate.py); None = not measured
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self._gates: dict[str, dict[str, list[Message]]] = {}
 
     def deliver(self, message: Message) -> int:
         """Emit ``message`` to this node's members of its room; returns how many sockets it was queued for."""
+        if message.channel[:1] == "#":
+            control = self._controls.get(message.channel)
+            if control is not None:
+                control(message)
+            return 0
         args: tuple[Any, ...] = (message.channel, message.data)
         if message.position is not None:
             args = (message.channel, message.data, {"position": message.position})

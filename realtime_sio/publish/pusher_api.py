@@ -1,4 +1,5 @@
-"""The Pusher Channels HTTP API as Reverb serves it: ``/apps/{app_id}/events``, ``batch_events`` and channel queries.
+"""The Pusher Channels HTTP API as Reverb serves it: ``/apps/{app_id}/events``, ``batch_events``, channel queries and
+``users/{user_id}/terminate_connections``.
 
 Laravel's ``pusher``/``reverb`` broadcaster (pusher-php-server) and every Pusher server SDK call these routes.
 Each request is checked in this order: known app (404) → body size (413) → signature (401,
@@ -32,10 +33,12 @@ from realtime_sio.publish.events_api import (
     error_response,
     read_body,
 )
+from realtime_sio.publish.terminations import UserTerminations
 from realtime_sio.settings import PusherApp
 
 log = logs.get(__name__)
 
+MAX_USER_ID = 128  # as presence user ids (pusher/messages.py)
 INFO_ATTRIBUTES = frozenset({"user_count", "subscription_count"})
 Handler = Callable[[web.Request, bytes], Awaitable[web.Response]]
 
@@ -128,6 +131,7 @@ class PusherApi:
         max_channel_length: int,
         timestamp_window: int,
         max_batch: int,
+        terminations: UserTerminations | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._apps = {app.id: app for app in apps}
@@ -138,6 +142,7 @@ class PusherApi:
         self._max_channel_length = max_channel_length
         self._window = timestamp_window
         self._max_batch = max_batch
+        self._terminations = terminations or UserTerminations()
         self._clock = clock
 
     def routes(self) -> list[web.RouteDef]:
@@ -147,6 +152,9 @@ class PusherApi:
             web.get("/apps/{app_id}/channels", self._guarded("pusher_channels", self.channels)),
             web.get("/apps/{app_id}/channels/{channel}", self._guarded("pusher_channel", self.channel)),
             web.get("/apps/{app_id}/channels/{channel}/users", self._guarded("pusher_users", self.users)),
+            web.post(
+                "/apps/{app_id}/users/{user_id}/terminate_connections", self._guarded("pusher_terminate", self.terminate_connections)
+            ),
         ]
 
     # -- the checks every route shares -------------------------------------------------------------------------
@@ -261,3 +269,16 @@ class PusherApi:
         if kind_of(channel) != "presence":
             raise RealtimeError(errors.API_NOT_PRESENCE)
         return web.json_response({"users": [{"id": m.user_id} for m in await self._directory.users(channel)]})
+
+    async def terminate_connections(self, request: web.Request, body: bytes) -> web.Response:
+        """``POST /apps/{id}/users/{user_id}/terminate_connections``: ``{}`` once every node was told to close the
+        user's connections, Socket.IO and Pusher (publish/terminations.py); 503 when the cluster cannot be reached."""
+        user_id = request.match_info["user_id"]
+        if not user_id or len(user_id) > MAX_USER_ID:
+            raise _invalid(f"user_id must be 1 to {MAX_USER_ID} characters")
+        try:
+            await self._terminations.request(self._broadcaster, request.match_info["app_id"], user_id)
+        except Exception as exc:  # noqa: BLE001 - transport failure: the caller retries on 503
+            log.warning("terminate_failed", error=type(exc).__name__)
+            raise RealtimeError(errors.API_UNAVAILABLE, "the termination could not reach every node") from None
+        return web.json_response({})

@@ -2,7 +2,8 @@
 
 pusher-js 8 connects to ``/app/KEY?protocol=7&client=js&version=8.x&flash=false``. Checked in Reverb's order: the
 app key (unknown → 4001), the protocol version (not 5-7 → 4007; absent is accepted, as Reverb does), the
-``Origin`` (→ 4009). Origins follow ``CORS_ORIGINS``, the Socket.IO rule: ``*`` admits any; a listed entry admits
+``Origin`` (→ 4009). Origins follow the app's own ``allowed_origins`` (``[[apps]]`` in the config file, as Reverb's
+per-app setting) or, when it has none, ``CORS_ORIGINS``, the Socket.IO rule: ``*`` admits any; a listed entry admits
 that origin (``https://app.example.com``) or, Reverb-style, a host pattern (``app.example.com``,
 ``*.example.com``); a page on the server's own host and a client sending no ``Origin`` (not a browser) are always
 admitted.
@@ -61,6 +62,6 @@ def check(
     protocol = parse_qs(str(environ.get("QUERY_STRING", ""))).get("protocol")
     if protocol is not None and protocol[-1] not in PROTOCOLS:
         return messages.UNSUPPORTED_PROTOCOL
-    if not origin_allowed(environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST"), allowed_origins):
+    if not origin_allowed(environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST"), app.allowed_origins or allowed_origins):
         return messages.ORIGIN_NOT_ALLOWED
     return app

@@ -137,7 +137,8 @@ class Hub:
             if sink.is_closing():
                 continue
             if sink.buffered() + size > limit:
-                self._on_slow_consumer(session)
+                self._on_slow_consumer(session)  # counted and logged by the app
+                session.connection.abort()  # unsent data included; the session's end runs the server's leave
                 continue
             sink.write(data)
             delivered += 1

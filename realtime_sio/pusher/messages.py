@@ -39,6 +39,8 @@ NOT_A_MEMBER = PusherError(4009, "The client is not a member of the specified ch
 CLIENT_EVENTS_PRIVATE_ONLY = PusherError(
     4009, "Client events are only allowed on private and presence channels", "pusher_client_event_public_channel"
 )
+BAD_SIGNIN = PusherError(4009, "Invalid signin: a signed user_data JSON object with a non-empty string id", "pusher_bad_signin")
+TERMINATED = PusherError(4009, "User connection terminated", "pusher_user_terminated")
 OVER_CAPACITY = PusherError(4100, "Over capacity", "pusher_over_capacity")
 UNAVAILABLE = PusherError(4100, "Presence is unavailable right now; retry", "pusher_presence_unavailable")
 RECONNECT = PusherError(4200, "Server is shutting down; reconnect", "pusher_draining")
@@ -108,6 +110,34 @@ def subscribe(data: Any) -> Subscribe | None:
     if channel_data is not None and not isinstance(channel_data, str):
         return None
     return Subscribe(doc["channel"], auth, channel_data)
+
+
+@dataclass(frozen=True, slots=True)
+class Signin:
+    """``pusher:signin`` data: the signature and the exact ``user_data`` JSON string it signs, with its user id."""
+
+    auth: str
+    user_data: str
+    user_id: str
+
+
+def signin(data: Any) -> Signin | None:
+    """``{auth, user_data}`` whose ``user_data`` is a JSON object with a non-empty string ``id`` (at most 128
+    characters, as presence user ids), or None (pusher-js itself drops a signin whose id is not a string)."""
+    doc = _object(data)
+    if doc is None:
+        return None
+    auth, user_data = doc.get("auth"), doc.get("user_data")
+    if not isinstance(auth, str) or not isinstance(user_data, str) or len(user_data) > 10_000:
+        return None
+    try:
+        user = json.loads(user_data)
+    except ValueError:
+        return None
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not user_id or len(user_id) > 128:
+        return None
+    return Signin(auth, user_data, user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +228,11 @@ def client_event(name: str, channel: str, data: Any, user_id: str | None = None)
     if user_id is not None:
         doc["user_id"] = user_id
     return _dumps(doc)
+
+
+def signin_success(user_data: str) -> str:
+    """``pusher:signin_success`` carrying the signed ``user_data`` string back (pusher-js parses it for the id)."""
+    return _dumps({"event": "pusher:signin_success", "data": _dumps({"user_data": user_data})})
 
 
 def cache_miss(channel: str) -> str:

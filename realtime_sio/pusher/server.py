@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from realtime_sio import logs
-from realtime_sio.auth.pusher_signature import channel_auth_valid
+from realtime_sio.auth.pusher_signature import channel_auth_valid, user_auth_valid
 from realtime_sio.channels import is_valid_name, kind_of
 from realtime_sio.engine.connection import WebSocketConnection
 from realtime_sio.errors import ErrorCode
@@ -36,6 +36,8 @@ from realtime_sio.pusher.session import MAX_PENDING, PusherSession
 from realtime_sio.settings import PusherApp, Settings
 
 log = logs.get(__name__)
+
+SERVER_TO_USER = "#server-to-user-"  # pusher-js subscribes to #server-to-user-<id> after a successful signin
 
 YIELD_EVERY = 32  # messages handled in a row before a session's task lets other work run
 
@@ -68,6 +70,7 @@ class PusherServer:
             "pusher:subscribe": self._subscribe,
             "pusher:unsubscribe": self._unsubscribe,
             "pusher:ping": self._ping,
+            "pusher:signin": self._signin,
         }
         self._run = self._drain_pending  # one bound method shared by every session
 
@@ -166,6 +169,11 @@ class PusherServer:
             return
         channel = request.channel
         s = self._settings
+        if session.user_id is not None and channel == SERVER_TO_USER + session.user_id:
+            # pusher-js's own channel for events sent to the signed-in user: acknowledged so the client does not
+            # wait on it; nothing is published there (sendToUser is not served).
+            session.send(messages.subscription_succeeded(channel))
+            return
         if not is_valid_name(channel, s.max_channel_name_length):
             self._error(session, messages.INVALID_CHANNEL, channel[:80], channel[:200], 400)
             return
@@ -242,6 +250,19 @@ class PusherServer:
         if joined.first_for_user:
             await self._broadcaster.signal(channel, PRESENCE_JOINING, member.wire(), except_sid=session.socket_id)
 
+    async def _signin(self, session: PusherSession, inbound: Inbound) -> None:
+        """User authentication: a ``user_data`` signed by the app (Laravel's ``/broadcasting/user-auth``) names the
+        connection's user, whom ``terminate_connections`` can then reach (as on Pusher)."""
+        request = messages.signin(inbound.data)
+        app = session.app
+        if request is None or not user_auth_valid(app.key, app.secret, session.socket_id, request.user_data, request.auth):
+            self._metrics.auth_failures.labels(reason=messages.BAD_SIGNIN.reason).inc()
+            self._error(session, messages.BAD_SIGNIN, "pusher:signin with a bad signature or user_data")
+            return
+        session.user_id = request.user_id
+        session.send(messages.signin_success(request.user_data))
+        log.debug("pusher_signed_in", socket_id=session.socket_id, user_id=request.user_id)
+
     async def _unsubscribe(self, session: PusherSession, inbound: Inbound) -> None:
         request = messages.subscribe(inbound.data)
         if request is None:
@@ -293,8 +314,18 @@ class PusherServer:
             if not session.connection.ended:
                 session.fail(messages.RECONNECT)
 
-    def drop(self, session: PusherSession) -> None:
-        """A slow reader: drop the connection now, unsent data included."""
-        self._metrics.slow_consumer_disconnects.inc()
-        log.warning("slow_consumer_disconnected", socket_id=session.socket_id, protocol="pusher")
-        session.connection.abort()
+    def terminate_user(self, app_id: str, user_id: str) -> int:
+        """Close every connection of ``user_id`` to app ``app_id`` on this node: signed in as that user, or a member of
+        a presence channel as that user. ``pusher:error`` 4009, then close 4009 (pusher-js does not reconnect);
+        returns how many were closed."""
+        closed = 0
+        for session in self.hub.sessions_of(lambda s: s.app.id == app_id and _is_user(s, user_id)):
+            if not session.connection.ended:
+                session.fail(messages.TERMINATED)
+                closed += 1
+        return closed
+
+
+def _is_user(session: PusherSession, user_id: str) -> bool:
+    """True when ``session`` signed in as ``user_id`` or joined a presence channel as that user."""
+    return session.user_id == user_id or user_id in session.channels.values()

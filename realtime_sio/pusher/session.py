@@ -44,6 +44,7 @@ class PusherSession:
         "socket_id",
         "subscribe_tokens",
         "task",
+        "user_id",
     )
 
     def __init__(
@@ -68,6 +69,7 @@ class PusherSession:
         self.pending: deque[Inbound] | None = None  # messages waiting for the task, in arrival order
         self.task: asyncio.Task[None] | None = None
         self.ended = False
+        self.user_id: str | None = None  # set by a valid pusher:signin (user authentication)
         self.run = run  # the server's handler loop (shared by every session: one function, not a bound method)
 
     # -- what the WebSocket calls (deliver_to) ------------------------------------------------------------------

@@ -6,8 +6,8 @@ packet and puts it straight onto each recipient's Engine.IO send queue: no task,
 an ack callback keep the library path.
 
 Every send queue counts the bytes it holds (:class:`ByteQueue`); a recipient whose queue would pass
-``max_buffered_bytes`` is a slow reader and is disconnected (``on_slow_consumer``), so one client that stops reading
-cannot grow memory without bound.
+``max_buffered_bytes`` is a slow reader and is dropped (``on_slow_consumer`` is told, for the metric and the log), so
+one client that stops reading cannot grow memory without bound.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
             if outcome > 0:
                 delivered += 1
             elif outcome == SLOW:
-                self.on_slow_consumer(eio_sid)
+                self.on_slow_consumer(eio_sid)  # counted and logged by the app
+                sock.drop_soon()
         return delivered
 
     def channel_counts(self, namespace: str = "/") -> dict[str, int]:

@@ -7,7 +7,6 @@ Handlers parse (``sio/payloads.py``), decide (``auth.rules`` / ``auth.laravel``,
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from realtime_sio.publish.history import Cursor
 from realtime_sio.publish.presence import JoinResult, PresenceStore
 from realtime_sio.settings import Settings
 from realtime_sio.sio import payloads
-from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.recovery import Recovery, RecoveryDeferred
 
 log = logs.get(__name__)
@@ -45,6 +43,7 @@ class Connection:
     cookie: str | None
     positions: dict[str, Cursor]  # recovery positions presented at connect, consumed on join
     channels: set[str] = field(default_factory=set)
+    member_ids: set[str] = field(default_factory=set)  # the user ids it joined presence channels as (delegated auth)
     # settling[i] = (channel, cursor, gate) joined in the connect handler, brought up to date after CONNECT is sent
     settling: list[tuple[str, Cursor | None, list[Message]]] = field(default_factory=list)
     tokens: float = 0.0
@@ -79,7 +78,6 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._authorizer = authorizer
         self._acks = acks  # sampled delivery acknowledgements (latency/acks.py); None = latency not measured
         self.connections: dict[str, Connection] = {}
-        self._closing: set[asyncio.Task[None]] = set()  # strong references to transports being closed
         # Metric children of the per-connection paths, bound once: labels() costs a lock and a dict lookup per call,
         # a tenth of a disconnect's CPU when 10,000 sockets leave together (issue 14).
         self._accepted = metrics.connects.labels(outcome="accepted")
@@ -278,6 +276,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._joined[kind].inc()
         log.debug("channel_joined", sid=sid, channel=channel, user_id=conn.identity.user_id)
         if member is not None and joined is not None:
+            conn.member_ids.add(str(member.user_id))
             await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
             if joined.first_for_user:
                 await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
@@ -305,9 +304,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         sock = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
         if sock is None or sock.closed:
             return
-        task = asyncio.get_running_loop().create_task(sio_server.drop(sock))  # the transport too, even a stuck writer
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        sock.drop_soon()  # the transport too, even a stuck writer
 
     async def on_unsubscribe(self, sid: str, data: Any = None, *_: Any) -> None:
         conn = self.connections.get(sid)
@@ -342,6 +339,15 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         payload = error.payload(detail)
         await self.emit("subscription_error", (channel, code_status, payload), to=sid)
         return {"ok": False, "channel": channel, "status": code_status, **payload}
+
+    # -- operations ------------------------------------------------------------------------------------------
+    async def terminate_user(self, user_id: str) -> int:
+        """Disconnect every socket of ``user_id`` on this node (its JWT identity, or a presence member as that user):
+        a server-side disconnect, which socket.io-client and Echo do not reconnect from. Returns how many."""
+        sids = [sid for sid, conn in self.connections.items() if conn.identity.user_id == user_id or user_id in conn.member_ids]
+        for sid in sids:
+            await self.disconnect(sid)
+        return len(sids)
 
     # -- whispers and ping -------------------------------------------------------------------------------------
     async def on_client_event(self, sid: str, data: Any = None, *_: Any) -> None:

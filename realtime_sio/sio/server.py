@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from realtime_sio.engine import upstream
-from realtime_sio.engine.upstream import HookedServer, LeanSocket
+from realtime_sio.engine.upstream import HookedServer
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
 
@@ -105,11 +105,3 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         on_malformed=lambda eio_sid, error: sio.on_malformed(eio_sid, error),  # undecodable Engine.IO packets too
     )
     return sio
-
-
-async def drop(sock: LeanSocket) -> None:
-    """Close an Engine.IO socket at once, even when its writer is stuck on a client that stopped reading."""
-    if not sock.closed and not sock.closing:
-        await sock.close(wait=False, abort=True)
-    if sock.abort_transport is not None:
-        sock.abort_transport()  # a blocked ws.send() raises and the writer exits

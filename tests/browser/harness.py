@@ -24,6 +24,11 @@ ARTIFACTS = HERE.parent.parent / "test-artifacts"
 VENDOR = {
     "socket.io.min.js": NODE_MODULES / "socket.io-client" / "dist" / "socket.io.min.js",
     "echo.iife.js": NODE_MODULES / "laravel-echo" / "dist" / "echo.iife.js",
+    "pusher.min.js": NODE_MODULES / "pusher-js" / "dist" / "web" / "pusher.min.js",
+}
+PAGES = {  # page files served at /<name>: the Socket.IO Echo page and the Reverb (Pusher protocol) Echo page
+    name: (HERE / "page" / name, "text/html" if name.endswith(".html") else "text/javascript")
+    for name in ("echo.html", "echo-page.js", "reverb.html", "reverb-page.js")
 }
 SCENARIO_TIMEOUT = 90.0  # seconds for one node scenario, browser start included
 
@@ -45,11 +50,13 @@ def missing_tools() -> str | None:
 @dataclass
 class PageServer:
     """Serves the Echo test page and the vendored browser bundles on one or more ports (= origins), plus
-    ``POST /control/<action>`` routes through which a scenario asks the test to act (publish, restart)."""
+    ``POST /control/<action>`` routes through which a scenario asks the test to act (publish, restart), and, when
+    ``broadcasting_auth`` is set, the Laravel app's ``POST /broadcasting/auth`` on the page's own origin."""
 
     ports: list[int] = field(default_factory=lambda: [free_port()])
     actions: dict[str, Action] = field(default_factory=dict)
     runner: web.AppRunner | None = None
+    broadcasting_auth: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     def origin(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
@@ -61,10 +68,10 @@ class PageServer:
         app = web.Application()
         app.add_routes(
             [
-                web.get("/echo.html", self._file(HERE / "page" / "echo.html", "text/html")),
-                web.get("/echo-page.js", self._file(HERE / "page" / "echo-page.js", "text/javascript")),
+                *(web.get(f"/{name}", self._file(path, content_type)) for name, (path, content_type) in PAGES.items()),
                 *(web.get(f"/vendor/{name}", self._file(path, "text/javascript")) for name, path in VENDOR.items()),
                 web.post("/control/{action}", self._control),
+                web.post("/broadcasting/auth", self._broadcasting_auth),
             ]
         )
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)  # do not wait out open long-polls
@@ -82,6 +89,11 @@ class PageServer:
             return web.Response(body=path.read_bytes(), content_type=content_type, headers={"Cache-Control": "no-store"})
 
         return handler
+
+    async def _broadcasting_auth(self, request: web.Request) -> web.StreamResponse:
+        if self.broadcasting_auth is None:
+            return web.json_response({"error": "no /broadcasting/auth in this test"}, status=404)
+        return await self.broadcasting_auth(request)
 
     async def _control(self, request: web.Request) -> web.Response:
         action = self.actions.get(request.match_info["action"])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the browser tests need, idempotently: Debian's chromium (never a downloaded browser build), node and
-# npm when missing, and the locked npm packages of tests/browser (playwright-core, socket.io-client, laravel-echo).
+# npm when missing, and the locked npm packages of tests/browser (playwright-core, socket.io-client, laravel-echo, pusher-js).
 # Safe to run on every CI start: each step is skipped when already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")"

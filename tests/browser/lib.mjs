@@ -47,12 +47,17 @@ export async function control(action, body = {}) {
 
 // Open the Echo test page at `origin` with the given query parameters; page errors are kept for the result.
 export async function openEchoPage(browser, origin, query) {
+  return openPage(browser, origin, 'echo.html', query);
+}
+
+// Open `pageName` (echo.html, reverb.html) at `origin`; it is ready once it has set window.rt.
+export async function openPage(browser, origin, pageName, query) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(String(err)));
   openPages.push({ page, errors });
-  const url = `${origin}/echo.html?${new URLSearchParams(query)}`;
+  const url = `${origin}/${pageName}?${new URLSearchParams(query)}`;
   await page.goto(url);
   await page.waitForFunction(() => window.rt !== undefined, null, { timeout: 10000 });
   return { context, page, errors };

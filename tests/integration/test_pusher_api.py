@@ -15,7 +15,14 @@ import pytest
 
 from realtime_sio.auth.pusher_signature import sign, signed_params
 from tests.integration.test_redis_ingest import until_ready
-from tests.support import Client, RedisServer, ServerProcess, base_env, token
+from tests.support import (
+    Client,
+    RedisServer,
+    ServerProcess,
+    base_env,
+    eventually,
+    token,
+)
 
 JS = Path(__file__).resolve().parent.parent / "js"
 APP = {"appId": "app-1", "key": "key-1", "secret": "secret-one-0123456789"}
@@ -303,3 +310,20 @@ async def test_503_when_delivery_cannot_be_guaranteed(
     redis_server.stop()
     status, answer = await signed(node, "POST", "/apps/app-1/events", body)
     assert (status, answer["error"]["code"], answer["error"]["retryable"]) == (503, "unavailable", True)
+
+
+@needs_node
+async def test_sdk_terminate_user_connections(server: ServerProcess, clients: Callable[..., Client]) -> None:
+    """pusher.terminateUserConnections (one node, no Redis): user 31's socket is disconnected by the server and the SDK
+    gets {}; user 32's socket stays connected."""
+    ada = await connected(server, clients, 31, "news-31")
+    bob = await connected(server, clients, 32, "news-31")
+    reasons: list[Any] = []
+    ada.sio.on("disconnect", lambda reason=None: reasons.append(reason))
+    (result,) = await sdk(server, {"op": "terminate", "userId": "31"})
+    assert result == {"ok": True, "status": 200, "body": {}}
+    await eventually(lambda: reasons == ["server disconnect"], what=f"user 31's socket to be disconnected (got {reasons})")
+    status, _ = await signed(server, "POST", "/apps/app-1/events", json.dumps({"name": "after", "channel": "news-31", "data": "{}"}).encode())
+    assert status == 200
+    await bob.wait_for("after")
+    assert bob.sio.connected and not ada.sio.connected

@@ -178,19 +178,21 @@ async def test_presence_channel_data_is_signed(server: ServerProcess, pushers: A
 
 
 async def test_bad_input_gets_pusher_errors(server: ServerProcess, pushers: Any) -> None:
-    """Malformed JSON, unknown pusher: events, invalid names, bad channel_data: pusher:error, the connection lives on."""
+    """Malformed JSON, unknown pusher: events, a malformed signin, invalid names, bad channel_data: pusher:error, the
+    connection lives on."""
     client: PusherClient = pushers(server.url)
     await client.connect()
     await client.send("{not json")
     await client.send("[1, 2]")
-    await client.send({"event": "pusher:signin", "data": {}})
+    await client.send({"event": "pusher:watchlist", "data": {}})
+    await client.send({"event": "pusher:signin", "data": {}})  # served since issue 12: a signin without auth is 4009
     await client.send({"event": "pusher:subscribe", "data": {"channel": "bad name!"}})
     await client.send({"event": "pusher:subscribe", "data": "nope"})
     channel = "presence-x"
     await client.subscribe(channel, "{}", auth=client.auth(channel, "{}"))  # signed, but no user_id
     await client.ping()
     codes = [e["data"]["code"] for e in client.named("pusher:error")]
-    assert codes == [4200, 4200, 4200, 4009, 4200, 4009]
+    assert codes == [4200, 4200, 4200, 4009, 4009, 4200, 4009]
     await client.joined("still.alive")
 
 
@@ -336,3 +338,25 @@ async def test_metrics_count_pusher_connections(server_factory: Callable[..., Se
     assert 'realtime_sio_connections{protocol="pusher"} 1.0' in text
     assert 'realtime_sio_channel_subscriptions{protocol="pusher"} 1.0' in text
     assert 'realtime_sio_subscriptions{kind="public"} 1.0' in text
+
+
+async def test_signin(server: ServerProcess, pushers: Any) -> None:
+    """pusher:signin with user_data signed like Laravel's /broadcasting/user-auth answers signin_success and
+    acknowledges #server-to-user-<id> for that user only; a bad signature or a non-string id gets pusher:error 4009
+    and the connection stays open."""
+    p: PusherClient = pushers(server.url)
+    await p.connect()
+    await p.signin('{"id":"12345"}', auth=f"{APP_KEY}:{'0' * 64}")
+    await p.signin('{"id":12345}')
+    (_, bad_id) = await p.wait_for("pusher:error", 2)
+    assert bad_id["data"]["code"] == 4009
+    assert p.named("pusher:signin_success") == []
+    await p.subscribe("#server-to-user-12345")  # not signed in: not a channel name
+    await p.wait_for("pusher:subscription_error", channel="#server-to-user-12345")
+    user_data = '{"id":"12345","user_info":{"name":"Ada"}}'
+    await p.signin(user_data)
+    (ok,) = await p.wait_for("pusher:signin_success")
+    assert json.loads(ok["data"]) == {"user_data": user_data}
+    await p.joined("#server-to-user-12345")
+    await p.ping()
+    assert p.close_code is None

@@ -1,7 +1,7 @@
 // Drive the official `pusher` server SDK against realtime_sio for tests/integration/test_pusher_api.py.
 // Usage: node tests/js/pusher_sdk.mjs '<json spec>'
 //   spec = {app: {appId, key, secret}, host, port, ops: [{op: "trigger", channels, event, data, params?}
-//          | {op: "triggerBatch", batch} | {op: "get", path, params?}]}
+//          | {op: "triggerBatch", batch} | {op: "get", path, params?} | {op: "terminate", userId}]}
 // Prints one JSON line: [{ok: true, status, body} | {ok: false, status, body, message}] (one entry per op).
 import Pusher from "pusher";
 
@@ -22,6 +22,8 @@ async function run(op) {
       return pusher.trigger(op.channels, op.event, op.data, op.params);
     case "triggerBatch":
       return pusher.triggerBatch(op.batch);
+    case "terminate":
+      return pusher.terminateUserConnections(op.userId);
     case "get":
       return pusher.get({ path: op.path, params: op.params || {} });
     default:

@@ -166,3 +166,12 @@ def test_felt_latency_is_summed_over_labels_with_its_share_over_the_target() -> 
     assert p99 is not None and 0.15 < p99 <= 0.25
     assert snapshot.quantile(0.5, now.acked_buckets, then.acked_buckets) is not None
     assert snapshot.share_over(snapshot.FELT_TARGET, then.felt_buckets, then.felt_buckets) is None
+
+
+def test_pusher_connections_are_counted_beside_socketio_ones() -> None:
+    """Open connections count both protocols; the Pusher ones are also shown on their own."""
+    connections = {"w1": conn("1", "a")}
+    samples = [snapshot.Sample(at=0.0), snapshot.Sample(at=1.0)]
+    c = snapshot.build(samples, live(connections, pusher_connections=4))["connections"]
+    assert (c["open"], c["websocket"], c["pusher"]) == (5, 1, 4)
+

@@ -37,3 +37,15 @@ def test_origins() -> None:
     assert not handshake.origin_allowed("https://evil.test", "rt.example.com", ("https://app.example.com", "*.example.com"))
     refused = handshake.check(environ(origin="https://evil.test", host="rt"), APPS, ("https://app.example.com",))
     assert refused is messages.ORIGIN_NOT_ALLOWED
+
+
+def test_an_app_with_its_own_allowed_origins_uses_them_instead_of_cors_origins() -> None:
+    """An app's allowed_origins decide for its key (4009 for others, even ones CORS_ORIGINS lists); an app without
+    them follows CORS_ORIGINS."""
+    own = PusherApp("2", "key-2", "secret", allowed_origins=("https://shop.example.com",))
+    apps = {**APPS, own.key: own}
+    cors = ("https://app.example.com",)
+    assert handshake.check(environ("/app/key-2", origin="https://shop.example.com", host="rt"), apps, cors) is own
+    assert handshake.check(environ("/app/key-2", origin="https://app.example.com", host="rt"), apps, cors) is messages.ORIGIN_NOT_ALLOWED
+    assert handshake.check(environ("/app/key-1", origin="https://app.example.com", host="rt"), apps, cors) is APP
+

@@ -60,3 +60,28 @@ def test_error_codes_are_pusher_codes() -> None:
     """Every error is in Pusher's ranges, with a reason label of its own kind."""
     for error in messages.ERRORS:
         assert 4000 <= error.code <= 4399 and error.reason.startswith("pusher_")
+
+
+def test_signin_data() -> None:
+    """pusher:signin needs a string auth and a user_data JSON string whose id is a non-empty string (as pusher-js
+    requires); the exact user_data string is kept, since the signature covers it."""
+    user_data = '{"id":"12345", "name":"Ada"}'
+    assert messages.signin({"auth": "k:s", "user_data": user_data}) == messages.Signin("k:s", user_data, "12345")
+    for bad in (
+        None,
+        {"auth": "k:s"},
+        {"auth": 1, "user_data": user_data},
+        {"auth": "k:s", "user_data": {"id": "1"}},
+        {"auth": "k:s", "user_data": '{"id":1}'},
+        {"auth": "k:s", "user_data": '{"id":""}'},
+        {"auth": "k:s", "user_data": "[1]"},
+        {"auth": "k:s", "user_data": "nope"},
+    ):
+        assert messages.signin(bad) is None, bad
+
+
+def test_signin_success_echoes_user_data_as_a_string() -> None:
+    """pusher:signin_success: data is a JSON string holding user_data, itself the signed JSON string."""
+    doc = json.loads(messages.signin_success('{"id":"7"}'))
+    assert doc["event"] == "pusher:signin_success"
+    assert json.loads(doc["data"]) == {"user_data": '{"id":"7"}'}

@@ -207,3 +207,14 @@ def test_channel_auth_refusals() -> None:
     assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1.1", "private-a", "other" + good[len(_KEY) :])
     for bad in (None, 5, "", "\udcff", "x" * 10_000):
         assert not pusher_signature.channel_auth_valid(_KEY, _SECRET, "1.1", "private-a", bad)
+
+
+def test_user_auth_matches_the_signin_vector() -> None:
+    """pusher:signin: the §5 vector (socket 1234.1234, user_data {"id":"12345"}) and its constant-time check."""
+    user_data = '{"id":"12345"}'
+    expected = f"{KEY}:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba"
+    assert pusher_signature.user_auth(KEY, SECRET, "1234.1234", user_data) == expected
+    assert pusher_signature.user_auth_valid(KEY, SECRET, "1234.1234", user_data, expected)
+    assert not pusher_signature.user_auth_valid(KEY, SECRET, "1234.1235", user_data, expected)
+    assert not pusher_signature.user_auth_valid(KEY, SECRET, "1234.1234", '{"id":"12346"}', expected)
+    assert not pusher_signature.user_auth_valid(KEY, SECRET, "1234.1234", user_data, None)

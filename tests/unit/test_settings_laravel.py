@@ -52,7 +52,18 @@ def test_duplicate_app_refused(tmp_path: Path) -> None:
         load({"REALTIME_SIO_CONFIG_FILE": str(path), "REALTIME_SIO_PUSHER_APPS": f"1:env-key:{SECRET}"})
 
 
-@pytest.mark.parametrize("body", ['[[apps]]\nid = "1"\nkey = "k"\n', f'[[apps]]\nid = "1"\nkey = "k"\nsecret = "{SECRET}"\nextra = 1\n', "apps = 3\n", "[other]\n"])
+def test_apps_may_name_their_own_allowed_origins(tmp_path: Path) -> None:
+    """[[apps]] allowed_origins (Reverb's per-app setting) is kept on the app; apps without it have none."""
+    path = tmp_path / "c.toml"
+    path.write_text(f'[[apps]]\nid = "7"\nkey = "k7"\nsecret = "{SECRET}"\nallowed_origins = ["https://app.example.com", "*.example.org"]\n')
+    settings = load({"REALTIME_SIO_CONFIG_FILE": str(path), "REALTIME_SIO_PUSHER_APPS": f"1:env-key:{SECRET}"})
+    assert settings.pusher.apps[0].allowed_origins == ()
+    assert settings.pusher.apps[1].allowed_origins == ("https://app.example.com", "*.example.org")
+
+
+@pytest.mark.parametrize("body", ['[[apps]]\nid = "1"\nkey = "k"\n', f'[[apps]]\nid = "1"\nkey = "k"\nsecret = "{SECRET}"\nextra = 1\n', "apps = 3\n", "[other]\n",
+                                  f'[[apps]]\nid = "1"\nkey = "k"\nsecret = "{SECRET}"\nallowed_origins = "https://a.example"\n',
+                                  f'[[apps]]\nid = "1"\nkey = "k"\nsecret = "{SECRET}"\nallowed_origins = [""]\n'])
 def test_bad_config_file_apps(body: str, tmp_path: Path) -> None:
     """Missing or unknown keys in [[apps]], or unknown top-level tables, name the file."""
     path = tmp_path / "c.toml"

@@ -87,6 +87,7 @@
     text('connections-open', num(c.open));
     text('connections-websocket', num(c.websocket));
     text('connections-polling', num(c.polling));
+    text('connections-pusher', num(c.pusher));
     text('connections-authenticated', num(c.authenticated));
     text('connects-rate', num(c.connects_per_second, 2));
     text('disconnects-rate', num(c.disconnects_per_second, 2));
