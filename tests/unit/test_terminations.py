@@ -16,7 +16,7 @@ class RecordingFanout:
     def __init__(self) -> None:
         self.rooms: list[Any] = []
 
-    def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any) -> int:
+    def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> int:
         self.rooms.append(room)
         return 0
 
