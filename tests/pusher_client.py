@@ -29,6 +29,7 @@ class PusherClient:
     messages: list[dict[str, Any]] = field(default_factory=list)
     close_code: int | None = None
     socket_id: str | None = None
+    answer_pings: bool = False  # answer the server's pusher:ping with pusher:pong, as pusher-js does
     _http: aiohttp.ClientSession | None = None
     _ws: aiohttp.ClientWebSocketResponse | None = None
     _reader: asyncio.Task[None] | None = None
@@ -48,6 +49,8 @@ class PusherClient:
             msg = await self._ws.receive()
             if msg.type == aiohttp.WSMsgType.TEXT:
                 self.messages.append(json.loads(msg.data))
+                if self.answer_pings and self.messages[-1].get("event") == "pusher:ping":
+                    await self._ws.send_str(json.dumps({"event": "pusher:pong", "data": {}}))
             elif msg.type == aiohttp.WSMsgType.CLOSE:
                 # the code of the server's close frame (aiohttp may then report 1006 when the server's FIN
                 # arrived before it could answer the close, which is the client's concern, not the protocol's)

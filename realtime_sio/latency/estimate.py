@@ -34,6 +34,7 @@ MAX_HELD = 4096  # deliveries held per socket (more means the socket is about to
 _PROTOCOLS = len(DELIVERY_PROTOCOLS)
 WEBSOCKET = DELIVERY_PROTOCOLS.index("websocket")
 POLLING = DELIVERY_PROTOCOLS.index("polling")
+PUSHER = DELIVERY_PROTOCOLS.index("pusher")
 
 
 class Recipient(Protocol):
@@ -46,6 +47,16 @@ class Recipient(Protocol):
 
     def unsent(self) -> int | None:
         """Bytes written to the socket's connection but not sent yet; None when it has no connection any more."""
+        ...
+
+
+class Held(Protocol):
+    """What the sweep reads of a connection with deliveries behind unsent bytes (a Socket.IO or Pusher one)."""
+
+    rtt_cell: int
+
+    def unsent(self) -> int | None:
+        """Bytes written to the connection but not sent yet; None when it has no connection any more."""
         ...
 
 
@@ -86,20 +97,20 @@ class Stamp:
         meta["ack"] = self.ack_id
         return (*args[:2], meta)
 
-    def buffered(self, sock: Recipient) -> None:
+    def buffered(self, sock: Held, protocol: int = WEBSOCKET) -> None:
         """``sock`` took the delivery behind bytes it has not sent yet: measure it once they are out."""
-        self.estimator.hold(sock, self)
+        self.estimator.hold(sock, self, protocol)
 
     def left_queue(self, sock: Recipient) -> None:
         """The delivery leaves ``sock``'s send queue now (written by the WebSocket writer or answered to a poll)."""
         label = self.source * _PROTOCOLS + (WEBSOCKET if sock.upgraded else POLLING)
         self.estimator.histogram.add(label, self.estimator.clock() - self.accepted_at + HALF_RTT[sock.rtt_cell])
 
-    def finish(self) -> None:
+    def finish(self, protocol: int = WEBSOCKET) -> None:
         """After the fan-out: add the recipients written at once, one histogram entry per non-empty cell."""
         base = self.estimator.clock() - self.accepted_at
         add = self.estimator.histogram.add
-        label = self.source * _PROTOCOLS + WEBSOCKET
+        label = self.source * _PROTOCOLS + protocol
         for cell, count in enumerate(self.cells):
             if count:
                 add(label, base + HALF_RTT[cell], count)
@@ -112,8 +123,9 @@ class Estimator:
         self.histogram = histogram
         self.sampler = sampler
         self.clock = clock
-        # held[socket] = stamps of deliveries written behind bytes it had not sent yet, oldest first
-        self._held: dict[Recipient, list[Stamp]] = {}
+        # held[socket] = (its protocol's label index, stamps of deliveries written behind bytes it had not sent yet,
+        # oldest first)
+        self._held: dict[Held, tuple[int, list[Stamp]]] = {}
         self._sweep: asyncio.TimerHandle | None = None
 
     def stamp(self, accepted_at: float, source: str, args: tuple[Any, ...]) -> Stamp | None:
@@ -122,10 +134,11 @@ class Estimator:
             return None
         return Stamp(self, accepted_at, source_index(source), args)
 
-    def hold(self, sock: Recipient, stamp: Stamp) -> None:
-        held = self._held.get(sock)
-        if held is None:
-            held = self._held[sock] = []
+    def hold(self, sock: Held, stamp: Stamp, protocol: int = WEBSOCKET) -> None:
+        entry = self._held.get(sock)
+        if entry is None:
+            entry = self._held[sock] = (protocol, [])
+        held = entry[1]
         if len(held) < MAX_HELD:
             held.append(stamp)
         if self._sweep is None:
@@ -133,21 +146,20 @@ class Estimator:
 
     def held(self) -> int:
         """Deliveries waiting behind unsent bytes, all sockets together."""
-        return sum(len(stamps) for stamps in self._held.values())
+        return sum(len(stamps) for _, stamps in self._held.values())
 
     def sweep(self) -> None:
         """Measure the held deliveries of every socket whose unsent bytes are out (or that closed meanwhile)."""
         self._sweep = None
         now = self.clock()
         add = self.histogram.add
-        for sock, stamps in list(self._held.items()):
-            unsent = None if sock.closed else sock.unsent()
-            if unsent:
+        for sock, (protocol, stamps) in list(self._held.items()):
+            if sock.unsent():  # None (gone) or 0 (sent): measured now
                 continue
             del self._held[sock]
             half = HALF_RTT[sock.rtt_cell]
             for stamp in stamps:
-                add(stamp.source * _PROTOCOLS + WEBSOCKET, now - stamp.accepted_at + half)
+                add(stamp.source * _PROTOCOLS + protocol, now - stamp.accepted_at + half)
         if self._held:
             self._sweep = asyncio.get_running_loop().call_later(SWEEP_SECONDS, self.sweep)
 

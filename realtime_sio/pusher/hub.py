@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from realtime_sio.latency.estimate import PUSHER, Stamp
 from realtime_sio.publish.broadcaster import Message
 from realtime_sio.pusher import messages
 from realtime_sio.pusher.session import PusherSession
@@ -109,8 +110,11 @@ class Hub:
         return {channel: len(members) for channel, members in self.channels.items()}
 
     # -- delivery -----------------------------------------------------------------------------------------------
-    def deliver(self, message: Message) -> int:
-        """Write ``message`` to this node's Pusher subscribers of its channel; returns how many got it."""
+    def deliver(self, message: Message, stamp: Stamp | None = None) -> int:
+        """Write ``message`` to this node's Pusher subscribers of its channel; returns how many got it.
+
+        ``stamp`` (latency/estimate.py): each delivery counts for the latency estimate at the session's half round
+        trip; one written behind bytes the session has not sent yet is measured once they are out."""
         channel = message.channel
         members = self.channels.get(channel)
         cache = is_cache_channel(channel)
@@ -136,12 +140,18 @@ class Hub:
             sink = session.connection  # engine/sink.py FrameSink: the same prebuilt frame for every recipient
             if sink.is_closing():
                 continue
-            if sink.buffered() + size > limit:
+            unsent = sink.buffered()
+            if unsent + size > limit:
                 self._on_slow_consumer(session)  # counted and logged by the app
                 session.connection.abort()  # unsent data included; the session's end runs the server's leave
                 continue
             sink.write(data)
             delivered += 1
+            if stamp is not None:
+                if unsent:
+                    stamp.buffered(session, PUSHER)
+                else:
+                    stamp.cells[session.rtt_cell] += 1
         self.delivered += delivered
         return delivered
 
@@ -177,6 +187,7 @@ class Hub:
                     session.fail(messages.PONG_TIMEOUT)
             elif silent >= idle_after:
                 session.pinged = True
+                session.ping_sent = now  # its pusher:pong gives the round trip (engine/round_trip.py)
                 session.send(messages.PING)
         if self.sessions:
             self._schedule_sweep()

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from realtime_sio.engine import round_trip
 from realtime_sio.engine.connection import WebSocketConnection
 from realtime_sio.pusher import messages
 from realtime_sio.pusher.messages import Inbound, PusherError
@@ -38,8 +39,11 @@ class PusherSession:
         "event_tokens",
         "last_seen",
         "pending",
+        "ping_sent",
         "pinged",
         "refilled",
+        "rtt",
+        "rtt_cell",
         "run",
         "socket_id",
         "subscribe_tokens",
@@ -63,6 +67,9 @@ class PusherSession:
         self.channels: dict[str, str | None] = {}
         self.last_seen = now  # loop time of the client's last message (the hub's sweep reads it)
         self.pinged = False  # the sweep sent pusher:ping and waits for any message
+        self.ping_sent = 0.0  # loop time of that pusher:ping, until its pusher:pong (the round trip)
+        self.rtt = -1.0  # last round trip, seconds (-1: not measured yet; engine/round_trip.py)
+        self.rtt_cell = 0
         self.subscribe_tokens = burst
         self.event_tokens = event_burst
         self.refilled = now
@@ -74,7 +81,7 @@ class PusherSession:
 
     # -- what the WebSocket calls (deliver_to) ------------------------------------------------------------------
     def received(self, raw: str | bytes) -> None:
-        self.last_seen = asyncio.get_running_loop().time()
+        self.last_seen = now = asyncio.get_running_loop().time()
         self.pinged = False
         inbound = messages.parse(raw)
         if inbound is None:
@@ -83,7 +90,10 @@ class PusherSession:
             self.send(messages.PONG)
             return
         elif inbound.event == "pusher:pong":
-            return  # activity is all a pong means
+            if self.ping_sent:  # the answer to the server's pusher:ping: one round trip
+                round_trip.record(self, now - self.ping_sent)
+                self.ping_sent = 0.0
+            return
         if self.pending is None:
             self.pending = deque()
         self.pending.append(inbound)
@@ -97,6 +107,10 @@ class PusherSession:
         self.ended = True
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.run(self))
+
+    def unsent(self) -> int | None:
+        """Bytes written to the connection but not sent yet; None once it ended (latency/estimate.py Held)."""
+        return None if self.ended or self.connection.is_closing() else self.connection.buffered()
 
     # -- output -------------------------------------------------------------------------------------------------
     def send(self, text: str) -> None:

@@ -21,6 +21,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_echo_e2e import JS, run_node
+from tests.pusher_client import PUSHER_APPS, PusherClient
 from tests.support import API_KEY, ROOT, Client, eventually, token
 
 DELAY = 0.1  # seconds the proxy holds each chunk, each way
@@ -178,6 +179,29 @@ async def test_polling_deliveries_are_counted_under_their_own_protocol(server_fa
         assert count == 5
         assert total / count >= 0.7 * DELAY, f"polling estimate {total / count:.3f} s for a {DELAY} s delay"
     finally:
+        await proxy.close()
+
+
+async def test_pusher_deliveries_are_estimated_from_the_pusher_ping_round_trip(server_factory: Any) -> None:
+    """A Pusher client behind the delay proxy answers the server's pusher:ping; its deliveries count as
+    protocol="pusher" and land near the delay (written + half the ping's round trip)."""
+    srv = server_factory(REALTIME_SIO_PUSHER_APPS=PUSHER_APPS, REALTIME_SIO_PUSHER_ACTIVITY_TIMEOUT="1")
+    proxy = DelayProxy(srv.port, DELAY)
+    await proxy.start()
+    client = PusherClient(proxy.url, answer_pings=True)
+    try:
+        await client.connect()
+        await client.joined("lat-pusher")
+        await client.wait_for("pusher:ping", timeout=20)  # the server's ping after a second of silence, answered
+        await client.ping()  # our pong went out before this ping: once its answer is back, the server has the round trip
+        for n in range(10):
+            await publish(srv.url, "lat-pusher", "Tick", {"n": n})
+            await client.wait_for("Tick", n + 1, timeout=20)
+        _, count, total = await histogram(srv.url, ESTIMATED, source="http", protocol="pusher")
+        assert count == 10
+        assert 0.7 * DELAY <= total / count <= 2.5 * DELAY, f"pusher estimate {total / count:.3f} s for a {DELAY} s delay"
+    finally:
+        await client.close()
         await proxy.close()
 
 

@@ -31,7 +31,7 @@ class Sock:
     pending: int = 0
 
     def unsent(self) -> int | None:
-        return self.pending
+        return None if self.closed else self.pending  # as LeanSocket and PusherSession: None once gone
 
     def __hash__(self) -> int:
         return id(self)
