@@ -130,7 +130,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     presence: PresenceStore
     directory: ChannelDirectory
     once_key: redis_listener.OnceKey = redis_listener.no_once_key
-    hub = _pusher_hub(settings, metrics)
+    hub = _pusher_hub(settings, metrics, estimator)
 
     def local_counts() -> dict[str, int]:
         """This node's channel → subscribers, Socket.IO and Pusher together (the directory, the node's counts)."""
@@ -261,7 +261,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     return realtime
 
 
-def _pusher_hub(settings: Settings, metrics: Metrics) -> Hub | None:
+def _pusher_hub(settings: Settings, metrics: Metrics, estimator: Estimator | None) -> Hub | None:
     """This node's Pusher subscribers, when the Pusher WebSocket is served (an app is configured and it is on)."""
     if not (settings.pusher.websocket and settings.pusher.apps):
         return None
@@ -272,6 +272,7 @@ def _pusher_hub(settings: Settings, metrics: Metrics) -> Hub | None:
         p.pong_timeout,
         p.cache_channels,
         on_slow_consumer=lambda session: _pusher_slow_consumer(metrics, session.socket_id),
+        estimator=estimator,
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
+from tests.pusher_client import PusherClient
 from tests.support import (
     STARTED,
     Client,
@@ -97,3 +99,19 @@ async def clients() -> AsyncIterator[Callable[..., Client]]:
     yield make
     for client in made:
         await client.close()
+
+
+@pytest.fixture
+async def pushers() -> AsyncIterator[Callable[..., PusherClient]]:
+    """Make raw Pusher protocol clients (tests/pusher_client.py); all are closed at teardown."""
+    made: list[PusherClient] = []
+
+    def make(url: str, **kwargs: Any) -> PusherClient:
+        client = PusherClient(url, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
+

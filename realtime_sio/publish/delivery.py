@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from realtime_sio.latency.estimate import PUSHER, Estimator, Stamp
+from realtime_sio.latency.estimate import Estimator, Stamp
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Message
 
@@ -35,7 +35,7 @@ class LocalDelivery:
         self,
         fanout: Fanout,
         metrics: Metrics,
-        also: Callable[[Message, Stamp | None], int] | None = None,
+        also: Callable[[Message], int] | None = None,
         controls: Mapping[str, Callable[[Message], None]] | None = None,
         estimator: Estimator | None = None,
     ) -> None:
@@ -71,10 +71,7 @@ class LocalDelivery:
         if stamp is not None:
             stamp.finish()
         if self._also is not None:
-            also_stamp = self._estimator.stamp(message.accepted_at, message.source, args) if self._estimator is not None else None
-            count += self._also(message, also_stamp)
-            if also_stamp is not None:
-                also_stamp.finish(PUSHER)
+            count += self._also(message)
         if count:
             self._metrics.messages_delivered.inc(count)
             if message.accepted_at:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from realtime_sio.latency.estimate import PUSHER, Stamp
+from realtime_sio.latency.estimate import PUSHER, Estimator
 from realtime_sio.publish.broadcaster import Message
 from realtime_sio.pusher import messages
 from realtime_sio.pusher.session import PusherSession
@@ -65,8 +65,10 @@ class Hub:
         pong_timeout: float,
         cache_channels: int,
         on_slow_consumer: Callable[[PusherSession], None] = lambda session: None,
+        estimator: Estimator | None = None,
     ) -> None:
         self.max_buffered_bytes = max_buffered_bytes
+        self._estimator = estimator  # delivery latency as users feel it (latency/estimate.py); None = not measured
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self._on_slow_consumer = on_slow_consumer
@@ -110,11 +112,11 @@ class Hub:
         return {channel: len(members) for channel, members in self.channels.items()}
 
     # -- delivery -----------------------------------------------------------------------------------------------
-    def deliver(self, message: Message, stamp: Stamp | None = None) -> int:
+    def deliver(self, message: Message) -> int:
         """Write ``message`` to this node's Pusher subscribers of its channel; returns how many got it.
 
-        ``stamp`` (latency/estimate.py): each delivery counts for the latency estimate at the session's half round
-        trip; one written behind bytes the session has not sent yet is measured once they are out."""
+        With an estimator (latency/estimate.py), each delivery counts for the latency estimate at the session's half
+        round trip; one written behind bytes the session has not sent yet is measured once they are out."""
         channel = message.channel
         members = self.channels.get(channel)
         cache = is_cache_channel(channel)
@@ -132,6 +134,8 @@ class Hub:
         limit = self.max_buffered_bytes
         skip = message.except_sid
         delivered = 0
+        estimator = self._estimator
+        stamp = estimator.stamp(message.accepted_at, message.source, ()) if estimator is not None else None
         # Nothing here removes a session synchronously (a dropped session leaves from its own task), so the
         # channel's dict is iterated as is, without a copy per event.
         for session in members:
@@ -152,6 +156,8 @@ class Hub:
                     stamp.buffered(session, PUSHER)
                 else:
                     stamp.cells[session.rtt_cell] += 1
+        if stamp is not None:
+            stamp.finish(PUSHER)
         self.delivered += delivered
         return delivered
 

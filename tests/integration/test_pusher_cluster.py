@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,6 @@ def two_nodes(redis_server: RedisServer, server_factory: Callable[..., ServerPro
         server_factory(REALTIME_SIO_REDIS_URL=redis_server.url, REALTIME_SIO_NODE_LEASE_SECONDS="1.5", REALTIME_SIO_PUSHER_APPS=PUSHER_APPS)
         for _ in range(2)
     ]
-
-
-@pytest.fixture
-async def pushers() -> AsyncIterator[Callable[..., PusherClient]]:
-    made: list[PusherClient] = []
-
-    def make(url: str, **kwargs: Any) -> PusherClient:
-        client = PusherClient(url, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
 
 
 async def test_events_presence_and_whispers_cross_nodes(two_nodes: list[ServerProcess], pushers: Any, clients: Any) -> None:

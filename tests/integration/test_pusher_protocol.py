@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,21 +35,6 @@ def server() -> Iterator[ServerProcess]:
     proc.start()
     yield proc
     proc.kill()
-
-
-@pytest.fixture
-async def pushers() -> AsyncIterator[Callable[..., PusherClient]]:
-    """Make raw Pusher clients; all are closed at teardown."""
-    made: list[PusherClient] = []
-
-    def make(url: str, **kwargs: Any) -> PusherClient:
-        client = PusherClient(url, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
 
 
 async def pusher_api(url: str, channel: str, event: str, data: Any, socket_id: str | None = None) -> int:
@@ -88,6 +74,31 @@ async def test_unsupported_protocol(server: ServerProcess, pushers: Any) -> None
     client: PusherClient = pushers(server.url)
     await client.connect(wait=False, query="protocol=99")
     assert await client.wait_closed() == 4007
+
+
+async def test_origins_follow_the_apps_own_list_else_cors_origins(server_factory: Any, pushers: Any, tmp_path: Path) -> None:
+    """An app with allowed_origins ([[apps]] in the config file) admits those pages and refuses others with 4009, even
+    one CORS_ORIGINS lists; an app without its own list follows CORS_ORIGINS; a client sending no Origin is admitted."""
+    config = tmp_path / "apps.toml"
+    config.write_text(
+        f'[[apps]]\nid = "{APP_ID}"\nkey = "{APP_KEY}"\nsecret = "{APP_SECRET}"\nallowed_origins = ["https://shop.example.com"]\n'
+        f'[[apps]]\nid = "app-2"\nkey = "key-2"\nsecret = "{APP_SECRET}"\n'
+    )
+    srv = server_factory(REALTIME_SIO_CONFIG_FILE=str(config), REALTIME_SIO_CORS_ORIGINS="https://app.example.com")
+    for key, origin, admitted in (
+        (APP_KEY, "https://shop.example.com", True),
+        (APP_KEY, "https://app.example.com", False),
+        ("key-2", "https://app.example.com", True),
+        ("key-2", "https://shop.example.com", False),
+        (APP_KEY, None, True),
+    ):
+        client: PusherClient = pushers(srv.url, key=key)
+        await client.connect(wait=False, **({"origin": origin} if origin else {}))
+        if admitted:
+            await client.wait_for("pusher:connection_established")
+        else:
+            assert await client.wait_closed() == 4009, (key, origin)
+            assert client.messages[0]["data"]["code"] == 4009
 
 
 async def test_public_channel_from_every_source(server: ServerProcess, pushers: Any, clients: Any) -> None:

@@ -4,7 +4,7 @@ request closes the user's Socket.IO and Pusher connections on every node, and no
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,20 +21,6 @@ ROOM = "presence-room.1"
 @pytest.fixture
 def two_nodes(redis_server: RedisServer, server_factory: Callable[..., ServerProcess]) -> list[ServerProcess]:
     return [server_factory(REALTIME_SIO_REDIS_URL=redis_server.url, REALTIME_SIO_PUSHER_APPS=PUSHER_APPS) for _ in range(2)]
-
-
-@pytest.fixture
-async def pushers() -> AsyncIterator[Callable[..., PusherClient]]:
-    made: list[PusherClient] = []
-
-    def make(url: str, **kwargs: Any) -> PusherClient:
-        client = PusherClient(url, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
 
 
 def terminate_path(user_id: str, app_id: str = APP["appId"]) -> str:
