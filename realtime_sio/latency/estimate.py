@@ -108,6 +108,8 @@ class Stamp:
 
     def finish(self, protocol: int = WEBSOCKET) -> None:
         """After the fan-out: add the recipients written at once, one histogram entry per non-empty cell."""
+        if not any(self.cells):  # nobody here was written at once (e.g. a channel with no subscribers on this node)
+            return
         base = self.estimator.clock() - self.accepted_at
         add = self.estimator.histogram.add
         label = self.source * _PROTOCOLS + protocol
