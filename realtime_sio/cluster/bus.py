@@ -238,10 +238,13 @@ class RedisBus:
         raw = await self._position_script(keys=[self._epoch_key, self._top_key(channel)], args=[new_epoch()])
         position = raw.decode() if isinstance(raw, bytes) else str(raw)
         parsed = parse_position(position)
-        last = self._last.get(channel)
-        if parsed is not None and self.subscribed.is_set() and (last is None or parsed >= last):
-            self._last[channel] = parsed
-            self._top[channel] = position
+        if parsed is not None and self.subscribed.is_set():
+            # Remembered as the channel's position, never as delivered: the pub/sub message of the event it names may
+            # still be on its way to this node (a subscribe racing a publish), and _handle must not drop it then.
+            current = self._top.get(channel)
+            newest = parse_position(current) if current is not None else self._last.get(channel)
+            if newest is None or parsed > newest:
+                self._top[channel] = position
         return self._top.get(channel, position)
 
     async def since(self, channel: str, cursor: Cursor) -> Replay:
@@ -303,8 +306,8 @@ class RedisBus:
                 self._handle(Message(channel, entry.event, entry.data, entry.except_sid, entry.position, 0.0))
                 replayed += 1
         live = set(self._local_channels())
-        for channel in [c for c in self._last if c not in live]:
-            del self._last[channel]  # nobody here listens any more: forget its position
+        for channel in [c for c in self._last.keys() | self._top.keys() if c not in live]:
+            self._last.pop(channel, None)  # nobody here listens any more: forget its position
             self._top.pop(channel, None)
         if replayed:
             log.info("cluster_catch_up", events=replayed, channels=len(channels))

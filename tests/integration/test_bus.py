@@ -1,0 +1,76 @@
+"""The cluster bus (cluster/bus.py) against a real redis-server: what a node delivers and which positions it reports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from realtime_sio import metrics as metrics_module
+from realtime_sio.cluster.bus import RedisBus, decode
+from realtime_sio.probes import Health
+from realtime_sio.publish.broadcaster import Message
+from tests.support import RedisServer
+
+PREFIX = "rtsio-test"
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+def make_bus(client: aioredis.Redis, deliver: Callable[[Message], int], channels: list[str]) -> RedisBus:
+    return RedisBus(
+        client,
+        PREFIX,
+        history_size=100,
+        history_seconds=300,
+        top_seconds=3600,
+        deliver=deliver,
+        local_channels=lambda: channels,
+        health=Health(),
+        metrics=metrics_module.create(process=False),
+    )
+
+
+async def next_bus_message(pubsub: Any) -> Message:
+    """The next message on the cluster's events channel, decoded as the subscriber loop decodes it."""
+    deadline = time.monotonic() + 5.0
+    raw = None
+    while raw is None and time.monotonic() < deadline:  # a skipped subscribe confirmation also answers None
+        raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=deadline - time.monotonic())
+    assert raw is not None, "the publish script did not PUBLISH"
+    message = decode(raw["data"])
+    assert message is not None
+    return message
+
+
+async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_client: aioredis.Redis) -> None:
+    """A position read that already counts an event whose pub/sub message this node has not handled yet (a subscribe
+    racing a publish) must not make the node drop that event as already delivered."""
+    delivered: list[Message] = []
+    subscriber = make_bus(redis_client, lambda m: delivered.append(m) or 1, ["private-user.9"])
+    subscriber.subscribed.set()  # as run() does once subscribed
+    publisher = make_bus(redis_client, lambda m: 0, [])
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(f"{PREFIX}:events")
+    try:
+        sent = await publisher.send(Message("private-user.9", "Tick", {"n": 1}), record=True)
+        assert isinstance(sent, str)
+        # The subscribe's position read reaches Redis after the publish, before the node handled its pub/sub message.
+        assert await subscriber.position("private-user.9") == sent
+        in_flight = await next_bus_message(pubsub)
+        subscriber._handle(in_flight)  # what run() does with the pub/sub message once it gets to it
+        assert [m.position for m in delivered] == [sent]
+        subscriber._handle(in_flight)  # the same message again (catch-up overlapping pub/sub): dropped
+        assert len(delivered) == 1
+        assert await subscriber.position("private-user.9") == sent
+    finally:
+        await pubsub.aclose()
+
