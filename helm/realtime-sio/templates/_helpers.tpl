@@ -98,7 +98,7 @@ true
 {{- end }}
 {{- end }}
 {{- if and .Values.networkPolicy.server.enabled (not .Values.networkPolicy.server.from) }}
-{{- fail "networkPolicy.server.enabled needs networkPolicy.server.from: at least the ingress controller's pods (an empty list would cut every client off)" }}
+{{- fail "networkPolicy.server.enabled needs networkPolicy.server.from: at least the ingress controller's pods (Kubernetes reads an empty list as 'every source', which would defeat the policy)" }}
 {{- end }}
 {{- if and .Values.redis.internal.enabled .Values.redis.external.url }}
 {{- fail "redis.internal.enabled and redis.external.url are exclusive: choose one Redis" }}
