@@ -136,16 +136,20 @@ class Broadcaster:
         self._received[source].inc()
         return position
 
-    async def publish_batch(self, batch: list[tuple[Message, str | None]], *, source: str) -> list[str | None]:
-        """Publish several (message, once_key) pairs in order with one transport call; positions as :meth:`publish`
-        returns them. ``once_key`` as in :meth:`publish`; messages are built with ``accepted_at`` set by the caller."""
+    async def publish_batch(
+        self, batch: list[tuple[Message, str | None]], *, source: str
+    ) -> list[str | None | Literal[False]]:
+        """Publish several (message, once_key) pairs in order with one transport call (one Redis round trip in a
+        cluster); results as :meth:`publish` returns them, False for a key that was published before. Messages are
+        built with ``accepted_at`` set by the caller. Raises as :meth:`publish`; then none of the batch is confirmed
+        (some may have been delivered: callers answer 503 and publishers retry, with an idempotency key if they
+        must not deliver twice)."""
         results = await self.transport.send_batch([(replace(message, source=source), key) for message, key in batch])
-        positions: list[str | None] = []
+        received = self._received[source]
         for result in results:
             if result is not False:
-                self._received[source].inc()
-            positions.append(None if result is False else result)
-        return positions
+                received.inc()
+        return results
 
     async def signal(
         self,

@@ -25,7 +25,7 @@ from realtime_sio.channels import is_valid_name, kind_of
 from realtime_sio.errors import RealtimeError
 from realtime_sio.event_names import is_reserved
 from realtime_sio.metrics import Metrics
-from realtime_sio.publish.broadcaster import Broadcaster
+from realtime_sio.publish.broadcaster import Broadcaster, Message
 from realtime_sio.publish.channel_directory import ChannelDirectory
 from realtime_sio.publish.events_api import (
     MAX_CHANNELS,
@@ -190,16 +190,18 @@ class PusherApi:
         return handle
 
     async def _publish(self, triggers: list[Trigger], route: str) -> None:
-        done = 0
-        total = sum(len(t.channels) for t in triggers)
+        """Every channel event of the request in one transport call (one Redis round trip in a cluster)."""
+        accepted = time.time()
+        batch: list[tuple[Message, str | None]] = [
+            (Message(channel, trigger.event, trigger.data, trigger.socket_id, None, accepted), None)
+            for trigger in triggers
+            for channel in trigger.channels
+        ]
         try:
-            for trigger in triggers:
-                for channel in trigger.channels:
-                    await self._broadcaster.publish(channel, trigger.event, trigger.data, except_sid=trigger.socket_id, source="pusher")
-                    done += 1
+            await self._broadcaster.publish_batch(batch, source="pusher")
         except Exception as exc:  # noqa: BLE001 - transport failure: the publisher retries on 503
-            log.warning("publish_failed", route=route, error=type(exc).__name__, published=done)
-            raise RealtimeError(errors.API_UNAVAILABLE, f"{done} of {total} channel events published") from None
+            log.warning("publish_failed", route=route, error=type(exc).__name__, channels=len(batch))
+            raise RealtimeError(errors.API_UNAVAILABLE, f"none of the {len(batch)} channel events confirmed") from None
 
     async def _attributes(self, channel: str, info: frozenset[str]) -> dict[str, int]:
         attrs: dict[str, int] = {}
