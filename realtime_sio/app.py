@@ -142,7 +142,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
 
     terminations = UserTerminations()  # terminate_connections: every node closes the user's connections, both protocols
     delivery = LocalDelivery(
-        manager, metrics, hub.deliver if hub is not None else None, controls={TERMINATIONS: terminations.received}, estimator=estimator
+        manager,
+        metrics,
+        hub.deliver if hub is not None else None,
+        controls={TERMINATIONS: terminations.received},
+        estimator=estimator,
+        also_serves=hub.serves if hub is not None else None,
     )
     if settings.redis.url:
         broadcaster, presence, directory, once_key = _cluster(settings, delivery, metrics, health, lifecycle, local_counts)
@@ -370,6 +375,7 @@ def _cluster(
         settings.cluster.history_seconds,
         settings.cluster.history_position_seconds,
         deliver=delivery.deliver,
+        serves=delivery.serves,
         local_channels=lambda: local_counts().keys(),
         health=health,
         metrics=metrics,

@@ -95,6 +95,28 @@ def encode(message: Message) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+_CHANNEL_HEAD = b'{"c":"'
+
+
+def peek_channel(raw: str | bytes) -> str | None:
+    """The channel of an encoded message without decoding it (``encode`` writes it first; channel names need no JSON
+    escapes); ``None`` when it cannot be read that way (then ``decode`` decides)."""
+    if not isinstance(raw, bytes):
+        return None
+    start = raw.find(b" ") + 1
+    if start == 0 or not raw.startswith(_CHANNEL_HEAD, start):
+        return None
+    start += len(_CHANNEL_HEAD)
+    end = raw.find(b'"', start)
+    name = raw[start:end]
+    if end < 0 or b"\\" in name:
+        return None
+    try:
+        return name.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
 def decode(raw: str | bytes) -> Message | None:
     """``"<position|-> <json>"`` → Message; ``None`` for anything malformed (never raises)."""
     text = raw.decode() if isinstance(raw, bytes) else raw
@@ -140,8 +162,12 @@ class RedisBus:
         health: Health,
         metrics: Metrics,
         backoff_max: float = 5.0,
+        serves: Callable[[str], bool] = lambda channel: True,
     ) -> None:
+        """``serves(channel)``: whether this node has anyone to deliver ``channel``'s events to (publish/delivery.py);
+        bus messages of other channels are dropped before they are decoded."""
         self._redis = client
+        self._serves = serves
         self._prefix = prefix
         self._events = f"{prefix}:events"
         self._size = max(1, history_size)
@@ -341,6 +367,11 @@ class RedisBus:
                 while True:
                     raw = await pubsub.get_message(timeout=1.0)
                     if raw is None:
+                        continue
+                    channel = peek_channel(raw["data"])
+                    if channel is not None and not self._serves(channel):
+                        self._last.pop(channel, None)  # nobody here follows it: a later join reads the position anew
+                        self._top.pop(channel, None)
                         continue
                     message = decode(raw["data"])
                     if message is None:

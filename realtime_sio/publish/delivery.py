@@ -27,6 +27,10 @@ class Fanout(Protocol):
         """``stamp``: a broadcast's latency stamp, counted per delivery (latency/estimate.py)."""
         ...
 
+    def has_members(self, namespace: str, room: str) -> bool:
+        """Whether ``room`` has a socket on this node."""
+        ...
+
 
 class LocalDelivery:
     """Delivers events to this node's sockets; holds live events back for sockets mid-recovery."""
@@ -38,11 +42,13 @@ class LocalDelivery:
         also: Callable[[Message], int] | None = None,
         controls: Mapping[str, Callable[[Message], None]] | None = None,
         estimator: Estimator | None = None,
+        also_serves: Callable[[str], bool] | None = None,
     ) -> None:
         self._fanout = fanout
         self._metrics = metrics
         # also(message): the same event to this node's Pusher subscribers (pusher/hub.py, issue 12), after Socket.IO's
         self._also = also
+        self._also_serves = also_serves  # also_serves(channel): whether ``also`` has a subscriber of it here
         # controls[internal channel] = this node's handler of signals sent with Broadcaster.control (names start
         # with "#", which no client channel can: publish/terminations.py); they are never fanned out
         self._controls = dict(controls or {})
@@ -77,6 +83,14 @@ class LocalDelivery:
             if message.accepted_at:
                 self._metrics.delivery_latency.observe(max(0.0, time.time() - message.accepted_at))
         return count
+
+    def serves(self, channel: str) -> bool:
+        """Whether an event on ``channel`` can reach anyone on this node: a socket in its room, one mid-recovery at its
+        gate, a Pusher subscriber, or this node's handler of a control channel. The cluster bus skips decoding the
+        others (in a cluster most events have no subscriber on most nodes)."""
+        if channel[:1] == "#" or channel in self._gates or self._fanout.has_members(NAMESPACE, channel):
+            return True
+        return self._also_serves is not None and self._also_serves(channel)
 
     def to_socket(self, sid: str, event: str, *args: Any) -> int:
         """Queue one event for one socket (replayed history, recovery signals); returns 1 if queued."""

@@ -107,6 +107,10 @@ class Hub:
             if not members:
                 del self.channels[channel]
 
+    def serves(self, channel: str) -> bool:
+        """Whether a Pusher connection on this node subscribes ``channel``."""
+        return bool(self.channels.get(channel))
+
     def channel_counts(self) -> dict[str, int]:
         """Channel → this node's Pusher subscriber count."""
         return {channel: len(members) for channel, members in self.channels.items()}

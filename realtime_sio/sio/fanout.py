@@ -154,6 +154,11 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
                 sock.drop_soon()
         return delivered
 
+    def has_members(self, namespace: str, room: str) -> bool:
+        """Whether ``room`` has a socket on this node (no copy of the room table)."""
+        rooms = self.rooms.get(namespace)
+        return bool(rooms and rooms.get(room))
+
     def channel_counts(self, namespace: str = "/") -> dict[str, int]:
         """Channel → local subscriber count; each socket's own sid room is not a channel."""
         # rooms[namespace][room] = bidict(sid → eio_sid); room None holds every client, and each sid has its own room

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,7 +15,7 @@ from realtime_sio import metrics as metrics_module
 from realtime_sio.cluster.bus import RedisBus, decode
 from realtime_sio.probes import Health
 from realtime_sio.publish.broadcaster import Message
-from tests.support import RedisServer
+from tests.support import RedisServer, eventually
 
 PREFIX = "rtsio-test"
 
@@ -25,7 +27,9 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
     await client.aclose()
 
 
-def make_bus(client: aioredis.Redis, deliver: Callable[[Message], int], channels: list[str]) -> RedisBus:
+def make_bus(
+    client: aioredis.Redis, deliver: Callable[[Message], int], channels: list[str], serves: Callable[[str], bool] | None = None
+) -> RedisBus:
     return RedisBus(
         client,
         PREFIX,
@@ -36,6 +40,7 @@ def make_bus(client: aioredis.Redis, deliver: Callable[[Message], int], channels
         local_channels=lambda: channels,
         health=Health(),
         metrics=metrics_module.create(process=False),
+        serves=serves or (lambda channel: True),
     )
 
 
@@ -74,3 +79,27 @@ async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_c
     finally:
         await pubsub.aclose()
 
+
+
+async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgotten(redis_client: aioredis.Redis) -> None:
+    """The subscriber delivers only the channels it serves, in order, and a skipped channel's position is read from
+    Redis when someone joins it later (never a stale cached one)."""
+    served = {"b"}
+    delivered: list[Message] = []
+    subscriber = make_bus(redis_client, lambda m: delivered.append(m) or 1, sorted(served), serves=served.__contains__)
+    publisher = make_bus(redis_client, lambda m: 0, [])
+    task = asyncio.create_task(subscriber.run())
+    try:
+        await asyncio.wait_for(subscriber.subscribed.wait(), 5)
+        sent = [await publisher.send(Message(channel, "E", n), record=True) for n, channel in enumerate("abab")]
+        await eventually(lambda: len(delivered) == 2, what="the served channel's events")
+        assert [(m.channel, m.data) for m in delivered] == [("b", 1), ("b", 3)]
+        assert await subscriber.position("a") == sent[2]  # from Redis: the skipped events moved it
+        served.add("a")  # a socket joins "a" here: its events are delivered from now on
+        latest = await publisher.send(Message("a", "E", 4), record=True)
+        await eventually(lambda: len(delivered) == 3, what="the newly served channel's event")
+        assert delivered[-1].position == latest
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -20,6 +20,9 @@ class RecordingFanout:
         self.rooms.append(room)
         return 0
 
+    def has_members(self, namespace: str, room: str) -> bool:
+        return False
+
 
 def test_target_reads_app_and_user() -> None:
     """A termination names an app id and a non-empty user id; anything else is ignored, never raised on."""

@@ -1,0 +1,34 @@
+"""The cluster bus's wire format (cluster/bus.py): the channel can be read without decoding the message."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime_sio.cluster.bus import decode, encode, peek_channel
+from realtime_sio.publish.broadcaster import Message
+
+
+@pytest.mark.parametrize(
+    "channel", ["orders", "private-user.42", "presence-chat.room_1", "#user-terminations", "a=b@c,d.e;f:g-h_9"]
+)
+def test_peek_reads_the_channel_decode_reads(channel: str) -> None:
+    """For every name the channel alphabet allows, the peeked channel is the decoded one."""
+    raw = ("1796158477920-0@ab12 " + encode(Message(channel, "E", {"c": "not this", "n": 1}, "sid", None, 1.5))).encode()
+    decoded = decode(raw)
+    assert decoded is not None and peek_channel(raw) == decoded.channel == channel
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "- " + encode(Message("orders", "E", 1)),  # text, not bytes: decode decides
+        b'- {"e":"E","c":"orders"}',  # another key first (not this encoder)
+        b'- {"c":"ord\\u0065rs","e":"E"}',  # an escape in the name
+        b"no-separator",
+        b'- {"c":"unterminated',
+        b'- {"c":"\xc3\xa9","e":"E"}',  # not ASCII
+    ],
+)
+def test_peek_declines_what_it_cannot_read_for_sure(raw: str | bytes) -> None:
+    """Anything but this encoder's plain layout answers None, so the message is fully decoded instead of skipped."""
+    assert peek_channel(raw) is None
