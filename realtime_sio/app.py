@@ -379,6 +379,7 @@ def _cluster(
         local_channels=lambda: local_counts().keys(),
         health=health,
         metrics=metrics,
+        url=settings.redis.url,
     )
     broadcaster = Broadcaster(metrics, bus)
     presence = RedisPresence(client, prefix, node_id)

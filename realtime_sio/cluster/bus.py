@@ -12,7 +12,6 @@ ephemeral signal (whisper, presence announcement) falls back to this node's own 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from realtime_sio import logs
+from realtime_sio.cluster.subscriber import Subscription
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
 from realtime_sio.publish.broadcaster import Message
@@ -163,10 +163,14 @@ class RedisBus:
         metrics: Metrics,
         backoff_max: float = 5.0,
         serves: Callable[[str], bool] = lambda channel: True,
+        *,
+        url: str,
     ) -> None:
         """``serves(channel)``: whether this node has anyone to deliver ``channel``'s events to (publish/delivery.py);
-        bus messages of other channels are dropped before they are decoded."""
+        bus messages of other channels are dropped before they are decoded. ``url``: the Redis the subscriber
+        connects to (the same as ``client``'s; cluster/subscriber.py)."""
         self._redis = client
+        self._url = url
         self._serves = serves
         self._prefix = prefix
         self._events = f"{prefix}:events"
@@ -353,31 +357,33 @@ class RedisBus:
             self.subscribed.clear()
             self._top.clear()  # may be stale (or of a lost epoch) when the subscriber is back: read Redis again
 
+    def _receive(self, raw: bytes) -> None:
+        """One message from the events channel: skipped unless this node serves its channel, else delivered."""
+        channel = peek_channel(raw)
+        if channel is not None and not self._serves(channel):
+            self._last.pop(channel, None)  # nobody here follows it: a later join reads the position anew
+            self._top.pop(channel, None)
+            return
+        message = decode(raw)
+        if message is None:
+            self._metrics.bad_input.labels(reason="cluster_message_invalid").inc()
+            return
+        self._handle(message)
+
     async def run(self) -> None:
         """Subscribe, catch up, deliver; reconnect with capped backoff on any Redis failure. Never returns."""
         delay = 0.1
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            subscription: Subscription | None = None
             try:
-                await pubsub.subscribe(self._events)
+                subscription = await Subscription.open(self._url, self._events)
                 await self._catch_up()
                 self._mark(True)
                 self.subscribed.set()
                 delay = 0.1
                 while True:
-                    raw = await pubsub.get_message(timeout=1.0)
-                    if raw is None:
-                        continue
-                    channel = peek_channel(raw["data"])
-                    if channel is not None and not self._serves(channel):
-                        self._last.pop(channel, None)  # nobody here follows it: a later join reads the position anew
-                        self._top.pop(channel, None)
-                        continue
-                    message = decode(raw["data"])
-                    if message is None:
-                        self._metrics.bad_input.labels(reason="cluster_message_invalid").inc()
-                        continue
-                    self._handle(message)
+                    for raw in await subscription.next_batch():
+                        self._receive(raw)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: mark down, back off, resubscribe
@@ -386,6 +392,5 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(self._backoff_max, delay * 2)
             finally:
-                with contextlib.suppress(Exception):  # the connection is already broken
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
+                if subscription is not None:
+                    await subscription.aclose()

@@ -28,6 +28,7 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
 
 
 def make_bus(
+    url: str,
     client: aioredis.Redis, deliver: Callable[[Message], int], channels: list[str], serves: Callable[[str], bool] | None = None
 ) -> RedisBus:
     return RedisBus(
@@ -41,6 +42,7 @@ def make_bus(
         health=Health(),
         metrics=metrics_module.create(process=False),
         serves=serves or (lambda channel: True),
+        url=url,
     )
 
 
@@ -56,13 +58,13 @@ async def next_bus_message(pubsub: Any) -> Message:
     return message
 
 
-async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_client: aioredis.Redis) -> None:
+async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """A position read that already counts an event whose pub/sub message this node has not handled yet (a subscribe
     racing a publish) must not make the node drop that event as already delivered."""
     delivered: list[Message] = []
-    subscriber = make_bus(redis_client, lambda m: delivered.append(m) or 1, ["private-user.9"])
+    subscriber = make_bus(redis_server.url, redis_client, lambda m: delivered.append(m) or 1, ["private-user.9"])
     subscriber.subscribed.set()  # as run() does once subscribed
-    publisher = make_bus(redis_client, lambda m: 0, [])
+    publisher = make_bus(redis_server.url, redis_client, lambda m: 0, [])
     pubsub = redis_client.pubsub()
     await pubsub.subscribe(f"{PREFIX}:events")
     try:
@@ -81,13 +83,13 @@ async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_c
 
 
 
-async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgotten(redis_client: aioredis.Redis) -> None:
+async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgotten(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """The subscriber delivers only the channels it serves, in order, and a skipped channel's position is read from
     Redis when someone joins it later (never a stale cached one)."""
     served = {"b"}
     delivered: list[Message] = []
-    subscriber = make_bus(redis_client, lambda m: delivered.append(m) or 1, sorted(served), serves=served.__contains__)
-    publisher = make_bus(redis_client, lambda m: 0, [])
+    subscriber = make_bus(redis_server.url, redis_client, lambda m: delivered.append(m) or 1, sorted(served), serves=served.__contains__)
+    publisher = make_bus(redis_server.url, redis_client, lambda m: 0, [])
     task = asyncio.create_task(subscriber.run())
     try:
         await asyncio.wait_for(subscriber.subscribed.wait(), 5)
