@@ -3,9 +3,7 @@ with ``cryptography``, shaped like a public CA's (clients trust the root; server
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
 import ipaddress
 import os
 import ssl
@@ -63,7 +61,6 @@ class Leaf:
     chain_pem: bytes
     key_pem: bytes = field(repr=False)
     serial: int
-    spki_sha256: str  # base64 SHA-256 of the public key: Chromium's --ignore-certificate-errors-spki-list
 
     def write(self, cert_path: Path, key_path: Path) -> None:
         """Replace both files the way certbot's deploy does: write aside, then rename over (atomic per file)."""
@@ -135,13 +132,7 @@ class TestCA:
             )
             .sign(self.intermediate_key, hashes.SHA256())
         )
-        spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return Leaf(
-            chain_pem=_pem(cert) + self.intermediate_pem,
-            key_pem=_key_pem(key),
-            serial=serial,
-            spki_sha256=base64.b64encode(hashlib.sha256(spki).digest()).decode(),
-        )
+        return Leaf(chain_pem=_pem(cert) + self.intermediate_pem, key_pem=_key_pem(key), serial=serial)
 
 
 def other_key_pem() -> bytes:

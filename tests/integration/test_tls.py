@@ -436,11 +436,11 @@ async def test_broken_renewal_is_refused_once_and_the_old_pair_keeps_serving(
     client = tls_clients(tls_server.url)
     await client.connect("websocket", 9)
     if breakage == "mismatched":
-        files.install(Leaf(ca.issue().chain_pem, other_key_pem(), 0, ""))
+        files.install(Leaf(ca.issue().chain_pem, other_key_pem(), 0))
     elif breakage == "expired":
         files.install(ca.issue(valid_from=-datetime.timedelta(days=10), valid_for=datetime.timedelta(days=1)))
     else:
-        files.install(Leaf(b"not a certificate\n", other_key_pem(), 0, ""))
+        files.install(Leaf(b"not a certificate\n", other_key_pem(), 0))
     await eventually(lambda: bool(log_events(tls_server, "tls_certificate_refused")), what="refusal logged")
     serial, _ = await served_certificate(tls_server.port, ca)
     assert serial == old_serial

@@ -237,7 +237,7 @@ def test_reloader_refuses_a_broken_pair_and_keeps_serving(pair: tuple[Path, Path
     """A mismatched renewal is refused once (counter, not retried); the served certificate and context stay."""
     reloader, metrics = _reloader(pair)
     serving = reloader.certificate
-    Leaf(ca.issue().chain_pem, other_key_pem(), 0, "").write(*pair)
+    Leaf(ca.issue().chain_pem, other_key_pem(), 0).write(*pair)
     assert [reloader.check() for _ in range(4)] == [False] * 4
     assert reloader.certificate == serving
     assert _sample(metrics, "realtime_sio_tls_reloads_total", outcome="refused") == 1
