@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 
 from realtime_sio import logs
 from realtime_sio.metrics import Metrics
@@ -88,7 +89,7 @@ def _read(var: str, path: str) -> bytes:
 def server_context(cert_path: str, key_path: str, now: float | None = None) -> tuple[ssl.SSLContext, Certificate]:
     """A server context (TLS 1.2+, ALPN http/1.1) serving the pair, and its leaf; raises :class:`TlsError`."""
     cert_pem = _read(CERT_VAR, cert_path)
-    _read(KEY_VAR, key_path)  # a clear "unreadable" error naming the key variable, before OpenSSL's
+    key_pem = _read(KEY_VAR, key_path)  # a clear "unreadable" error naming the key variable, before OpenSSL's
     cert = inspect(cert_pem, time.time() if now is None else now, cert_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -104,6 +105,11 @@ def server_context(cert_path: str, key_path: str, now: float | None = None) -> t
         ctx.load_cert_chain(cert_path, key_path, password=encrypted_key)
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
+            if _matches_a_later_certificate(cert_pem, key_pem):
+                raise TlsError(
+                    f"{CERT_VAR}={cert_path!r}: the certificate of the private key in {KEY_VAR} is not first in the chain; "
+                    "expected the leaf first, then its intermediates (certbot's fullchain.pem)"
+                ) from None
             raise TlsError(f"{KEY_VAR}={key_path!r}: the private key does not match the certificate in {CERT_VAR}") from None
         raise TlsError(
             f"{CERT_VAR}={cert_path!r}, {KEY_VAR}={key_path!r}: expected a PEM chain and an unencrypted PEM private key "
@@ -114,6 +120,17 @@ def server_context(cert_path: str, key_path: str, now: float | None = None) -> t
     if _read(CERT_VAR, cert_path) != cert_pem:
         raise TlsError(f"{CERT_VAR}={cert_path!r}: the file changed while it was loaded; it is read again at the next poll")
     return ctx, cert
+
+
+def _matches_a_later_certificate(cert_pem: bytes, key_pem: bytes) -> bool:
+    """True when the key belongs to a certificate after the first of the chain (a chain concatenated out of order)."""
+    try:
+        public = serialization.load_pem_private_key(key_pem, password=None).public_key()
+        later = x509.load_pem_x509_certificates(cert_pem)[1:]
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # not PEM, encrypted, or a key type this build cannot read
+        return False
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return any(cert.public_key().public_bytes(*spki) == public.public_bytes(*spki) for cert in later)
 
 
 def _stamp(path: str) -> Stamp:

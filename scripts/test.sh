@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need, run the static checks, then the tests: Python test extras into ./.venv, redis-server (Debian package)
-# when missing, the npm packages the tests drive, the Helm engine and Chromium where those suites exist.
+# Install everything the tests need, run the static checks, then the tests: Python test extras into ./.venv, redis-server and
+# nginx (Debian packages; nginx-light runs deploy/nginx-realtime-sio.conf in tests/integration/test_deploy_nginx.py) when missing, the npm packages the tests drive, the Helm engine and Chromium where those suites exist.
 # Extra arguments go to pytest, e.g.: bash scripts/test.sh tests/unit -q
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ apt_install() {
   fi
 }
 command -v redis-server >/dev/null || apt_install redis-server
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light  # /usr/sbin may be off a user's PATH
 command -v node >/dev/null || apt_install nodejs npm
 
 python3 -m venv .venv

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the browser tests need, idempotently: Debian's chromium (never a downloaded browser build), node and
+# Install what the browser tests need, idempotently: Debian's chromium (never a downloaded browser build), NSS's
+# certutil (libnss3-tools: the TLS page test makes Chromium trust its test CA through an NSS database), node and
 # npm when missing, and the locked npm packages of tests/browser (playwright-core, socket.io-client, laravel-echo, pusher-js).
 # Safe to run on every CI start: each step is skipped when already satisfied.
 set -euo pipefail
@@ -7,6 +8,7 @@ cd "$(dirname "$0")"
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v certutil >/dev/null || missing+=(libnss3-tools)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then

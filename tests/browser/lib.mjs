@@ -28,9 +28,11 @@ export const params = JSON.parse((await readStdin()) || '{}');
 const openPages = [];
 
 export async function launch() {
-  // chromiumArgs: extra flags from the test, e.g. --ignore-certificate-errors-spki-list=<hash> to trust a test CA's leaf.
+  // chromiumArgs: extra flags from the test. chromiumEnv: variables added to the browser's environment, e.g. a HOME
+  // whose .pki/nssdb trusts a test CA (Chromium on Linux reads trusted roots from the NSS database under $HOME).
   const args = [...CHROMIUM_ARGS, ...(params.chromiumArgs || [])];
-  return chromium.launch({ executablePath: params.chromium || '/usr/bin/chromium', args });
+  const env = params.chromiumEnv ? { ...process.env, ...params.chromiumEnv } : undefined;
+  return chromium.launch({ executablePath: params.chromium || '/usr/bin/chromium', args, env });
 }
 
 // POST /control/<action> on the test's page server; pytest performs the action (publish, restart, ...) and answers.
@@ -50,17 +52,25 @@ export async function openEchoPage(browser, origin, query) {
   return openPage(browser, origin, 'echo.html', query);
 }
 
-// Open `pageName` (echo.html, reverb.html) at `origin`; it is ready once it has set window.rt.
+// Open `pageName` (echo.html, reverb.html) at `origin`; it is ready once it has set window.rt. `errors` collects
+// the page's uncaught exceptions; `network` what Chromium reports and page scripts cannot see: failed requests and
+// WebSockets with their net:: error (net::ERR_CERT_AUTHORITY_INVALID, ...) and console errors.
 export async function openPage(browser, origin, pageName, query) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
+  const network = [];
   page.on('pageerror', (err) => errors.push(String(err)));
-  openPages.push({ page, errors });
+  page.on('requestfailed', (req) => network.push(`request ${req.url()} ${req.failure() ? req.failure().errorText : ''}`));
+  page.on('websocket', (ws) => ws.on('socketerror', (err) => network.push(`websocket ${ws.url()} ${err}`)));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') network.push(`console ${msg.text()}`);
+  });
+  openPages.push({ page, errors, network });
   const url = `${origin}/${pageName}?${new URLSearchParams(query)}`;
   await page.goto(url);
   await page.waitForFunction(() => window.rt !== undefined, null, { timeout: 10000 });
-  return { context, page, errors };
+  return { context, page, errors, network };
 }
 
 // Wait until `fn(arg)` is truthy in the page, failing after `ms` with `what` in the message (deadline, not a sleep).
@@ -78,11 +88,11 @@ export async function state(page) {
 
 async function pageStates() {
   const states = [];
-  for (const { page, errors } of openPages) {
+  for (const { page, errors, network } of openPages) {
     try {
-      states.push({ url: page.url(), errors, state: await state(page) });
+      states.push({ url: page.url(), errors, network, state: await state(page) });
     } catch (err) {
-      states.push({ url: page.url(), errors, state: null });
+      states.push({ url: page.url(), errors, network, state: null });
     }
   }
   return states;

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import pytest
 import socketio
 from cryptography import x509
 
+from realtime_sio.auth.pusher_signature import signed_params
 from tests.certs import Leaf, TestCA, other_key_pem
+from tests.pusher_client import APP_ID, APP_KEY, APP_SECRET, PUSHER_APPS, PusherClient
 from tests.support import (
     API_KEY,
     ROOT,
@@ -81,9 +84,10 @@ def files(tmp_path: Path, ca: TestCA) -> TlsFiles:
 
 @pytest.fixture
 def tls_server(files: TlsFiles, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    """The real server with the pair; on uvloop (as shipped) or, by indirect parameter, on asyncio's own loop."""
+    """The real server with the pair and a Pusher app; on uvloop (as shipped) or, by indirect parameter, on asyncio's
+    own loop."""
     loop = getattr(request, "param", "uvloop")
-    proc = ServerProcess(env=base_env(**files.env()), event_loop=loop)
+    proc = ServerProcess(env=base_env(**files.env(), REALTIME_SIO_PUSHER_APPS=PUSHER_APPS), event_loop=loop)
     proc.start()
     wait_until(lambda: bool(log_events(proc, "server_started")), what="server_started logged")
     started = log_events(proc, "server_started")
@@ -223,13 +227,29 @@ def blocking_handshake(port: int, ctx: ssl.SSLContext) -> None:
         tls.getpeercert()
 
 
-async def test_plain_http_on_the_tls_port_gets_no_answer(tls_server: ServerProcess) -> None:
-    """A plain-HTTP request to the TLS port is not served (nothing readable comes back as HTTP)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", tls_server.port)
-    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = await asyncio.wait_for(reader.read(1024), 10)
-    assert not data.startswith(b"HTTP/1.1 200")
-    await shut(writer)
+async def read_until_closed(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    """Every byte the peer sends until it closes (EOF or reset); fails when it is still open after ``timeout``."""
+    received = b""
+    async with asyncio.timeout(timeout):
+        try:
+            while chunk := await reader.read(4096):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received
+
+
+@BOTH_LOOPS
+async def test_plain_http_on_the_tls_port_is_closed_without_a_byte(tls_server: ServerProcess, ca: TestCA) -> None:
+    """A plain-HTTP request to the TLS port fails the handshake: the server closes the connection within 5 s
+    without sending one byte (no HTTP answer, no redirect, no TLS alert), logs no error, and keeps serving TLS."""
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", tls_server.port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert await read_until_closed(reader, 5) == b""
+        writer.transport.abort()
+    serial, _ = await served_certificate(tls_server.port, ca)
+    assert serial > 0
 
 
 @BOTH_LOOPS
@@ -288,6 +308,26 @@ async def test_python_client_over_tls_receives_events(
     await publish(tls_server, ca, "private-user.5", {"n": 1})
     await eventually(lambda: bool(client.named("tick")), what="event over TLS")
     assert client.named("tick")[0][:2] == ("private-user.5", {"n": 1})
+
+
+@BOTH_LOOPS
+async def test_pusher_client_over_wss_receives_an_event_posted_to_the_pusher_api_over_https(
+    tls_server: ServerProcess, ca: TestCA, pushers: Callable[..., PusherClient]
+) -> None:
+    """A Pusher protocol 7 client (what pusher-js and Echo's reverb broadcaster open: wss://…/app/{key}) trusting only
+    the test root joins a private channel and receives an event POSTed, signed, to /apps/{id}/events over HTTPS, as
+    Laravel's reverb broadcaster sends it with REVERB_SCHEME=https."""
+    client = pushers(tls_server.url)
+    await client.connect(ssl=ca.client_context())
+    await client.joined("private-orders.7")
+    path = f"/apps/{APP_ID}/events"
+    body = json.dumps({"name": "OrderShipped", "channel": "private-orders.7", "data": json.dumps({"id": 7})}).encode()
+    query = signed_params(APP_KEY, APP_SECRET, "POST", path, body, int(time.time()))
+    async with session_factory(ca)() as http:
+        resp = await http.post(tls_server.url + path, params=query, data=body, headers={"Content-Type": "application/json"})
+        assert resp.status == 200, await resp.text()
+    (event,) = await client.wait_for("OrderShipped", channel="private-orders.7")
+    assert json.loads(event["data"]) == {"id": 7}
 
 
 async def run_node(script: Path, args: dict[str, Any], env: dict[str, str], timeout: float = 90) -> dict[str, Any]:
@@ -396,11 +436,11 @@ async def test_broken_renewal_is_refused_once_and_the_old_pair_keeps_serving(
     client = tls_clients(tls_server.url)
     await client.connect("websocket", 9)
     if breakage == "mismatched":
-        files.install(Leaf(ca.issue().chain_pem, other_key_pem(), 0, ""))
+        files.install(Leaf(ca.issue().chain_pem, other_key_pem(), 0))
     elif breakage == "expired":
         files.install(ca.issue(valid_from=-datetime.timedelta(days=10), valid_for=datetime.timedelta(days=1)))
     else:
-        files.install(Leaf(b"not a certificate\n", other_key_pem(), 0, ""))
+        files.install(Leaf(b"not a certificate\n", other_key_pem(), 0))
     await eventually(lambda: bool(log_events(tls_server, "tls_certificate_refused")), what="refusal logged")
     serial, _ = await served_certificate(tls_server.port, ca)
     assert serial == old_serial

@@ -68,10 +68,14 @@ class Values:
         return out
 
 
+# TLS served by the pods themselves (not combinable with the migration split, so not in ALL_FEATURES).
+SERVED_TLS = ("tls.servedSecretName=realtime-sio-served-tls", "serviceMonitor.enabled=true", "ingress.pusher=true")
+
 SCENARIOS: dict[str, Values] = {
     "default": Values(),
     **{f"split-{w}": Values(files=(f"values-split-{w}.yaml",)) for w in SPLIT_STEPS},
     "all-features": Values(sets=ALL_FEATURES),
+    "served-tls": Values(sets=SERVED_TLS),
 }
 
 

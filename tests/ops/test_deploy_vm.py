@@ -70,23 +70,60 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "realtime-sio.service" not in proc.stderr, proc.stderr  # no warning about the unit itself
 
 
+def nginx_location(conf: str, prefix: str) -> str:
+    """The body of ``location <prefix> { ... }`` in the nginx file (its blocks hold no nested braces)."""
+    body = conf[conf.index(f"location {prefix} {{") :]
+    return body[: body.index("}")]
+
+
+def read_timeout(location: str) -> int:
+    return int(re.search(r"proxy_read_timeout (\d+)s;", location).group(1))  # type: ignore[union-attr]
+
+
+WEBSOCKET_DIRECTIVES = (
+    "proxy_http_version 1.1;",
+    "proxy_set_header Upgrade $http_upgrade;",
+    "proxy_set_header Connection $connection_upgrade;",
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+    "proxy_buffering off;",
+    "proxy_request_buffering off;",
+)
+
+
 def test_nginx_proxy_settings_for_websocket_and_long_polling() -> None:
-    """Upgrade/Connection passed, HTTP/1.1 upstream, buffering off, read timeout above ping interval + timeout."""
+    """/socket.io/: Upgrade/Connection passed, HTTP/1.1 upstream, buffering off, read timeout above ping interval +
+    timeout."""
     conf = (DEPLOY / "nginx-realtime-sio.conf").read_text()
-    location = conf[conf.index("location /socket.io/") :]
-    location = location[: location.index("}")]
-    for directive in (
-        "proxy_http_version 1.1;",
-        "proxy_set_header Upgrade $http_upgrade;",
-        "proxy_set_header Connection $connection_upgrade;",
-        "proxy_set_header X-Forwarded-Proto $scheme;",
-        "proxy_buffering off;",
-        "proxy_request_buffering off;",
-    ):
+    location = nginx_location(conf, "/socket.io/")
+    for directive in WEBSOCKET_DIRECTIVES:
         assert directive in location, directive
-    read_timeout = int(re.search(r"proxy_read_timeout (\d+)s;", location).group(1))  # type: ignore[union-attr]
     defaults = settings.Settings()
-    assert read_timeout > defaults.engine.ping_interval + defaults.engine.ping_timeout
+    assert read_timeout(location) > defaults.engine.ping_interval + defaults.engine.ping_timeout
     assert "map $http_upgrade $connection_upgrade" in conf
     doc = (ROOT / "docs" / "deploy-vm.md").read_text()
     assert "proxy_read_timeout 75s" in doc and "proxy_buffering off" in doc  # the doc quotes the file
+
+
+def test_nginx_proxies_the_pusher_websocket_for_reverb_frontends() -> None:
+    """/app/ (pusher-js, Echo's reverb broadcaster) gets the same WebSocket settings, with a read timeout above the
+    Pusher activity timeout + pong timeout; the docs say it is public."""
+    conf = (DEPLOY / "nginx-realtime-sio.conf").read_text()
+    location = nginx_location(conf, "/app/")
+    for directive in WEBSOCKET_DIRECTIVES:
+        assert directive in location, directive
+    defaults = settings.Settings()
+    assert read_timeout(location) > defaults.pusher.activity_timeout + defaults.pusher.pong_timeout
+    doc = (ROOT / "docs" / "deploy-vm.md").read_text()
+    assert "location /app/" in doc and "`/app/{key}`" in doc
+
+
+def test_nginx_keeps_publishing_apis_off_the_public_port() -> None:
+    """/apps/ (the Pusher HTTP API) and /api/ have no active location: the catch-all answers 404, as the docs say;
+    the Laravel settings for publishing over loopback are documented."""
+    conf = (DEPLOY / "nginx-realtime-sio.conf").read_text()
+    active = [line.strip() for line in conf.splitlines() if not line.strip().startswith("#")]
+    locations = sorted(line.split()[1] for line in active if line.startswith("location "))
+    assert locations == ["/", "/", "/.well-known/acme-challenge/", "/app/", "/client/", "/socket.io/"]  # "/" on 80 and 443
+    assert "return 404;" in nginx_location(conf[conf.index("listen 443") :], "/")  # the TLS server's catch-all
+    doc = (ROOT / "docs" / "deploy-vm.md").read_text()
+    assert "REVERB_HOST=127.0.0.1" in doc and "VITE_REVERB_HOST=" in doc

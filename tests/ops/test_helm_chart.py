@@ -15,6 +15,7 @@ from tests.ops.helm_tool import (
     CHART,
     FULLNAME,
     SCENARIOS,
+    SERVED_TLS,
     SPLIT_STEPS,
     Values,
     container,
@@ -64,6 +65,8 @@ def test_every_rendered_manifest_matches_its_kubernetes_schema(helm: str, scenar
     expected = {"Deployment", "Service", "ConfigMap", "ServiceAccount", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
     if scenario == "all-features":
         expected |= {"ServiceMonitor", "PrometheusRule", "Secret", "NetworkPolicy"}
+    if scenario == "served-tls":
+        expected |= {"ServiceMonitor"}
     assert expected <= kinds, expected - kinds
 
 
@@ -280,7 +283,7 @@ def test_existing_secret_is_used_instead_of_a_chart_secret(helm: str) -> None:
     assert {"secretRef": {"name": "realtime-creds"}} in container(docs)["envFrom"]
 
 
-@pytest.mark.parametrize("key", ["JWT_SECRET", "PORT", "REALTIME_SIO_LOG_LEVEL"])
+@pytest.mark.parametrize("key", ["JWT_SECRET", "PORT", "REALTIME_SIO_LOG_LEVEL", "TLS_CERT_FILE", "TLS_KEY_FILE"])
 def test_settings_block_refuses_managed_secret_or_prefixed_keys(helm: str, key: str) -> None:
     """settings.<KEY> may not carry secrets, chart-managed variables, or the REALTIME_SIO_ prefix."""
     error = render_error(helm, Values(sets=(f"settings.{key}=x",)))
@@ -369,3 +372,60 @@ def test_pusher_websocket_can_be_routed_and_split(helm: str) -> None:
     assert _backends(canary) == {"/socket.io/": FULLNAME, "/app": FULLNAME}
     paths = [p["path"] for p in main["spec"]["rules"][0]["http"]["paths"]]
     assert sorted(paths) == ["/app", "/apps", "/socket.io/"] and set(_backends(main).values()) == {"laravel-reverb"}
+
+
+def test_served_tls_mounts_the_secret_and_switches_probes_scrape_and_ingress_to_https(helm: str) -> None:
+    """tls.servedSecretName: the Secret is mounted read-only as a directory (no subPath, so renewals reach the files),
+    TLS_CERT_FILE/KEY_FILE name tls.crt/tls.key there and load, probes use HTTPS on the port named https, the
+    ServiceMonitor scrapes https (unverified by default), and the Ingress talks HTTPS to the pods."""
+    docs = render(helm, Values(sets=SERVED_TLS))
+    pod = find(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
+    c = container(docs)
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "served-tls"]
+    assert volume["secret"]["secretName"] == "realtime-sio-served-tls"
+    assert {i["key"] for i in volume["secret"]["items"]} == {"tls.crt", "tls.key"}
+    assert volume["secret"]["defaultMode"] == 0o440  # owner root, group fsGroup: the server reads the key
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == "served-tls"]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert not any(mount["mountPath"].startswith(m["mountPath"] + "/") for m in c["volumeMounts"] if m is not mount)
+    env = _env(docs)
+    assert env["REALTIME_SIO_TLS_CERT_FILE"] == f"{mount['mountPath']}/tls.crt"
+    assert env["REALTIME_SIO_TLS_KEY_FILE"] == f"{mount['mountPath']}/tls.key"
+    loaded = settings_module.load({k: v for k, v in env.items() if k != "REALTIME_SIO_CONFIG_FILE"})  # rules: elsewhere
+    assert loaded.tls.cert_file == env["REALTIME_SIO_TLS_CERT_FILE"]
+    assert c["ports"] == [{"name": "https", "containerPort": 6001, "protocol": "TCP"}]
+    for probe, path in (("startupProbe", "/health"), ("livenessProbe", "/health"), ("readinessProbe", "/ready")):
+        assert c[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}, probe
+    service = find(docs, "Service", FULLNAME)
+    assert service["spec"]["ports"][0]["name"] == service["spec"]["ports"][0]["targetPort"] == "https"
+    (endpoint,) = find(docs, "ServiceMonitor", FULLNAME)["spec"]["endpoints"]
+    assert endpoint["port"] == "https" and endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {"insecureSkipVerify": True}
+    ingress = find(docs, "Ingress", FULLNAME)
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS"
+    ports = {p["backend"]["service"]["port"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert ports == {"https"}
+
+
+def test_served_tls_scrape_can_verify_the_certificate(helm: str) -> None:
+    """tls.scrape.serverName (and caKey): the ServiceMonitor checks the certificate against that name and the CA in
+    the served Secret instead of skipping verification."""
+    sets = (*SERVED_TLS, "tls.scrape.serverName=realtime.example.com", "tls.scrape.caKey=ca.crt")
+    (endpoint,) = find(render(helm, Values(sets=sets)), "ServiceMonitor", FULLNAME)["spec"]["endpoints"]
+    assert endpoint["tlsConfig"] == {
+        "serverName": "realtime.example.com",
+        "ca": {"secret": {"name": "realtime-sio-served-tls", "key": "ca.crt"}},
+    }
+
+
+def test_plain_http_is_the_default_and_served_tls_refuses_the_migration_split(helm: str) -> None:
+    """Without tls.servedSecretName nothing TLS is rendered (no mount, no TLS variables, no backend-protocol); with
+    the migration split it fails at render time, since the canary would inherit Reverb's plain-HTTP backend."""
+    docs = render(helm, Values(sets=("serviceMonitor.enabled=true",)))
+    assert not [m for m in container(docs)["volumeMounts"] if m["name"] == "served-tls"]
+    assert not {k for k in _env(docs) if k.startswith("REALTIME_SIO_TLS_")}
+    assert "nginx.ingress.kubernetes.io/backend-protocol" not in find(docs, "Ingress", FULLNAME)["metadata"]["annotations"]
+    (endpoint,) = find(docs, "ServiceMonitor", FULLNAME)["spec"]["endpoints"]
+    assert "scheme" not in endpoint and "tlsConfig" not in endpoint
+    error = render_error(helm, Values(files=("values-split-50.yaml",), sets=SERVED_TLS))
+    assert "tls.servedSecretName" in error and "migration.enabled" in error

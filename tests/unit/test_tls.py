@@ -10,6 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from prometheus_client import CollectorRegistry
 
 from realtime_sio import metrics as metrics_module
@@ -42,12 +44,56 @@ def pair(tmp_path: Path, ca: TestCA) -> tuple[Path, Path]:
 
 
 def test_inspect_reads_the_leaf_of_a_chain(ca: TestCA) -> None:
-    """The first certificate of the PEM chain is the one described (serial, validity, SHA-256)."""
-    leaf = ca.issue()
+    """Of a full chain (leaf + intermediate) the leaf is described: its serial, its own expiry, its SHA-256."""
+    leaf = ca.issue(valid_for=3 * DAY)
+    certs = x509.load_pem_x509_certificates(leaf.chain_pem)
+    assert [c.issuer for c in certs] == [ca.intermediate.subject, ca.cert.subject]  # leaf, then the intermediate
     cert = inspect(leaf.chain_pem, time.time())
     assert cert.serial == leaf.serial
-    assert cert.not_before < time.time() < cert.not_after
-    assert len(cert.sha256) == 64 and cert.subject == "CN=127.0.0.1"
+    assert cert.not_before < time.time() < cert.not_after == certs[0].not_valid_after_utc.timestamp()
+    assert cert.not_after < certs[1].not_valid_after_utc.timestamp()  # the intermediate lives longer: not used
+    assert cert.sha256 == certs[0].fingerprint(hashes.SHA256()).hex() and cert.subject == "CN=127.0.0.1"
+
+
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> None:
+    """A TLS handshake between two in-memory ends; raises the client's ssl.SSLError when it fails."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    tls_client = client.wrap_bio(c_in, c_out, server_hostname="127.0.0.1")
+    tls_server = server.wrap_bio(s_in, s_out, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(10):
+        for name, end in (("client", tls_client), ("server", tls_server)):
+            if not done[name]:
+                try:
+                    end.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done.values()):
+            return
+    raise AssertionError(f"handshake did not finish: {done}")
+
+
+def test_server_context_sends_the_intermediate(pair: tuple[Path, Path], ca: TestCA, tmp_path: Path) -> None:
+    """A client trusting only the root verifies the served full chain; the leaf alone (no intermediate) would fail."""
+    ctx, _ = server_context(str(pair[0]), str(pair[1]))
+    _handshake(ctx, ca.client_context())
+    leaf_only = tmp_path / "cert.pem"
+    leaf_only.write_bytes(pair[0].read_bytes().split(b"-----END CERTIFICATE-----\n")[0] + b"-----END CERTIFICATE-----\n")
+    bare, _ = server_context(str(leaf_only), str(pair[1]))
+    with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer certificate"):
+        _handshake(bare, ca.client_context())
+
+
+def test_server_context_names_a_chain_out_of_order(pair: tuple[Path, Path], ca: TestCA) -> None:
+    """Intermediate first, leaf second: refused naming TLS_CERT_FILE and the expected order, not a key mismatch."""
+    leaf_pem, intermediate_pem = (c.public_bytes(serialization.Encoding.PEM) for c in x509.load_pem_x509_certificates(pair[0].read_bytes()))
+    pair[0].write_bytes(intermediate_pem + leaf_pem)
+    with pytest.raises(TlsError, match="not first in the chain") as err:
+        server_context(str(pair[0]), str(pair[1]))
+    assert str(err.value).startswith(CERT_VAR) and "leaf first" in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +237,7 @@ def test_reloader_refuses_a_broken_pair_and_keeps_serving(pair: tuple[Path, Path
     """A mismatched renewal is refused once (counter, not retried); the served certificate and context stay."""
     reloader, metrics = _reloader(pair)
     serving = reloader.certificate
-    Leaf(ca.issue().chain_pem, other_key_pem(), 0, "").write(*pair)
+    Leaf(ca.issue().chain_pem, other_key_pem(), 0).write(*pair)
     assert [reloader.check() for _ in range(4)] == [False] * 4
     assert reloader.certificate == serving
     assert _sample(metrics, "realtime_sio_tls_reloads_total", outcome="refused") == 1
@@ -209,8 +255,6 @@ def test_reloader_start_up_error_is_a_settings_error(pair: tuple[Path, Path]) ->
 
 def test_server_context_refuses_an_encrypted_key_without_prompting(pair: tuple[Path, Path]) -> None:
     """A passphrase-protected key is refused naming TLS_KEY_FILE (OpenSSL is never left to prompt on a terminal)."""
-    from cryptography.hazmat.primitives import serialization
-
     key = serialization.load_pem_private_key(pair[1].read_bytes(), None)
     pair[1].write_bytes(
         key.private_bytes(

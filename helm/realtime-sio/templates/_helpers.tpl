@@ -55,6 +55,17 @@ true
 /etc/realtime-sio/channels.toml
 {{- end }}
 
+{{/* Where the tls.servedSecretName Secret is mounted: its own directory, not under the read-only /etc/realtime-sio
+mount of the channel rules (a mount point inside a read-only volume cannot be created). */}}
+{{- define "realtime-sio.tlsDir" -}}
+/etc/realtime-sio-tls
+{{- end }}
+
+{{/* Name of the server's port: "https" when it serves TLS itself, so meshes and readers do not take it for HTTP. */}}
+{{- define "realtime-sio.portName" -}}
+{{- if .Values.tls.servedSecretName }}https{{ else }}http{{ end }}
+{{- end }}
+
 {{- define "realtime-sio.hasRules" -}}
 {{- if or .Values.channelRulesConfigMap .Values.channelRules -}}
 true
@@ -88,7 +99,10 @@ true
 {{- if and .Values.migration.enabled (not .Values.ingress.enabled) }}
 {{- fail "migration.enabled needs ingress.enabled: the canary Ingress shares ingress.host and ingress.paths" }}
 {{- end }}
-{{- $managed := list "HOST" "PORT" "DRAIN_SECONDS" "SHUTDOWN_TIMEOUT" "CONFIG_FILE" "REDIS_URL" "JWT_SECRET" "API_KEY" "DASHBOARD_TOKEN" "PUSHER_APPS" }}
+{{- if and .Values.tls.servedSecretName .Values.migration.enabled }}
+{{- fail "tls.servedSecretName cannot be combined with migration.enabled: the realtime_sio canary Ingress inherits the main Ingress's backend protocol, which is Reverb's plain HTTP" }}
+{{- end }}
+{{- $managed := list "HOST" "PORT" "DRAIN_SECONDS" "SHUTDOWN_TIMEOUT" "CONFIG_FILE" "REDIS_URL" "JWT_SECRET" "API_KEY" "DASHBOARD_TOKEN" "PUSHER_APPS" "TLS_CERT_FILE" "TLS_KEY_FILE" }}
 {{- range $key, $_ := .Values.settings }}
 {{- if hasPrefix "REALTIME_SIO_" $key }}
 {{- fail (printf "settings.%s: leave off the REALTIME_SIO_ prefix" $key) }}
@@ -115,6 +129,9 @@ nginx.ingress.kubernetes.io/affinity-mode: persistent
 nginx.ingress.kubernetes.io/session-cookie-name: {{ .Values.ingress.affinityCookieName | quote }}
 {{- with .Values.ingress.affinityCookieMaxAge }}
 nginx.ingress.kubernetes.io/session-cookie-max-age: {{ . | quote }}
+{{- end }}
+{{- if .Values.tls.servedSecretName }}
+nginx.ingress.kubernetes.io/backend-protocol: "HTTPS"
 {{- end }}
 {{- if .Values.ingress.tls.enabled }}
 nginx.ingress.kubernetes.io/session-cookie-secure: "true"
