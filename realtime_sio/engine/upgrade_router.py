@@ -121,6 +121,13 @@ def parse_head(head: bytes, scheme: str = "http") -> tuple[str, str, str, dict[s
     return method, path, version, environ
 
 
+def head_too_large(received: int, end: int, limit: int) -> bool:
+    """Whether a head must be refused with 431: ``received`` bytes so far, ``end`` the index of its blank line (-1
+    while there is none). An incomplete head is too large once it passes ``limit``; a complete one when it, blank
+    line included, is longer than ``limit``, even if it arrived in one read."""
+    return (end < 0 and received > limit) or end + 4 > limit
+
+
 def wrong_websocket_version(method: str, path: str, environ: dict[str, Any], engineio_path: str, pusher_prefix: str | None = None) -> bool:
     """True for a WebSocket upgrade to the Engine.IO path (or under ``pusher_prefix``) that asks for another version
     than 13 (answer: 426)."""
@@ -232,7 +239,7 @@ class UpgradeRouter(asyncio.Protocol):
         head += data
         end = head.find(b"\r\n\r\n", searched)
         upgrades = self._upgrades
-        if (end < 0 and len(head) > upgrades.max_head_bytes) or end + 4 > upgrades.max_head_bytes:
+        if head_too_large(len(head), end, upgrades.max_head_bytes):
             self._refuse(errors.HEAD_TOO_LARGE, f"limit is {upgrades.max_head_bytes} bytes")
             return
         if end < 0:

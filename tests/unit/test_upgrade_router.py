@@ -9,6 +9,7 @@ from realtime_sio import errors
 from realtime_sio.engine.upgrade_router import (
     Reply,
     error_reply,
+    head_too_large,
     is_engineio_websocket,
     is_pusher_websocket,
     parse_head,
@@ -171,3 +172,17 @@ def test_a_kept_alive_answer_has_no_connection_close() -> None:
     assert kept.endswith(b"\r\n\r\n6")
     assert b"Connection: close" in render_reply(reply)
 
+
+
+def test_heads_over_the_limit_are_refused_complete_or_not() -> None:
+    """431 for a complete head longer than the limit (even all in one read) and for an unfinished one past it; a
+    head of exactly the limit, blank line included, is accepted."""
+    limit = 16_384
+    big = GOOD + b"\r\nX-Filler: " + b"a" * 20_000 + b"\r\n\r\n"
+    assert head_too_large(len(big), big.find(b"\r\n\r\n"), limit)  # complete, arrived in one read
+    assert head_too_large(limit + 1, -1, limit)  # no blank line yet, already past the limit
+    assert not head_too_large(limit, -1, limit)  # no blank line yet, still within it
+    assert not head_too_large(limit, limit - 4, limit)  # exactly the limit
+    assert head_too_large(limit + 1, limit - 3, limit)
+    small = GOOD + b"\r\n\r\n"
+    assert not head_too_large(len(small), small.find(b"\r\n\r\n"), limit)
