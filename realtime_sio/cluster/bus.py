@@ -72,17 +72,20 @@ redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[5])
 return id
 """
 
-# KEYS[1] epoch, KEYS[2] the channel's top position; ARGV[1] a new epoch (used if none exists).
-# Before a channel's first event (or after its top expired) the position is "now - 1 ms": every later event's
-# stream id is above it.
-_POSITION = _epoch_lua("KEYS[1]", "ARGV[1]") + """
-local top = redis.call('GET', KEYS[2])
-if not top then
-  local t = redis.call('TIME')
-  top = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0'
+# KEYS[1] epoch, KEYS[2..n] channels' top positions; ARGV[1] a new epoch (used if none exists). Returns the n-1
+# positions. Before a channel's first event (or after its top expired) the position is "now - 1 ms": every later
+# event's stream id is above it.
+_POSITIONS = _epoch_lua("KEYS[1]", "ARGV[1]") + """
+local t = redis.call('TIME')
+local before_now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0'
+local tops = redis.call('MGET', unpack(KEYS, 2))
+local out = {}
+for i = 1, #KEYS - 1 do
+  out[i] = (tops[i] or before_now) .. '@' .. epoch
 end
-return top .. '@' .. epoch
+return out
 """
+POSITION_BATCH = 256  # channels per position read at most
 
 
 def encode(message: Message) -> str:
@@ -185,7 +188,11 @@ class RedisBus:
         self._metrics = metrics
         self._backoff_max = backoff_max
         self._script = client.register_script(_PUBLISH)
-        self._position_script = client.register_script(_POSITION)
+        self._positions_script = client.register_script(_POSITIONS)
+        # positions read in the same loop iteration go to Redis together (a reconnect storm joins thousands of
+        # channels within seconds): reading[channel] = the answer every joiner of that channel awaits
+        self._reading: dict[str, asyncio.Future[str]] = {}
+        self._position_tasks: set[asyncio.Future[None]] = set()
         # last[channel] = newest position this node delivered (dedupe and catch-up after a subscriber outage);
         # top[channel] = the same position as clients see it (with its epoch), the channel's current position
         self._last: dict[str, tuple[int, int]] = {}
@@ -265,8 +272,7 @@ class RedisBus:
         known = self._top.get(channel)
         if known is not None:
             return known
-        raw = await self._position_script(keys=[self._epoch_key, self._top_key(channel)], args=[new_epoch()])
-        position = raw.decode() if isinstance(raw, bytes) else str(raw)
+        position = await asyncio.shield(self._read_position(channel))
         parsed = parse_position(position)
         if parsed is not None and self.subscribed.is_set():
             # Remembered as the channel's position, never as delivered: the pub/sub message of the event it names may
@@ -276,6 +282,44 @@ class RedisBus:
             if newest is None or parsed > newest:
                 self._top[channel] = position
         return self._top.get(channel, position)
+
+    def _read_position(self, channel: str) -> asyncio.Future[str]:
+        """The channel's position from Redis, read together with the others asked for in this loop iteration."""
+        pending = self._reading.get(channel)
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            if not self._reading:
+                loop.call_soon(self._flush_positions)
+            pending = self._reading[channel] = loop.create_future()
+        return pending
+
+    def _flush_positions(self) -> None:
+        batch, self._reading = self._reading, {}
+        channels = list(batch)
+        for start in range(0, len(channels), POSITION_BATCH):
+            part = {channel: batch[channel] for channel in channels[start : start + POSITION_BATCH]}
+            task = asyncio.ensure_future(self._read_positions(part))
+            self._position_tasks.add(task)  # referenced until done (the loop keeps only weak references)
+            task.add_done_callback(self._position_tasks.discard)
+
+    async def _read_positions(self, batch: dict[str, asyncio.Future[str]]) -> None:
+        """One script call for ``batch``; its answers (or its error) go to every waiter."""
+        try:
+            keys = [self._epoch_key, *(self._top_key(channel) for channel in batch)]
+            raw = await self._positions_script(keys=keys, args=[new_epoch()])
+        except asyncio.CancelledError:
+            for waiter in batch.values():
+                waiter.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the waiters (Recovery retries on Redis trouble)
+            for waiter in batch.values():
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                    waiter.exception()  # retrieved: a waiter cancelled meanwhile must not leave asyncio logging it
+            return
+        for waiter, value in zip(batch.values(), raw, strict=True):
+            if not waiter.done():
+                waiter.set_result(value.decode() if isinstance(value, bytes) else str(value))
 
     async def since(self, channel: str, cursor: Cursor) -> Replay:
         """Recorded events of ``channel`` after ``cursor``, or why they cannot be replayed."""

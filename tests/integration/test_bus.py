@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from realtime_sio import metrics as metrics_module
 from realtime_sio.cluster.bus import RedisBus, decode
@@ -105,3 +106,38 @@ async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgo
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def evalsha_calls(client: aioredis.Redis) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_positions_asked_together_are_read_in_one_script_call(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """Joins that ask for positions in the same loop iteration (a reconnect storm) cost Redis one script call: each
+    gets its channel's position (the top after an event, "now - 1 ms" before any), the same channel the same one."""
+    subscriber = make_bus(redis_server.url, redis_client, lambda m: 1, [])
+    publisher = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    sent = await publisher.send(Message("with-event", "E", 1), record=True)
+    assert isinstance(sent, str)
+    await subscriber.position("warm-up")  # loads the script
+    before = await evalsha_calls(redis_client)
+    channels = ["with-event", *(f"quiet.{n}" for n in range(40)), "with-event"]
+    positions = await asyncio.gather(*(subscriber.position(channel) for channel in channels))
+    assert await evalsha_calls(redis_client) - before == 1
+    assert positions[0] == positions[-1] == sent
+    epoch = sent.split("@")[1]
+    assert len(set(positions[1:-1])) == 1  # read in one script call: one "now - 1 ms" for all quiet channels
+    quiet = positions[1]
+    assert quiet is not None and quiet.endswith("@" + epoch) and quiet != sent
+
+
+async def test_a_failed_position_read_reaches_every_waiter(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    """When Redis is away, every join waiting on the shared read gets the error (Recovery then retries or defers)."""
+    subscriber = make_bus(redis_server.url, redis_client, lambda m: 1, [])
+    await subscriber.position("warm-up")
+    redis_server.stop()
+    results = await asyncio.gather(*(subscriber.position(f"c.{n}") for n in range(5)), return_exceptions=True)
+    assert all(isinstance(r, RedisConnectionError) for r in results), results
