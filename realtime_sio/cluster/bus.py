@@ -307,6 +307,8 @@ class RedisBus:
         try:
             keys = [self._epoch_key, *(self._top_key(channel) for channel in batch)]
             raw = await self._positions_script(keys=keys, args=[new_epoch()])
+            if not isinstance(raw, list) or len(raw) != len(batch):
+                raise RedisError(f"position script answered {type(raw).__name__} for {len(batch)} channels")
         except asyncio.CancelledError:
             for waiter in batch.values():
                 waiter.cancel()
