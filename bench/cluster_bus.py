@@ -17,11 +17,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,23 +26,29 @@ import aiohttp
 import socketio
 
 REPO = Path(__file__).resolve().parents[1]
-API_KEY = "bench-api-key-0123456789"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit.procs import ManagedProcess, install_cleanup, stop_all
+from benchkit.redis_server import start_redis
+from benchkit.servers import (
+    BENCH_API_KEY,
+    RunningServer,
+    realtime_sio_spec,
+    start_server,
+)
+
 ROOMS = 100
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def cpu(proc: ManagedProcess) -> float:
+    seconds = proc.cpu_seconds()
+    if seconds is None:
+        raise RuntimeError(f"{proc.name} exited during the measurement")
+    return seconds
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def wait_http(url: str, deadline: float) -> None:
+async def wait_ready(url: str, deadline: float) -> None:
+    """Until ``/ready`` answers 200 (the node's cluster bus has subscribed)."""
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:
@@ -58,34 +61,23 @@ async def wait_http(url: str, deadline: float) -> None:
     raise TimeoutError(f"{url} not ready")
 
 
-def start(source: Path) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]], list[str]]:
+def start(source: Path, logs: Path) -> list[RunningServer]:
     """redis-server and 3 nodes of the realtime_sio in ``source`` (default settings but the cluster's)."""
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    nodes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    for _ in range(3):
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
-        env.update(
-            PYTHONPATH=str(source),
-            REALTIME_SIO_PORT=str(port),
-            REALTIME_SIO_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-            REALTIME_SIO_API_KEY=API_KEY,
-        )
-        command = [sys.executable, "-m", "realtime_sio", "serve"]
-        nodes.append(subprocess.Popen(command, cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        urls.append(f"http://127.0.0.1:{port}")
-    return redis, nodes, urls
+    _, redis_url = start_redis(logs / "redis.log", core=None)
+    spec = realtime_sio_spec(sys.executable, source=source)
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_SIO_")}
+    return [
+        start_server(spec, log_path=logs / f"node{n}.log", core=None, redis_url=redis_url, base_env=base_env)
+        for n in range(3)
+    ]
 
 
-async def measure(pids: list[int], urls: list[str], posts: int, clients: int) -> dict[str, object]:
+async def measure(nodes: list[RunningServer], posts: int, clients: int) -> dict[str, object]:
     """CPU per event of each node while node 0 publishes and node 1's clients receive."""
+    urls = [node.url for node in nodes]
+    procs = [node.proc for node in nodes]
     for url in urls:
-        await wait_http(url, time.monotonic() + 30)
+        await wait_ready(url, time.monotonic() + 30)
     got = [0]
 
     def count(*_: object) -> None:
@@ -100,10 +92,10 @@ async def measure(pids: list[int], urls: list[str], posts: int, clients: int) ->
             await client.call("subscribe", {"channel": f"room.{i % ROOMS}"}, timeout=10)
             socks.append(client)
         rooms = [f"room.{k}" for k in range(ROOMS)]
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {BENCH_API_KEY}"}) as http:
             await http.post(f"{urls[0]}/api/v1/events", json={"channels": rooms, "event": "warm", "data": {}})
             await asyncio.sleep(1)
-            before = [cpu_seconds(pid) for pid in pids]
+            before = [cpu(p) for p in procs]
             started = time.monotonic()
             for i in range(posts):
                 async with http.post(f"{urls[0]}/api/v1/events", json={"channels": rooms, "event": "bcast", "data": {"i": i}}) as r:
@@ -113,10 +105,10 @@ async def measure(pids: list[int], urls: list[str], posts: int, clients: int) ->
             while got[0] < expected and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             elapsed = time.monotonic() - started
-            after = [cpu_seconds(pid) for pid in pids]
-        idle0 = [cpu_seconds(pid) for pid in pids]
+            after = [cpu(p) for p in procs]
+        idle0 = [cpu(p) for p in procs]
         await asyncio.sleep(2)
-        idle = [(cpu_seconds(pid) - i0) / 2 for pid, i0 in zip(pids, idle0, strict=True)]
+        idle = [(cpu(p) - i0) / 2 for p, i0 in zip(procs, idle0, strict=True)]
     finally:
         for client in socks:
             await client.disconnect()
@@ -138,14 +130,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=300, help="clients on node 1 (default 300)")
     parser.add_argument("--source", action="append", type=Path, help="realtime_sio trees to run (default: this one)")
     args = parser.parse_args()
+    install_cleanup()
     for source in args.source or [REPO]:
-        redis, nodes, urls = start(source.resolve())
-        try:
-            result = asyncio.run(measure([n.pid for n in nodes], urls, args.posts, args.clients))
-        finally:
-            for process in (*nodes, redis):
-                process.send_signal(signal.SIGKILL)
-                process.wait(10)
+        with tempfile.TemporaryDirectory(prefix="cluster-bus-") as logs:
+            try:
+                result = asyncio.run(measure(start(source.resolve(), Path(logs)), args.posts, args.clients))
+            finally:
+                stop_all()
         print(json.dumps({"source": str(source), **result}), flush=True)
 
 

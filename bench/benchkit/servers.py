@@ -46,11 +46,11 @@ class ServerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-def realtime_sio_spec(python: str, extra_env: Mapping[str, str] | None = None) -> ServerSpec:
-    """realtime_sio from this checkout (``PYTHONPATH`` = the repo root), run by ``python``, with default settings
-    (log level included: per-connection lines are debug, so the default info level is quiet)."""
-    env = {"PYTHONPATH": str(REPO), **(extra_env or {})}
-    return ServerSpec(REALTIME_SIO, (python, "-m", "realtime_sio", "serve"), REPO, env)
+def realtime_sio_spec(python: str, extra_env: Mapping[str, str] | None = None, source: Path = REPO) -> ServerSpec:
+    """realtime_sio from ``source`` (default this checkout; ``PYTHONPATH`` and working folder), run by ``python``,
+    with default settings (log level included: per-connection lines are debug, so the default info level is quiet)."""
+    env = {"PYTHONPATH": str(source), **(extra_env or {})}
+    return ServerSpec(REALTIME_SIO, (python, "-m", "realtime_sio", "serve"), source, env)
 
 
 def node_peer_spec(node: str = "node", extra_env: Mapping[str, str] | None = None) -> ServerSpec:
