@@ -1,7 +1,7 @@
 """The one place events are published to a channel, honouring "except this socket".
 
 Every path goes through here: the sidecar route, the Pusher API, Laravel's Redis broadcaster, whispers and presence
-announcements. ``publish`` hands a recorded event to the :class:`Transport`, which gives it a position (history, for
+announcements. ``publish_batch`` hands a recorded event to the :class:`Transport`, which gives it a position (history, for
 recovery) and carries it to every node; each node's transport then calls its local delivery
 (:class:`~realtime_sio.publish.delivery.LocalDelivery`, given to the transport when it is built). Locally that happens
 at once (``LocalTransport``); in a cluster it happens when Redis hands the event back (``cluster.bus``).
@@ -120,28 +120,15 @@ class Broadcaster:
         self.transport = transport
         self._received = {source: metrics.events_received.labels(source=source) for source in EVENT_SOURCES}
 
-    async def publish(
-        self, channel: str, event: str, data: Any, *, except_sid: str | None = None, source: str, once_key: str | None = None
-    ) -> str | None | Literal[False]:
-        """Record and broadcast an application event cluster-wide; returns its position (None without history).
-
-        ``once_key`` makes the publish happen once per cluster however many nodes try (Laravel's Redis broadcasts,
-        idempotency keys); returns False when it already happened (nothing is sent).
-        Raises whatever the transport raises when delivery cannot be guaranteed (callers answer 503).
-        """
-        message = Message(channel, event, data, except_sid, None, time.time(), source=source)
-        position = await self.transport.send(message, record=True, once_key=once_key)
-        if position is False:
-            return False  # published before under this key
-        self._received[source].inc()
-        return position
-
     async def publish_batch(
         self, batch: list[tuple[Message, str | None]], *, source: str
     ) -> list[str | None | Literal[False]]:
-        """Publish several (message, once_key) pairs in order with one transport call (one Redis round trip in a
-        cluster); results as :meth:`publish` returns them, False for a key that was published before. Messages are
-        built with ``accepted_at`` set by the caller. Raises as :meth:`publish`; then none of the batch is confirmed
+        """Record and broadcast application events cluster-wide, in order, with one transport call (one Redis round
+        trip in a cluster); messages are built with ``accepted_at`` set by the caller.
+
+        Returns each event's position (None without history), or False where its ``once_key`` was published before
+        (once per cluster however many nodes try: Laravel's Redis broadcasts, idempotency keys; nothing is sent).
+        Raises whatever the transport raises when delivery cannot be guaranteed; then none of the batch is confirmed
         (some may have been delivered: callers answer 503 and publishers retry, with an idempotency key if they
         must not deliver twice)."""
         results = await self.transport.send_batch([(replace(message, source=source), key) for message, key in batch])
