@@ -154,7 +154,7 @@ class RedisListener:
                     await self.handle_batch(batch)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2 on
 
     async def handle_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
         """Validate and publish messages in arrival order (each once per cluster); never raises except on
