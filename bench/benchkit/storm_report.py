@@ -116,7 +116,8 @@ def details(results: Results) -> list[str]:
                  f"publish retries {m.get('publish_statuses') or {}}",
                  f"presence probe refusals (retried) {m.get('presence_probe_refusals') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",
                  f"leavers {m.get('leavers')}", f"node warnings {m.get('node_warnings') or {}}",
-                 f"survivors' /metrics {m.get('survivor_metrics') or {}}", f"lost sample (seq) {m.get('lost_sample')}"]
+                 f"survivors' /metrics {m.get('survivor_metrics') or {}}", f"lost sample (seq) {m.get('lost_sample')}",
+                 f"duplicate sample [seq, first receipt replayed, this one replayed, moved] {m.get('duplicate_sample') or []}"]
         out.append(f"{server}: " + "; ".join(parts))
     return out
 

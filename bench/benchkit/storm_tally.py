@@ -59,6 +59,7 @@ def deliveries(plan: StormPlan, accepted: Sequence[int], finals: Sequence[Report
         "lost_sample": lost[:10],
         "not_accepted_but_received": len(received - set(accepted)),
         "duplicates": sum(int(f["dup"]) + int(f["bcast_dup"]) for f in finals),
+        "duplicate_sample": [d for f in finals for d in f.get("dup_sample", [])][:10],
         "wrong_user": total(finals, "wrong_user"),
         "subscribe_failures": total(finals, "subscribe_failures"),
         "subscribe_refusals": merged(finals, "subscribe_refusals"),

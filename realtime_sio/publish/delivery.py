@@ -4,7 +4,11 @@ The transport (``LocalTransport`` or the cluster bus) calls :meth:`LocalDelivery
 this node's subscribers of the channel through the protocol's fan-out (``sio/fanout.py`` ``LeanManager.fanout``:
 encoded once, one prebuilt frame per recipient), except the socket that sent it and except sockets whose recovery is
 still replaying history: their live events wait at a gate (:meth:`hold` / :meth:`release`, sio/recovery.py) so
-replayed and live events reach them in order.
+replayed and live events reach them in order. A gate released after a replay leaves a *floor*: the position the
+socket has everything up to. An event's live copy can reach this node after the history read that already replayed
+it (the pub/sub connection runs behind the command connection under load); at or below a socket's floor it is not
+sent to that socket again. A floor ends with the first live event above it (the bus delivers a channel's events in
+position order), when the socket goes (:meth:`forget`), or after ``FLOOR_SECONDS``.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any, Protocol
 from realtime_sio.latency.estimate import Estimator, Stamp
 from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Message
+from realtime_sio.publish.history import parse_position
 
 NAMESPACE = "/"
+FLOOR_SECONDS = 60.0  # a floor no live event has passed is dropped after this (a late pub/sub copy comes in ms)
 
 
 class Fanout(Protocol):
@@ -55,6 +61,9 @@ class LocalDelivery:
         self._estimator = estimator  # delivery latency as users feel it (latency/estimate.py); None = not measured
         # gates[channel][sid] = messages held back while that socket's missed events are replayed (sio/recovery.py)
         self._gates: dict[str, dict[str, list[Message]]] = {}
+        # floors[channel][sid] = (position that socket's replay reached, monotonic deadline); floored[sid] = its channels
+        self._floors: dict[str, dict[str, tuple[tuple[int, int], float]]] = {}
+        self._floored: dict[str, set[str]] = {}
 
     def deliver(self, message: Message) -> int:
         """Emit ``message`` to this node's members of its room; returns how many sockets it was queued for."""
@@ -72,6 +81,11 @@ class LocalDelivery:
             for held in gated.values():
                 held.append(message)
             skip = [message.except_sid, *gated]
+        floors = self._floors.get(message.channel)
+        if floors and message.position is not None:
+            covered = self._covered(message.channel, floors, message.position)
+            if covered:
+                skip = [*skip, *covered] if isinstance(skip, list) else [skip, *covered]
         stamp = self._estimator.stamp(message.accepted_at, message.source, args) if self._estimator is not None else None
         count = self._fanout.fanout(message.event, args, NAMESPACE, message.channel, skip, stamp)
         if stamp is not None:
@@ -102,10 +116,47 @@ class LocalDelivery:
         self._gates.setdefault(channel, {})[sid] = held
         return held
 
-    def release(self, channel: str, sid: str) -> None:
-        """Deliver ``channel``'s live events to ``sid`` again (what was held is the caller's to send)."""
+    def release(self, channel: str, sid: str, floor: tuple[int, int] | None = None) -> None:
+        """Deliver ``channel``'s live events to ``sid`` again (what was held is the caller's to send); ``floor``: the
+        position ``sid`` has every event of ``channel`` up to (a replay's last), whose late live copies it must not
+        get twice."""
         gated = self._gates.get(channel)
         if gated is not None:
             gated.pop(sid, None)
             if not gated:
                 del self._gates[channel]
+        if floor is not None:
+            self._floors.setdefault(channel, {})[sid] = (floor, time.monotonic() + FLOOR_SECONDS)
+            self._floored.setdefault(sid, set()).add(channel)
+
+    def forget(self, sid: str) -> None:
+        """The socket is gone: drop its floors."""
+        for channel in self._floored.pop(sid, ()):
+            self._drop_floor(channel, sid, keep_index=True)
+
+    def _covered(self, channel: str, floors: dict[str, tuple[tuple[int, int], float]], position: str) -> list[str]:
+        """Sockets whose replay already sent the event at ``position``; floors it passes (or expired ones) end."""
+        at = parse_position(position)
+        if at is None:
+            return []
+        now = time.monotonic()
+        covered = []
+        for sid, (floor, deadline) in list(floors.items()):
+            if at <= floor and now < deadline:
+                covered.append(sid)
+            else:
+                self._drop_floor(channel, sid)
+        return covered
+
+    def _drop_floor(self, channel: str, sid: str, keep_index: bool = False) -> None:
+        floors = self._floors.get(channel)
+        if floors is not None:
+            floors.pop(sid, None)
+            if not floors:
+                del self._floors[channel]
+        if not keep_index:
+            channels = self._floored.get(sid)
+            if channels is not None:
+                channels.discard(channel)
+                if not channels:
+                    del self._floored[sid]

@@ -57,8 +57,8 @@ class Recovery:
         self._gated.setdefault(sid, set()).add(channel)
         return held
 
-    def close_gate(self, sid: str, channel: str) -> None:
-        self._delivery.release(channel, sid)
+    def close_gate(self, sid: str, channel: str, floor: tuple[int, int] | None = None) -> None:
+        self._delivery.release(channel, sid, floor)
         channels = self._gated.get(sid)
         if channels is not None:
             channels.discard(channel)
@@ -66,9 +66,10 @@ class Recovery:
                 del self._gated[sid]
 
     def forget(self, sid: str) -> None:
-        """Drop every gate of a socket that went away mid-recovery."""
+        """Drop every gate and floor of a socket that went away (perhaps mid-recovery)."""
         for channel in list(self._gated.get(sid, ())):
             self.close_gate(sid, channel)
+        self._delivery.forget(sid)
 
     async def settle(self, sid: str, channel: str, since: Cursor | None, held: list[Message]) -> str | None:
         """Replay after ``since`` (or hand out the current position), then release the gate; returns the position
@@ -111,8 +112,9 @@ class Recovery:
             last, last_text = parse_position(entry.position) or last, entry.position
         self._metrics.recoveries.labels(outcome="replayed", reason="ok").inc()
         log.debug("recovery_replayed", sid=sid, channel=channel, events=len(entries))
-        # No await from here on: release what the gate held, skipping positions the replay already covered.
-        self.close_gate(sid, channel)
+        # No await from here on: release what the gate held, skipping positions the replay already covered; the floor
+        # keeps skipping them for live copies that reach this node after the gate (delivery.py).
+        self.close_gate(sid, channel, floor=last)
         for message in held:
             position = parse_position(message.position) if message.position is not None else None
             if position is not None and position <= last:

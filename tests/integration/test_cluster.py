@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as redis
 
+from realtime_sio.cluster import bus
+from realtime_sio.publish.broadcaster import Message
 from realtime_sio.publish.history import parse_position
 from tests.integration.test_channels import post_event
 from tests.support import API_KEY, Client, RedisServer, ServerProcess, eventually, token
@@ -143,6 +147,38 @@ async def test_recovery_on_another_node(nodes: Any, clients: Any) -> None:
     assert all(a[2].get("recovered") for a in got[:50])
     await back.sio.call("ping")
     assert len(back.named("Note")) == 51
+
+
+async def test_replayed_event_whose_live_copy_arrives_late_is_not_delivered_twice(
+    nodes: Any, clients: Any, redis_server: RedisServer
+) -> None:
+    """An event recorded in Redis whose pub/sub copy reaches the node only after a reconnecting client's replay sent
+    it (the subscriber connection behind the command connection, as in a reconnect storm): the client gets it once."""
+    (node,) = nodes(1)
+    await ready(node)
+    c: Client = clients(node.url)
+    await c.connect(auth={"token": token(7)})
+    await post_event(node.url, {"channel": "private-user.7", "event": "Note", "data": 0})
+    (first,) = await c.wait_for("Note")
+    await c.close()
+    # Record event 1 as the node's publish script does, but send its pub/sub copy nowhere for now.
+    late = Message("private-user.7", "Note", 1, accepted_at=time.time())
+    r = redis.Redis.from_url(redis_server.url)
+    try:
+        keys = ["rsio:h:private-user.7", "", "rsio:epoch", "rsio:top:private-user.7"]
+        args = ["1", "nowhere", 100, 3_600_000, bus.encode(late), "unused", 3_600_000]
+        position = (await r.eval(bus._PUBLISH, len(keys), *keys, *args)).decode()
+        back: Client = clients(node.url)
+        await back.connect(auth={"token": token(7), "positions": {"private-user.7": first[2]["position"]}})
+        (replayed,) = await back.wait_for("Note")
+        assert replayed[1] == 1 and replayed[2].get("recovered") is True
+        await r.publish("rsio:events", f"{position} {bus.encode(late)}")  # the late live copy
+    finally:
+        await r.aclose()
+    await post_event(node.url, {"channel": "private-user.7", "event": "Note", "data": 2})
+    await back.wait_for("Note", 2)
+    await back.sio.call("ping")
+    assert [a[1] for a in back.named("Note")] == [1, 2]
 
 
 async def test_recovery_reset_when_history_expired(nodes: Any, clients: Any) -> None:

@@ -1,13 +1,16 @@
-"""LocalDelivery (publish/delivery.py): which channels this node serves, so the cluster bus may skip the others."""
+"""LocalDelivery (publish/delivery.py): which channels this node serves (the cluster bus skips the others), and replay
+floors that keep a late live copy of a replayed event from reaching a socket twice."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from realtime_sio import metrics as metrics_module
 from realtime_sio.publish.broadcaster import Message
+from realtime_sio.publish import delivery as delivery_module
 from realtime_sio.publish.delivery import LocalDelivery
 
 
@@ -17,18 +20,20 @@ class Rooms:
     def __init__(self, occupied: set[str]) -> None:
         self.occupied = occupied
         self.delivered: list[Any] = []
+        self.skipped: list[set[str]] = []
 
     def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> int:
         self.delivered.append(room)
+        self.skipped.append({s for s in (skip_sid if isinstance(skip_sid, list) else [skip_sid]) if s})
         return 1 if room in self.occupied else 0
 
     def has_members(self, namespace: str, room: str) -> bool:
         return room in self.occupied
 
 
-def delivery(occupied: set[str], pusher: set[str] | None = None) -> LocalDelivery:
+def delivery(occupied: set[str], pusher: set[str] | None = None, rooms: Rooms | None = None) -> LocalDelivery:
     return LocalDelivery(
-        Rooms(occupied),
+        rooms or Rooms(occupied),
         metrics_module.create(CollectorRegistry()),
         also=(lambda m: 0) if pusher is not None else None,
         controls={"#signals": lambda m: None},
@@ -54,3 +59,38 @@ def test_a_socket_at_its_recovery_gate_makes_the_channel_served() -> None:
     assert [m.data for m in held] == [1]
     local.release("news", "sid-1")
     assert not local.serves("news")
+
+
+def test_a_late_live_copy_at_or_below_a_replay_floor_skips_that_socket_only() -> None:
+    """After a replay up to 5-0, a live copy of 4-0 or 5-0 skips that socket (it has it), not the others; 6-0 reaches
+    it and ends the floor, so a later 5-0 (never sent again by the bus) would not be filtered any more."""
+    rooms = Rooms({"news"})
+    local = delivery(set(), rooms=rooms)
+    local.hold("news", "sid-1")
+    local.release("news", "sid-1", floor=(5, 0))
+    local.deliver(Message("news", "E", 4, position="4-0@ep"))
+    local.deliver(Message("news", "E", 5, position="5-0@ep", except_sid="sid-9"))
+    local.deliver(Message("news", "E", 6, position="6-0@ep"))
+    local.deliver(Message("news", "E", 7, position="7-0@ep"))
+    assert rooms.skipped == [{"sid-1"}, {"sid-1", "sid-9"}, set(), set()]
+
+
+def test_a_socket_that_goes_away_leaves_no_floor() -> None:
+    """forget(sid) drops the floors of a disconnected socket: a new socket with the same id is not filtered."""
+    rooms = Rooms({"news"})
+    local = delivery(set(), rooms=rooms)
+    local.release("news", "sid-1", floor=(5, 0))
+    local.forget("sid-1")
+    local.deliver(Message("news", "E", 4, position="4-0@ep"))
+    assert rooms.skipped == [set()]
+
+
+def test_an_expired_floor_filters_nothing(monkeypatch: Any) -> None:
+    """A floor no live event passed within FLOOR_SECONDS ends (positions after a Redis data loss may start lower)."""
+    rooms = Rooms({"news"})
+    local = delivery(set(), rooms=rooms)
+    local.release("news", "sid-1", floor=(5, 0))
+    now = time.monotonic()
+    monkeypatch.setattr(delivery_module.time, "monotonic", lambda: now + delivery_module.FLOOR_SECONDS + 1)
+    local.deliver(Message("news", "E", 4, position="4-0@ep"))
+    assert rooms.skipped == [set()]

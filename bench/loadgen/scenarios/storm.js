@@ -39,6 +39,8 @@ export async function run(opts) {
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
     targeted: 0, dup: 0, wrongUser: 0,
+    dupSample: [], // [seq, first receipt recovered 0/1, this receipt recovered 0/1, moved client 0/1], at most 10
+    firstRecovered: new Map(), // firstRecovered.get(seq) = whether the first receipt was a replay
     // seen[seq] = receipts of targeted event seq (one user per seq, so per worker a seq is one client)
     seen: new Map(),
     lat: [], // [send ts, ms, recovered 0/1] per first receipt
@@ -57,10 +59,15 @@ export async function run(opts) {
       if (!Number.isInteger(seq)) return;
       const count = sink.seen.get(seq) || 0;
       sink.seen.set(seq, count + 1);
+      const recovered = meta && meta.recovered ? 1 : 0;
       if (count > 0) {
         sink.dup++;
+        if (sink.dupSample.length < 10) {
+          sink.dupSample.push([seq, sink.firstRecovered.get(seq) ? 1 : 0, recovered, client.plan.home === opts.killNode ? 1 : 0]);
+        }
         return;
       }
+      if (recovered) sink.firstRecovered.set(seq, true);
       sink.targeted++;
       sink.lat.push([Math.round(data.ts), Math.round((t - data.ts) * 100) / 100, meta && meta.recovered ? 1 : 0]);
     } else if (event === "bcast") {
@@ -91,7 +98,7 @@ export async function run(opts) {
       reconnects: sink.reconnects, reconnect_attempts: sink.reconnectAttempts, disconnects: sink.disconnects,
       subscribe_failures: sink.subscribeFailures, subscribe_refusals: sink.subscribeRefusals, last_back_at: sink.lastBackAt,
       bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt,
-      targeted: sink.targeted, dup: sink.dup, wrong_user: sink.wrongUser, resets: sink.resets.length,
+      targeted: sink.targeted, dup: sink.dup, dup_sample: sink.dupSample, wrong_user: sink.wrongUser, resets: sink.resets.length,
       connect_errors: sink.connectErrors, disconnect_reasons: sink.disconnectReasons,
     };
   }
