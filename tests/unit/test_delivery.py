@@ -9,8 +9,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from realtime_sio import metrics as metrics_module
-from realtime_sio.publish.broadcaster import Message
 from realtime_sio.publish import delivery as delivery_module
+from realtime_sio.publish.broadcaster import Message
 from realtime_sio.publish.delivery import LocalDelivery
 
 
