@@ -17,6 +17,7 @@ released afterwards in order, so the client sees every event once, in position o
 from __future__ import annotations
 
 import asyncio
+import time
 
 from redis.exceptions import RedisError
 
@@ -113,8 +114,9 @@ class Recovery:
         self._metrics.recoveries.labels(outcome="replayed", reason="ok").inc()
         log.debug("recovery_replayed", sid=sid, channel=channel, events=len(entries))
         # No await from here on: release what the gate held, skipping positions the replay already covered; the floor
-        # keeps skipping them for live copies that reach this node after the gate (delivery.py).
-        self.close_gate(sid, channel, floor=last)
+        # keeps skipping them for live copies that reach this node after the gate (delivery.py). A cursor that names a
+        # time still to come (forged: positions are Redis clock times) leaves no floor: live events must still come.
+        self.close_gate(sid, channel, floor=last if entries or last[0] <= time.time() * 1000 else None)
         for message in held:
             position = parse_position(message.position) if message.position is not None else None
             if position is not None and position <= last:
