@@ -388,6 +388,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                     inbound.clear()
         finally:
             self._inbound_task = None
+            if not inbound:
+                self._inbound = None  # ~0.7 KiB per idle socket otherwise; the next packet makes a new one
 
     async def _receive_raw(self, raw: str | bytes) -> bool:
         """Decode and handle one inbound Engine.IO packet; False once the socket is closed.
@@ -533,9 +535,13 @@ class HookedServer(socketio.AsyncServer):  # type: ignore[misc]
     - ``on_malformed(eio_sid, error_name)``: a Socket.IO packet that does not decode is dropped with this call
       instead of the ERROR traceback engineio's handler wrapper would log (``_handle_eio_message``; a binary
       attachment, pending in ``_binary_packet``, is raw bytes and passes).
+    - ``environ_keys``: the handshake environ entries a namespace's connect handler reads. python-socketio keeps each
+      session's environ for its lifetime (``AsyncServer.environ``, handed to every namespace CONNECT), every header
+      included, about 1 KiB per connection; with ``environ_keys`` set only those entries are kept.
     """
 
     on_malformed: Callable[[str, str], None] = staticmethod(lambda eio_sid, error: None)
+    environ_keys: frozenset[str] | None = None  # None: keep the whole environ, as upstream does
 
     def session_opened(self, eio_sid: str) -> None:
         pass
@@ -547,6 +553,9 @@ class HookedServer(socketio.AsyncServer):  # type: ignore[misc]
         pass
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        keys = self.environ_keys
+        if keys is not None:
+            environ = {key: value for key, value in environ.items() if key in keys}
         result = await super()._handle_eio_connect(eio_sid, environ)
         sock = self.eio.sockets.get(eio_sid)
         if isinstance(sock, LeanSocket):  # its OPEN is going out now: the CONNECT answering it is one round trip

@@ -43,6 +43,11 @@ def _bearer(value: object) -> str | None:
     return None
 
 
+# Every handshake environ entry the connect handler reads (token_from, handshake_cookie, transport_of): python-socketio
+# keeps only these for a session's lifetime (sio/server.py sets HookedServer.environ_keys).
+CONNECT_ENVIRON_KEYS = frozenset({"HTTP_AUTHORIZATION", "QUERY_STRING", "HTTP_COOKIE", "HTTP_ORIGIN", "HTTP_HOST"})
+
+
 def token_from(auth: Any, environ: Mapping[str, Any]) -> str | None:
     """The JWT from the handshake: ``auth.token``, Echo's ``auth.headers.Authorization``, the HTTP
     ``Authorization: Bearer`` header, or the ``token`` query parameter, in that order; ``None`` if absent."""

@@ -12,6 +12,7 @@ from realtime_sio.engine import upstream
 from realtime_sio.engine.upstream import HookedServer
 from realtime_sio.settings import Settings
 from realtime_sio.sio.fanout import LeanManager
+from realtime_sio.sio.payloads import CONNECT_ENVIRON_KEYS
 
 
 class Server(HookedServer):
@@ -98,6 +99,7 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         async_handlers=False,
     )
     sio.connect_timeout = settings.limits.connect_timeout
+    sio.environ_keys = CONNECT_ENVIRON_KEYS
     upstream.install(
         sio.eio,
         compress=settings.engine.ws_compression,

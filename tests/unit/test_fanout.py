@@ -32,6 +32,17 @@ async def test_byte_queue_tracks_encoded_bytes() -> None:
     assert q.bytes == 0
 
 
+async def test_byte_queue_holds_no_deque_while_empty() -> None:
+    """An idle socket's queue costs no deque (a lean WebSocket rarely queues); it comes back for the next packet."""
+    q = ByteQueue()
+    assert q.empty() and q.qsize() == 0 and q._items is None
+    q.put_nowait(packet.Packet(packet.MESSAGE, "a"))
+    q.put_nowait(packet.Packet(packet.MESSAGE, "b"))
+    assert q.qsize() == 2
+    assert (await q.get()).data == "a" and q.get_nowait().data == "b"
+    assert q.empty() and q._items is None
+
+
 def test_room_index_follows_enter_leave_and_disconnect() -> None:
     """LeanManager's sid → rooms index agrees with python-socketio's rooms after joins, leaves and a disconnect."""
     from realtime_sio.sio.fanout import LeanManager

@@ -37,3 +37,26 @@ async def test_manager_knows_sid_rooms() -> None:
         pass
     else:
         raise AssertionError("python-socketio let a socket enter another socket's sid room")
+
+
+async def test_a_session_keeps_only_the_environ_entries_the_connect_handler_reads() -> None:
+    """python-socketio keeps each session's environ for its lifetime: headers the namespace never reads (user agent,
+    WebSocket key, an aiohttp request) are dropped at Engine.IO connect; token, cookie, origin and host stay."""
+    sio = sio_server.create(Settings(), LeanManager(1 << 20))
+    environ = {
+        "QUERY_STRING": "EIO=4&transport=websocket&token=t",
+        "HTTP_AUTHORIZATION": "Bearer t",
+        "HTTP_COOKIE": "laravel_session=x",
+        "HTTP_ORIGIN": "https://app.example",
+        "HTTP_HOST": "rt.example",
+        "HTTP_USER_AGENT": "Mozilla/5.0 " * 20,
+        "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ==",
+        "aiohttp.request": object(),
+    }
+    try:
+        await sio._handle_eio_connect("eio-1", environ)
+        kept = sio.environ["eio-1"]
+    finally:
+        sio._unconnected.pop("eio-1").cancel()
+    assert set(kept) == {"QUERY_STRING", "HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_ORIGIN", "HTTP_HOST"}
+    assert kept["HTTP_COOKIE"] == "laravel_session=x"
