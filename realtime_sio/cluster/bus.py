@@ -86,6 +86,7 @@ end
 return out
 """
 POSITION_BATCH = 256  # channels per position read at most
+HISTORY_BATCH = 64  # history reads per pipeline at most (each answer may hold up to 2 x history_size events)
 
 
 def encode(message: Message) -> str:
@@ -192,7 +193,10 @@ class RedisBus:
         # positions read in the same loop iteration go to Redis together (a reconnect storm joins thousands of
         # channels within seconds): reading[channel] = the answer every joiner of that channel awaits
         self._reading: dict[str, asyncio.Future[str]] = {}
-        self._position_tasks: set[asyncio.Future[None]] = set()
+        self._read_tasks: set[asyncio.Future[None]] = set()
+        # history reads asked for in the same loop iteration share one pipeline, so a reconnect storm's recoveries
+        # hold one pooled connection per batch instead of one each (publishes wait behind them otherwise)
+        self._histories: list[tuple[str, Cursor, asyncio.Future[tuple[Any, ...]]]] = []
         # last[channel] = newest position this node delivered (dedupe and catch-up after a subscriber outage);
         # top[channel] = the same position as clients see it (with its epoch), the channel's current position
         self._last: dict[str, tuple[int, int]] = {}
@@ -299,8 +303,8 @@ class RedisBus:
         for start in range(0, len(channels), POSITION_BATCH):
             part = {channel: batch[channel] for channel in channels[start : start + POSITION_BATCH]}
             task = asyncio.ensure_future(self._read_positions(part))
-            self._position_tasks.add(task)  # referenced until done (the loop keeps only weak references)
-            task.add_done_callback(self._position_tasks.discard)
+            self._read_tasks.add(task)  # referenced until done (the loop keeps only weak references)
+            task.add_done_callback(self._read_tasks.discard)
 
     async def _read_positions(self, batch: dict[str, asyncio.Future[str]]) -> None:
         """One script call for ``batch``; its answers (or its error) go to every waiter."""
@@ -326,12 +330,7 @@ class RedisBus:
     async def since(self, channel: str, cursor: Cursor) -> Replay:
         """Recorded events of ``channel`` after ``cursor``, or why they cannot be replayed."""
         position = cursor.at
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._epoch_key)
-            pipe.get(self._top_key(channel))
-            pipe.xrange(self._stream(channel), min="-", max="+", count=1)
-            pipe.xrange(self._stream(channel), min=f"({_fmt(position)}", max="+", count=self._size * 2)
-            epoch, top_raw, first, rows = await pipe.execute()
+        epoch, top_raw, first, rows = await asyncio.shield(self._read_history(channel, cursor))
         if cursor.epoch is not None and (epoch is None or cursor.epoch != epoch.decode()):
             return Unrecoverable("epoch_changed")  # the history this cursor came from was lost
         top = parse_position(top_raw.decode()) if top_raw is not None else None
@@ -353,6 +352,51 @@ class RedisBus:
             if message is not None and message.position is not None:
                 entries.append(Entry(message.position, message.event, message.data, message.except_sid))
         return entries
+
+    def _read_history(self, channel: str, cursor: Cursor) -> asyncio.Future[tuple[Any, ...]]:
+        """(epoch, top, first entry, entries after ``cursor``) of ``channel``, read together with the other history
+        reads asked for in this loop iteration."""
+        loop = asyncio.get_running_loop()
+        if not self._histories:
+            loop.call_soon(self._flush_histories)
+        future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        self._histories.append((channel, cursor, future))
+        return future
+
+    def _flush_histories(self) -> None:
+        batch, self._histories = self._histories, []
+        for start in range(0, len(batch), HISTORY_BATCH):
+            task = asyncio.ensure_future(self._read_histories(batch[start : start + HISTORY_BATCH]))
+            self._read_tasks.add(task)  # referenced until done (the loop keeps only weak references)
+            task.add_done_callback(self._read_tasks.discard)
+
+    async def _read_histories(self, batch: list[tuple[str, Cursor, asyncio.Future[tuple[Any, ...]]]]) -> None:
+        """One pipeline for ``batch``: the epoch once, then three reads per request; answers (or the error) go to
+        every waiter."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(self._epoch_key)
+                for channel, cursor, _ in batch:
+                    pipe.get(self._top_key(channel))
+                    pipe.xrange(self._stream(channel), min="-", max="+", count=1)
+                    pipe.xrange(self._stream(channel), min=f"({_fmt(cursor.at)}", max="+", count=self._size * 2)
+                replies = await pipe.execute()
+            if len(replies) != 1 + 3 * len(batch):
+                raise RedisError(f"history pipeline answered {len(replies)} replies for {len(batch)} reads")
+        except asyncio.CancelledError:
+            for _, _, waiter in batch:
+                waiter.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the waiters (Recovery retries on Redis trouble)
+            for _, _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                    waiter.exception()  # retrieved: a waiter cancelled meanwhile must not leave asyncio logging it
+            return
+        epoch = replies[0]
+        for i, (_, _, waiter) in enumerate(batch):
+            if not waiter.done():
+                waiter.set_result((epoch, *replies[1 + 3 * i : 4 + 3 * i]))
 
     # -- subscriber --------------------------------------------------------------------------------------------
     def _handle(self, message: Message) -> None:
