@@ -19,9 +19,8 @@ class ByteQueue:
 
     ``asyncio.Queue`` allocates four deques (items, getters, putters, its join event's waiters), about 3 KB per
     connection before anything is queued; this one allocates one deque only while it holds items (a lean WebSocket
-writes straight to its connection and rarely queues: ~0.7 KiB per idle socket saved) and a waiter list only while a
-getter waits.
-    It also tracks how many encoded bytes it holds (``bytes``), which is the slow-reader bound.
+    writes straight to its connection and rarely queues: ~0.7 KiB per idle socket saved) and a waiter list only while
+    a getter waits. It also tracks how many encoded bytes it holds (``bytes``), which is the slow-reader bound.
     """
 
     __slots__ = ("_finished", "_items", "_unfinished", "_waiters", "bytes")

@@ -43,8 +43,8 @@ class Connection:
     cookie: str | None
     positions: dict[str, Cursor]  # recovery positions presented at connect, consumed on join
     channels: set[str] = field(default_factory=set)
-    # the user ids it joined presence channels as (delegated auth); a shared empty tuple until the first (most sockets
-    # never join presence: an empty set per connection is 216 bytes)
+    # the user ids it joined presence channels as (delegated auth): an empty tuple until it first joins one (most
+    # sockets never do, and an empty set per connection is 216 bytes)
     member_ids: set[str] | tuple[()] = ()
     # settling[i] = (channel, cursor, gate) joined in the connect handler, brought up to date after CONNECT is sent
     settling: list[tuple[str, Cursor | None, list[Message]]] = field(default_factory=list)
