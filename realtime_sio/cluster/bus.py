@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
@@ -35,6 +35,8 @@ from realtime_sio.publish.history import (
 )
 
 log = logs.get(__name__)
+
+T = TypeVar("T")
 
 LINK = "cluster_bus"  # this subscriber's name in Health.links
 
@@ -149,6 +151,28 @@ def decode(raw: str | bytes) -> Message | None:
 
 def _fmt(position: tuple[int, int]) -> str:
     return f"{position[0]}-{position[1]}"
+
+
+def _fail(waiters: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    """Hand one batched read's error to every waiter still waiting (Recovery retries on Redis trouble)."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(exc)
+            waiter.exception()  # retrieved: a waiter cancelled meanwhile must not leave asyncio logging it
+
+
+async def _for_waiters(waiters: list[asyncio.Future[Any]], read: Awaitable[T]) -> T | None:
+    """``await read`` for a batch of waiters: on failure each gets the error (and is cancelled on cancellation) and
+    ``None`` is returned."""
+    try:
+        return await read
+    except asyncio.CancelledError:
+        for waiter in waiters:
+            waiter.cancel()
+        raise
+    except Exception as exc:  # noqa: BLE001 - handed to the waiters
+        _fail(waiters, exc)
+        return None
 
 
 class RedisBus:
@@ -302,26 +326,22 @@ class RedisBus:
         channels = list(batch)
         for start in range(0, len(channels), POSITION_BATCH):
             part = {channel: batch[channel] for channel in channels[start : start + POSITION_BATCH]}
-            task = asyncio.ensure_future(self._read_positions(part))
-            self._read_tasks.add(task)  # referenced until done (the loop keeps only weak references)
-            task.add_done_callback(self._read_tasks.discard)
+            self._start_read(self._read_positions(part))
+
+    def _start_read(self, read: Coroutine[Any, Any, None]) -> None:
+        """Run one batched read; its task is referenced until done (the loop keeps only weak references)."""
+        task = asyncio.ensure_future(read)
+        self._read_tasks.add(task)
+        task.add_done_callback(self._read_tasks.discard)
 
     async def _read_positions(self, batch: dict[str, asyncio.Future[str]]) -> None:
         """One script call for ``batch``; its answers (or its error) go to every waiter."""
-        try:
-            keys = [self._epoch_key, *(self._top_key(channel) for channel in batch)]
-            raw = await self._positions_script(keys=keys, args=[new_epoch()])
-            if not isinstance(raw, list) or len(raw) != len(batch):
-                raise RedisError(f"position script answered {type(raw).__name__} for {len(batch)} channels")
-        except asyncio.CancelledError:
-            for waiter in batch.values():
-                waiter.cancel()
-            raise
-        except Exception as exc:  # noqa: BLE001 - handed to the waiters (Recovery retries on Redis trouble)
-            for waiter in batch.values():
-                if not waiter.done():
-                    waiter.set_exception(exc)
-                    waiter.exception()  # retrieved: a waiter cancelled meanwhile must not leave asyncio logging it
+        keys = [self._epoch_key, *(self._top_key(channel) for channel in batch)]
+        raw = await _for_waiters(list(batch.values()), self._positions_script(keys=keys, args=[new_epoch()]))
+        if raw is None:
+            return
+        if not isinstance(raw, list) or len(raw) != len(batch):
+            _fail(batch.values(), RedisError(f"position script answered {type(raw).__name__} for {len(batch)} channels"))
             return
         for waiter, value in zip(batch.values(), raw, strict=True):
             if not waiter.done():
@@ -366,37 +386,31 @@ class RedisBus:
     def _flush_histories(self) -> None:
         batch, self._histories = self._histories, []
         for start in range(0, len(batch), HISTORY_BATCH):
-            task = asyncio.ensure_future(self._read_histories(batch[start : start + HISTORY_BATCH]))
-            self._read_tasks.add(task)  # referenced until done (the loop keeps only weak references)
-            task.add_done_callback(self._read_tasks.discard)
+            self._start_read(self._read_histories(batch[start : start + HISTORY_BATCH]))
 
     async def _read_histories(self, batch: list[tuple[str, Cursor, asyncio.Future[tuple[Any, ...]]]]) -> None:
         """One pipeline for ``batch``: the epoch once, then three reads per request; answers (or the error) go to
         every waiter."""
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(self._epoch_key)
-                for channel, cursor, _ in batch:
-                    pipe.get(self._top_key(channel))
-                    pipe.xrange(self._stream(channel), min="-", max="+", count=1)
-                    pipe.xrange(self._stream(channel), min=f"({_fmt(cursor.at)}", max="+", count=self._size * 2)
-                replies = await pipe.execute()
-            if len(replies) != 1 + 3 * len(batch):
-                raise RedisError(f"history pipeline answered {len(replies)} replies for {len(batch)} reads")
-        except asyncio.CancelledError:
-            for _, _, waiter in batch:
-                waiter.cancel()
-            raise
-        except Exception as exc:  # noqa: BLE001 - handed to the waiters (Recovery retries on Redis trouble)
-            for _, _, waiter in batch:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-                    waiter.exception()  # retrieved: a waiter cancelled meanwhile must not leave asyncio logging it
+        waiters = [waiter for _, _, waiter in batch]
+        replies = await _for_waiters(waiters, self._history_pipeline(batch))
+        if replies is None:
+            return
+        if len(replies) != 1 + 3 * len(batch):
+            _fail(waiters, RedisError(f"history pipeline answered {len(replies)} replies for {len(batch)} reads"))
             return
         epoch = replies[0]
         for i, (_, _, waiter) in enumerate(batch):
             if not waiter.done():
                 waiter.set_result((epoch, *replies[1 + 3 * i : 4 + 3 * i]))
+
+    async def _history_pipeline(self, batch: list[tuple[str, Cursor, asyncio.Future[tuple[Any, ...]]]]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._epoch_key)
+            for channel, cursor, _ in batch:
+                pipe.get(self._top_key(channel))
+                pipe.xrange(self._stream(channel), min="-", max="+", count=1)
+                pipe.xrange(self._stream(channel), min=f"({_fmt(cursor.at)}", max="+", count=self._size * 2)
+            return list(await pipe.execute())
 
     # -- subscriber --------------------------------------------------------------------------------------------
     def _handle(self, message: Message) -> None:
