@@ -33,9 +33,14 @@ LOG_EVERY = 5.0  # seconds between two admission_refused log lines (the metric c
 
 
 def open_descriptors() -> int:
-    """How many file descriptors this process has open (Linux: /proc/self/fd)."""
+    """How many file descriptors this process has open (Linux: /proc/self/fd).
+
+    Linux 6.2 and later report the count as the directory's size: one ``stat``, whatever the count. Older kernels
+    report 0 there; then the directory is listed (a string per descriptor: ~3 ms at 14,000 connections).
+    """
     try:
-        return len(os.listdir("/proc/self/fd"))
+        size = os.stat("/proc/self/fd").st_size
+        return size if size > 0 else len(os.listdir("/proc/self/fd")) - 1  # less the listing's own descriptor
     except OSError:
         return 0
 

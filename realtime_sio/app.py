@@ -65,7 +65,7 @@ from realtime_sio.publish.terminations import CHANNEL as TERMINATIONS
 from realtime_sio.publish.terminations import UserTerminations
 from realtime_sio.pusher.hub import Hub
 from realtime_sio.pusher.server import PusherServer
-from realtime_sio.refusals import CONNECT_TIMEOUT, Refusals
+from realtime_sio.refusals import CONNECT_TIMEOUT, MALFORMED_PACKET, Refusals
 from realtime_sio.settings import ChannelRule, Settings
 from realtime_sio.sio import server as sio_server
 from realtime_sio.sio.fanout import LeanManager
@@ -118,12 +118,9 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     estimator = Estimator(metrics.delivery_estimated, acks) if settings.latency.estimate else None
     sio = sio_server.create(settings, manager)
 
-    def malformed_packet(eio_sid: str, error: str) -> None:
-        metrics.bad_input.labels(reason="malformed_packet").inc()
-        log.info("client_input_dropped", reason="malformed_packet", eio_sid=eio_sid, error=error)
-
-    sio.on_malformed = malformed_packet
     refusals = Refusals(metrics)
+    # a flood of garbage packets is one log line per minute, with how many went unlogged (refusals.py)
+    sio.on_malformed = lambda eio_sid, error: refusals(MALFORMED_PACKET, f"{error} (eio_sid {eio_sid})")
     sio.on_connect_timeout = lambda eio_sid: refusals(CONNECT_TIMEOUT, f"no namespace connected after {settings.limits.connect_timeout:g} s")
 
     lifecycle = Lifecycle()

@@ -20,6 +20,7 @@ log = logs.get(__name__)
 WEBSOCKET_PROTOCOL_ERROR = "websocket_protocol_error"
 REQUEST_HEAD_TIMEOUT = "request_head_timeout"
 CONNECT_TIMEOUT = "connect_timeout"  # an Engine.IO session that never connected a Socket.IO namespace
+MALFORMED_PACKET = "malformed_packet"  # a Socket.IO/Engine.IO packet that does not decode or that no client sends
 
 
 class Refusals:

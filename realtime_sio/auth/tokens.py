@@ -47,6 +47,11 @@ class TokenVerifier:
             except (jwt.PyJWTError, ValueError) as exc:
                 # Surfaces at start-up through app construction, naming the setting.
                 raise ValueError(f"REALTIME_SIO_JWT_JWKS_FILE: not a usable JWKS document ({exc})") from None
+        # Without a JWKS, and with only HMAC or only public-key algorithms accepted, the key does not depend on the
+        # token's header: one decode per token, with PyJWT refusing any other alg (a header parse less per connect).
+        hmac_only = all(alg.startswith("HS") for alg in settings.algorithms)
+        keyed_only = not any(alg.startswith("HS") for alg in settings.algorithms)
+        self._one_key = self._jwks is None and (hmac_only or keyed_only)
 
     def verify(self, token: str | None) -> Identity:
         """Return the identity a token proves; ``None`` or ``""`` → :data:`ANONYMOUS`.
@@ -62,15 +67,7 @@ class TokenVerifier:
             raise RealtimeError(errors.TOKEN_TOO_LARGE)
         if not s.enabled:
             raise RealtimeError(errors.TOKENS_DISABLED)
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise RealtimeError(errors.TOKEN_MALFORMED) from None
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in s.algorithms:
-            # Covers alg "none" and algorithm confusion (an HS256 token signed with a public key as secret).
-            raise RealtimeError(errors.TOKEN_BAD_ALGORITHM, f"alg {alg!r} not accepted")
-        key = self._key_for(header)
+        key = self._key_for({"alg": s.algorithms[0]}) if self._one_key else self._key_for(self._checked_header(token))
         try:
             claims = jwt.decode(
                 token,
@@ -89,6 +86,7 @@ class TokenVerifier:
         except jwt.InvalidSignatureError:
             raise RealtimeError(errors.TOKEN_BAD_SIGNATURE) from None
         except jwt.InvalidAlgorithmError:
+            self._checked_header(token)  # names the algorithm refused
             raise RealtimeError(errors.TOKEN_BAD_ALGORITHM) from None
         except jwt.InvalidIssuerError:
             raise RealtimeError(errors.TOKEN_BAD_ISSUER) from None
@@ -101,6 +99,18 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise RealtimeError(errors.TOKEN_MALFORMED) from None
         return self._identity(claims)
+
+    def _checked_header(self, token: str) -> Mapping[str, Any]:
+        """The token's header, once its ``alg`` is one of the accepted algorithms."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise RealtimeError(errors.TOKEN_MALFORMED) from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._settings.algorithms:
+            # Covers alg "none" and algorithm confusion (an HS256 token signed with a public key as secret).
+            raise RealtimeError(errors.TOKEN_BAD_ALGORITHM, f"alg {alg!r} not accepted")
+        return header
 
     def _key_for(self, header: Mapping[str, Any]) -> Any:
         s = self._settings

@@ -21,7 +21,9 @@ Overrides, by upstream symbol:
 - ``engineio.AsyncServer.create_queue``: :class:`~realtime_sio.engine.send_queue.ByteQueue` (counts bytes).
 - ``socketio.AsyncServer._handle_eio_connect`` / ``_handle_connect`` / ``_handle_eio_disconnect`` /
   ``_handle_eio_message`` and ``_binary_packet``: :class:`HookedServer` turns them into public hooks
-  (``session_opened``, ``namespace_connected``, ``session_closed``, ``on_malformed``).
+  (``session_opened``, ``namespace_connected``, ``session_closed``, ``on_malformed``); its ``_handle_eio_message``
+  replaces upstream's (one decode per packet, client input that upstream answers with a traceback refused) and
+  calls ``_handle_disconnect``, ``_handle_event`` and ``_handle_ack``.
 - ``aiohttp.web_response.SERVER_SOFTWARE``: :func:`hide_versions`.
 - ``aiohttp.web.TCPSite``'s private state: :class:`RoutedSite` listens through the upgrade router.
 
@@ -43,6 +45,7 @@ from aiohttp.web import WebSocketResponse
 from engineio import exceptions, packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
 
 from realtime_sio import request_bodies
 from realtime_sio.engine import round_trip
@@ -532,9 +535,10 @@ class HookedServer(socketio.AsyncServer):  # type: ignore[misc]
     - ``session_opened(eio_sid)``: an Engine.IO session opened (after upstream's ``_handle_eio_connect``);
     - ``namespace_connected(eio_sid)``: a namespace CONNECT succeeded (after upstream's ``_handle_connect``);
     - ``session_closed(eio_sid)``: before upstream's ``_handle_eio_disconnect``;
-    - ``on_malformed(eio_sid, error_name)``: a Socket.IO packet that does not decode is dropped with this call
-      instead of the ERROR traceback engineio's handler wrapper would log (``_handle_eio_message``; a binary
-      attachment, pending in ``_binary_packet``, is raw bytes and passes).
+    - ``on_malformed(eio_sid, error_name)``: a Socket.IO packet that does not decode or that no client sends is
+      dropped with this call instead of the ERROR traceback engineio's handler wrapper would log
+      (``_handle_eio_message`` is upstream's dispatch, decoding once, onto ``_handle_connect``,
+      ``_handle_disconnect``, ``_handle_event``, ``_handle_ack`` and ``_binary_packet``).
     - ``environ_keys``: the handshake environ entries a namespace's connect handler reads. python-socketio keeps each
       session's environ for its lifetime (``AsyncServer.environ``, handed to every namespace CONNECT), every header
       included, about 1 KiB per connection; with ``environ_keys`` set only those entries are kept.
@@ -576,13 +580,63 @@ class HookedServer(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        if eio_sid not in self._binary_packet:  # a binary attachment is raw bytes, not a packet to decode
-            try:
-                self.packet_class(encoded_packet=data)
-            except Exception as exc:  # noqa: BLE001 - any decode failure means the packet is unusable
-                self.on_malformed(eio_sid, type(exc).__name__)
+        """Upstream's dispatch of one inbound Socket.IO packet, decoding it once and refusing what upstream would
+        answer with an ERROR traceback (every case below is client input, not a bug of ours):
+
+        - a packet that does not decode;
+        - a type a client never sends (CONNECT_ERROR, or none at all);
+        - an EVENT without an event name (``42``, ``42{}``, ``42[]``, ``42[1]``) or an ACK without a list;
+        - a binary packet without attachments (upstream would take every later packet as its attachment);
+        - an attachment that is text, one too many, or one its placeholders do not name.
+        """
+        pending = self._binary_packet.get(eio_sid)
+        if pending is not None:
+            if not isinstance(data, bytes):  # a text packet while attachments are due: the binary packet is broken
+                del self._binary_packet[eio_sid]
+                self.on_malformed(eio_sid, "TextInsteadOfAttachment")
+            else:
+                try:
+                    complete = pending.add_attachment(data)
+                except Exception as exc:  # noqa: BLE001 - placeholders naming a missing attachment, one too many
+                    del self._binary_packet[eio_sid]
+                    self.on_malformed(eio_sid, type(exc).__name__)
+                    return
+                if complete:
+                    del self._binary_packet[eio_sid]
+                    await self._dispatch(eio_sid, pending)
                 return
-        await super()._handle_eio_message(eio_sid, data)
+        try:
+            pkt = self.packet_class(encoded_packet=data)
+        except Exception as exc:  # noqa: BLE001 - any decode failure means the packet is unusable
+            self.on_malformed(eio_sid, type(exc).__name__)
+            return
+        kind = pkt.packet_type
+        if kind == sio_packet.CONNECT:
+            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        elif kind == sio_packet.DISCONNECT:
+            await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
+        elif kind in (sio_packet.EVENT, sio_packet.ACK):
+            await self._dispatch(eio_sid, pkt)
+        elif kind in (sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK):
+            if pkt.attachment_count < 1 or not self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/"):
+                self.on_malformed(eio_sid, "UnexpectedBinaryPacket")
+                return
+            self._binary_packet[eio_sid] = pkt
+        else:
+            self.on_malformed(eio_sid, "UnexpectedPacketType")
+
+    async def _dispatch(self, eio_sid: str, pkt: Any) -> None:
+        """An event (a list starting with its name) or an ack (a list of arguments) to upstream's handlers."""
+        data = pkt.data
+        if pkt.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
+            if not isinstance(data, list) or not data or not isinstance(data[0], str):
+                self.on_malformed(eio_sid, "EventWithoutName")
+                return
+            await self._handle_event(eio_sid, pkt.namespace, pkt.id, data)
+        elif not isinstance(data, list):
+            self.on_malformed(eio_sid, "AckWithoutList")
+        else:
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, data)
 
 
 # -- aiohttp -------------------------------------------------------------------------------------------------------

@@ -127,12 +127,52 @@ async def test_malformed_packets_do_not_hurt_others(server: ServerProcess, clien
     async with aiohttp.ClientSession() as http:
         assert (await http.get(f"{server.url}/health")).status == 200
         metrics = await (await http.get(f"{server.url}/metrics")).text()
-    # Each undecodable packet is counted and logged as one line, not as an ERROR with a traceback.
+    # Each undecodable packet is counted; the log has a line, not an ERROR with a traceback.
     dropped = next(line for line in metrics.splitlines() if line.startswith('realtime_sio_bad_input_total{reason="malformed_packet"}'))
     assert float(dropped.split()[-1]) >= 4
     log = server.logs()
     assert '"reason": "malformed_packet"' in log
     assert "Traceback" not in log and "message async handler error" not in log
+
+
+# Socket.IO packets that decode but that no client sends (each answered by upstream with an ERROR traceback before);
+# after each one the same socket's next event must still be handled.
+UNEXPECTED_PACKETS: dict[str, list[str | bytes]] = {
+    "event_without_data": ["42"],
+    "event_as_object": ["42{}"],
+    "event_empty_list": ["42[]"],
+    "event_name_not_a_string": ["42[1]"],
+    "ack_without_list": ["431{}"],
+    "connect_error_from_client": ["44{}"],
+    "binary_event_without_attachments": ["45[\"x\"]"],
+    "unknown_type": ["49"],
+    "placeholder_out_of_range": ['451-["x",{"_placeholder":true,"num":5}]', b"\x01"],
+    "placeholder_not_a_number": ['451-["x",{"_placeholder":true,"num":"a"}]', b"\x01"],
+    "text_instead_of_attachment": ['451-["x",{"_placeholder":true,"num":0}]'],
+    "attachment_after_the_last": ["45[\"x\"]", b"\x01"],
+}
+
+
+async def test_packets_no_client_sends_are_refused_and_the_socket_goes_on(server: ServerProcess) -> None:
+    """Each unexpected Socket.IO packet is counted as malformed_packet, logged without a traceback, and the socket
+    that sent it still gets its next ping answered (a broken binary packet does not swallow later packets)."""
+    async with aiohttp.ClientSession() as http:
+        for name, frames in UNEXPECTED_PACKETS.items():
+            ws = await http.ws_connect(f"{server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket")
+            await ws.receive()  # engine.io open packet
+            await ws.send_str("40")
+            await ws.receive()  # socket.io connect ack
+            for frame in frames:
+                await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
+            await ws.send_str('427["ping"]')  # the socket's next event, with ack id 7
+            answer = await ws.receive(timeout=10)
+            assert answer.data == '437["pong"]', f"{name}: {answer.data!r}"
+            await ws.close()
+        metrics = await (await http.get(f"{server.url}/metrics")).text()
+    dropped = next(line for line in metrics.splitlines() if line.startswith('realtime_sio_bad_input_total{reason="malformed_packet"}'))
+    assert float(dropped.split()[-1]) >= len(UNEXPECTED_PACKETS)
+    log = server.logs()
+    assert "Traceback" not in log and "async handler error" not in log and '"level": "error"' not in log
 
 
 async def test_oversized_socket_message_closes_only_that_socket(server_factory: Any, clients: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from realtime_sio import errors
 from realtime_sio import metrics as metrics_module
-from realtime_sio.admission import Admission, decide
+from realtime_sio.admission import Admission, decide, open_descriptors
 from realtime_sio.probes import Health
 
 
@@ -65,3 +67,17 @@ def test_draining_answers_server_draining() -> None:
     """While draining the refusal is server_draining, so clients go to another instance."""
     health = Health(draining=True)
     assert admission([0], Clock(), health).refuse() is errors.SERVER_DRAINING
+
+
+def test_open_descriptors_counts_this_process_descriptors() -> None:
+    """The count follows descriptors opened and closed, holes included (fds are not assumed to be contiguous)."""
+    before = open_descriptors()
+    opened = [os.open(os.devnull, os.O_RDONLY) for _ in range(40)]
+    try:
+        for fd in opened[::2]:
+            os.close(fd)
+        assert open_descriptors() == before + 20
+    finally:
+        for fd in opened[1::2]:
+            os.close(fd)
+    assert open_descriptors() == before

@@ -125,3 +125,14 @@ def test_mint_round_trip_and_requires_secret() -> None:
     assert TokenVerifier(s).verify(mint(s, "9", ["x"], "N", 60)).info == {"id": 9, "name": "N"}
     with pytest.raises(ValueError, match="REALTIME_SIO_JWT_SECRET"):
         mint(JwtSettings(), "1")
+
+
+@pytest.mark.parametrize("algorithms", [("HS256",), ("HS256", "RS256")], ids=["one key kind", "both key kinds"])
+def test_refused_algorithm_is_named_in_the_detail(algorithms: tuple[str, ...]) -> None:
+    """Whether the header is read before verifying (two key kinds) or only on refusal (one), the detail names the alg."""
+    _, pem = _rsa()
+    verifier = TokenVerifier(JwtSettings(secret=SECRET, public_key=pem, algorithms=algorithms))
+    with pytest.raises(RealtimeError) as refused:
+        verifier.verify(jwt.encode(claims(), SECRET, "HS512"))
+    assert refused.value.error.code == "token_bad_algorithm" and refused.value.detail == "alg 'HS512' not accepted"
+    assert verifier.verify(jwt.encode(claims(), SECRET, "HS256")).user_id == "42"

@@ -32,7 +32,12 @@ METHODS: list[tuple[Any, str, tuple[str, ...] | None, str]] = [
     (engineio.AsyncServer, "handle_request", None, "engine/upgrade_router.py hands lean WebSocket requests to it (*args)"),
     (engineio.AsyncServer, "create_queue", None, "engine/upstream.install replaces it with engine.send_queue.ByteQueue"),
     (eio_aiohttp.WebSocket, "__call__", ("environ",), "engine/upstream.py's WebSocket class overrides it"),
-    (socketio.AsyncServer, "_handle_eio_message", ("eio_sid", "data"), "engine/upstream.py HookedServer decodes before upstream does"),
+    (socketio.AsyncServer, "_handle_eio_message", ("eio_sid", "data"), "engine/upstream.py HookedServer replaces upstream's dispatch"),
+    (socketio.AsyncServer, "_handle_disconnect", ("eio_sid", "namespace", "reason"), "engine/upstream.py HookedServer dispatches to it"),
+    (socketio.AsyncServer, "_handle_event", ("eio_sid", "namespace", "id", "data"), "engine/upstream.py HookedServer dispatches to it"),
+    (socketio.AsyncServer, "_handle_ack", ("eio_sid", "namespace", "id", "data"), "engine/upstream.py HookedServer dispatches to it"),
+    (socketio.AsyncManager, "sid_from_eio_sid", ("eio_sid", "namespace"), "engine/upstream.py HookedServer accepts binary packets of a connected namespace"),
+    (sio_packet.Packet, "add_attachment", ("attachment",), "engine/upstream.py HookedServer completes binary packets"),
     (socketio.AsyncServer, "_handle_connect", ("eio_sid", "namespace", "data"), "engine/upstream.py HookedServer.namespace_connected"),
     (socketio.AsyncServer, "_handle_eio_connect", ("eio_sid", "environ"), "engine/upstream.py HookedServer.session_opened"),
     (socketio.AsyncServer, "_handle_eio_disconnect", ("eio_sid", "reason"), "engine/upstream.py HookedServer.session_closed"),
@@ -53,6 +58,8 @@ MODULE_NAMES: list[tuple[Any, str, str]] = [
     (eio_packet, "packet_names", "engine/upstream.py validates packet types"),
     (eio_packet, "NOOP", "engine/upstream.py ends a parked poll with it"),
     (sio_packet, "EVENT", "sio/fanout.py encodes broadcasts"),
+    *[(sio_packet, name, "engine/upstream.py HookedServer dispatches on the packet type")
+      for name in ("CONNECT", "DISCONNECT", "ACK", "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK")],
 ]
 
 
@@ -101,6 +108,9 @@ def test_socketio_server_and_manager_state() -> None:
     server = socketio.AsyncServer(async_mode="aiohttp")
     assert hasattr(server, "_binary_packet"), "socketio.AsyncServer._binary_packet is gone (engine/upstream.py)"
     assert hasattr(server, "packet_class"), "socketio.AsyncServer.packet_class is gone (sio/fanout.py)"
+    assert hasattr(server.reason, "CLIENT_DISCONNECT"), "socketio.AsyncServer.reason.CLIENT_DISCONNECT is gone (engine/upstream.py)"
+    decoded = server.packet_class(encoded_packet='51-["x",{"_placeholder":true,"num":0}]')
+    assert decoded.attachment_count == 1, "socketio Packet.attachment_count is gone (engine/upstream.py)"
     manager = server.manager
     for attr in ("rooms", "callbacks", "pending_connect", "pending_disconnect"):
         assert hasattr(manager, attr), f"socketio manager .{attr} is gone (sio/fanout.py)"
