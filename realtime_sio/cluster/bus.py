@@ -5,6 +5,13 @@ stream order and the pub/sub order are the same and an event is recorded exactly
 sender too) delivers what arrives on pub/sub, once per position: after its subscriber reconnects, a node replays
 from the streams what it missed for the channels it serves, and drops pub/sub duplicates by position.
 
+A channel's position, for a socket joining it, costs no Redis round trip when this node can tell it: the channel's
+newest event when this node follows the channel, else just below the millisecond of the newest recorded event (of any
+channel) its subscriber has handled (the *watermark*): every event after that reaches this node later, in order, so
+the joining socket receives it live. Each node publishes a recorded tick every ``TICK_SECONDS`` so the watermark stays
+recent in a quiet cluster; without a recent one (``WATERMARK_MAX_AGE``), or while the subscriber is down, Redis is
+asked.
+
 A publish that Redis does not acknowledge raises, so the HTTP routes answer 503 and Laravel's queue retries; an
 ephemeral signal (whisper, presence announcement) falls back to this node's own sockets while Redis is down.
 """
@@ -88,6 +95,10 @@ end
 return out
 """
 POSITION_BATCH = 256  # channels per position read at most
+TICK_CHANNEL = "#tick"  # the recorded tick each node publishes (an internal channel: no socket's room)
+TICK_SECONDS = 5.0  # how often each node publishes it
+WATERMARK_MAX_AGE = 30.0  # seconds: an older watermark is not handed out as a position (Redis is read instead)
+_MAX_SEQUENCE = 2**64 - 1  # a stream id's largest sequence number: "<ms>-<this>" is the last id of millisecond ms
 HISTORY_BATCH = 64  # history reads per pipeline at most (each answer may hold up to 2 x history_size events)
 
 
@@ -225,6 +236,9 @@ class RedisBus:
         # top[channel] = the same position as clients see it (with its epoch), the channel's current position
         self._last: dict[str, tuple[int, int]] = {}
         self._top: dict[str, str] = {}
+        # the id ("ms-seq@epoch") of the newest recorded bus message this subscriber handled, any channel, served or
+        # not (a channel this node has no event of stands just below it); None until one arrives after subscribing
+        self._watermark: bytes | None = None
         self._down_since_ms: int | None = None
         self.subscribed = asyncio.Event()
 
@@ -300,6 +314,9 @@ class RedisBus:
         known = self._top.get(channel)
         if known is not None:
             return known
+        quiet = self.quiet_position()
+        if quiet is not None:
+            return quiet
         position = await asyncio.shield(self._read_position(channel))
         parsed = parse_position(position)
         if parsed is not None and self.subscribed.is_set():
@@ -310,6 +327,26 @@ class RedisBus:
             if newest is None or parsed > newest:
                 self._top[channel] = position
         return self._top.get(channel, position)
+
+    def quiet_position(self) -> str | None:
+        """The position of a channel this node has delivered no event of: the last stream id below the watermark's
+        millisecond (``<ms - 1>-18446744073709551615``), with the watermark's epoch.
+
+        Every event this subscriber has not handled yet comes after the watermark on the bus, and bus order is the
+        order Redis ran the publish scripts in, so its stream id is in the watermark's millisecond or later (not
+        necessarily above the watermark itself: another channel's stream may hand out the same id in that
+        millisecond). An event of the channel in that same millisecond that was handled before the socket joined may
+        be replayed to it after a reconnect: never one lost. None while the subscriber is down, before its first recorded message, or when that is further than
+        ``WATERMARK_MAX_AGE`` from this node's clock (a clock that far from Redis's only means Redis is read).
+        """
+        mark = self._watermark
+        if mark is None or not self.subscribed.is_set():
+            return None
+        at, _, epoch = mark.decode("ascii", "replace").partition("@")
+        position = parse_position(at)
+        if position is None or not epoch or abs(position[0] - time.time() * 1000) > WATERMARK_MAX_AGE * 1000:
+            return None
+        return f"{position[0] - 1}-{_MAX_SEQUENCE}@{epoch}"
 
     def _read_position(self, channel: str) -> asyncio.Future[str]:
         """The channel's position from Redis, read together with the others asked for in this loop iteration."""
@@ -460,9 +497,13 @@ class RedisBus:
                 self._down_since_ms = int(time.time() * 1000)
             self.subscribed.clear()
             self._top.clear()  # may be stale (or of a lost epoch) when the subscriber is back: read Redis again
+            self._watermark = None  # events published while it is away do not pass it
 
     def _receive(self, raw: bytes) -> None:
         """One message from the events channel: skipped unless this node serves its channel, else delivered."""
+        space = raw.find(b" ")
+        if space > 1:  # a recorded message ("ms-seq@epoch <json>"; "-" for an ephemeral one)
+            self._watermark = raw[:space]
         channel = peek_channel(raw)
         if channel is not None and not self._serves(channel):
             self._last.pop(channel, None)  # nobody here follows it: a later join reads the position anew
@@ -474,11 +515,31 @@ class RedisBus:
             return
         self._handle(message)
 
+    async def _tick(self) -> None:
+        """Publish a recorded tick every ``TICK_SECONDS`` while subscribed (the first right after subscribing): every
+        node's watermark stays recent in a quiet cluster."""
+        while True:
+            await self.subscribed.wait()
+            try:
+                await self.send(Message(TICK_CHANNEL, "tick", None), record=True)
+            except RedisError:
+                pass  # Redis is away: the subscriber notices and marks the node not ready
+            await asyncio.sleep(TICK_SECONDS)
+
     async def run(self) -> None:
         """Subscribe, catch up, deliver; reconnect with capped backoff on any Redis failure. Never returns."""
+        ticker = asyncio.create_task(self._tick()) if self._record else None
+        try:
+            await self._subscribe_forever()
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+
+    async def _subscribe_forever(self) -> None:
         delay = 0.1
         while True:
             subscription: Subscription | None = None
+            self._watermark = None
             try:
                 subscription = await Subscription.open(self._url, self._events)
                 await self._catch_up()

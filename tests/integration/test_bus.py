@@ -17,7 +17,7 @@ from realtime_sio import metrics as metrics_module
 from realtime_sio.cluster.bus import RedisBus, decode
 from realtime_sio.probes import Health
 from realtime_sio.publish.broadcaster import Message
-from realtime_sio.publish.history import Cursor
+from realtime_sio.publish.history import Cursor, parse_position
 from tests.support import RedisServer, eventually
 
 PREFIX = "rtsio-test"
@@ -87,8 +87,9 @@ async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_s
 
 
 async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgotten(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
-    """The subscriber delivers only the channels it serves, in order, and a skipped channel's position is read from
-    Redis when someone joins it later (never a stale cached one)."""
+    """The subscriber delivers only the channels it serves, in order; a skipped channel's position, when someone joins
+    it later, is below every event of it this node has not handled and above those of earlier milliseconds (never a
+    stale cached one), and it is told without asking Redis."""
     served = {"b"}
     delivered: list[Message] = []
     subscriber = make_bus(redis_server.url, redis_client, lambda m: delivered.append(m) or 1, sorted(served), serves=served.__contains__)
@@ -99,11 +100,53 @@ async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgo
         sent = [await publisher.send(Message(channel, "E", n), record=True) for n, channel in enumerate("abab")]
         await eventually(lambda: len(delivered) == 2, what="the served channel's events")
         assert [(m.channel, m.data) for m in delivered] == [("b", 1), ("b", 3)]
-        assert await subscriber.position("a") == sent[2]  # from Redis: the skipped events moved it
+        # a "b" event in a later millisecond than the last "a" one: what this node handled last (its watermark)
+        last_a = position_of(sent[2])
+        later: str | None = None
+        for n in range(10_000):
+            later = await publisher.send(Message("b", "E", 10 + n), record=True)
+            if position_of(later)[0] > last_a[0]:
+                break
+        assert later is not None and position_of(later)[0] > last_a[0]
+        await eventually(lambda: delivered[-1].position == later, what="the later event handled")
+        calls = await evalsha_calls(redis_client)
+        quiet = await subscriber.position("a")
+        assert quiet is not None and last_a <= position_of(quiet) < position_of(later)
+        assert await evalsha_calls(redis_client) == calls, "the position was read from Redis"
         served.add("a")  # a socket joins "a" here: its events are delivered from now on
         latest = await publisher.send(Message("a", "E", 4), record=True)
-        await eventually(lambda: len(delivered) == 3, what="the newly served channel's event")
-        assert delivered[-1].position == latest
+        await eventually(lambda: delivered[-1].position == latest, what="the newly served channel's event")
+        assert position_of(latest) > position_of(quiet)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def position_of(text: str | None | bool) -> tuple[int, int]:
+    assert isinstance(text, str)
+    position = parse_position(text)
+    assert position is not None
+    return position
+
+
+async def test_a_quiet_cluster_still_tells_positions_without_redis(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    """With nothing published, the node's own tick gives it a watermark: a new channel's position comes without a
+    Redis read, in the current epoch, and events published after it are above it. While the subscriber is down
+    there is none (Redis is read again)."""
+    subscriber = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    task = asyncio.create_task(subscriber.run())
+    try:
+        await asyncio.wait_for(subscriber.subscribed.wait(), 5)
+        await eventually(lambda: subscriber.quiet_position() is not None, what="the first tick handled")
+        calls = await evalsha_calls(redis_client)
+        quiet = await subscriber.position("never-used")
+        assert await evalsha_calls(redis_client) == calls, "the position was read from Redis"
+        assert quiet is not None and quiet.endswith("@" + (await redis_client.get(f"{PREFIX}:epoch")).decode())
+        after = await subscriber.send(Message("never-used", "E", 1), record=True)
+        assert position_of(after) > position_of(quiet)
+        subscriber._mark(False)  # what a subscriber failure does
+        assert subscriber.quiet_position() is None
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -149,6 +149,42 @@ async def test_recovery_on_another_node(nodes: Any, clients: Any) -> None:
     assert len(back.named("Note")) == 51
 
 
+async def test_position_told_from_the_watermark_loses_nothing_and_repeats_nothing(nodes: Any, clients: Any) -> None:
+    """A channel no node has an event of gets its position from the node's watermark (no Redis read): a client that
+    leaves with it and comes back on the other node gets exactly the events published meanwhile, and a client that
+    stayed gets each of them once, live."""
+    a_node, b_node = nodes(2)
+    await ready(a_node)
+    await ready(b_node)
+    leaver: Client = clients(a_node.url)
+    await leaver.connect()
+    channel, position, n = "", "", 0
+    deadline = time.monotonic() + 10  # the node's first tick (published once it subscribed) gives it a watermark
+    while not position.split("@")[0].endswith(f"-{bus._MAX_SEQUENCE}") and time.monotonic() < deadline:
+        n += 1
+        channel = f"quiet-feed.{n}"
+        position = (await leaver.joined(channel))["position"]
+    assert position.split("@")[0].endswith(f"-{bus._MAX_SEQUENCE}"), f"no watermark position: {position}"
+    stayer: Client = clients(a_node.url)
+    await stayer.connect()
+    await stayer.joined(channel)
+    await leaver.close()
+    for n in range(5):
+        await post_event((a_node, b_node)[n % 2].url, {"channel": channel, "event": "Q", "data": n})
+    back: Client = clients(b_node.url)
+    await back.connect(auth={"positions": {channel: position}})
+    await back.joined(channel)
+    await post_event(a_node.url, {"channel": channel, "event": "Q", "data": 5})
+    got = await back.wait_for("Q", 6)
+    assert [a[1] for a in got] == list(range(6))
+    assert all(a[2].get("recovered") for a in got[:5]) and not got[5][2].get("recovered")
+    assert not back.named("recovery:reset")
+    live = await stayer.wait_for("Q", 6)
+    await back.sio.call("ping")
+    await stayer.sio.call("ping")
+    assert [a[1] for a in live] == list(range(6)) and len(back.named("Q")) == 6
+
+
 async def test_replayed_event_whose_live_copy_arrives_late_is_not_delivered_twice(
     nodes: Any, clients: Any, redis_server: RedisServer
 ) -> None:
