@@ -336,7 +336,9 @@ class RedisBus:
         order Redis ran the publish scripts in, so its stream id is in the watermark's millisecond or later (not
         necessarily above the watermark itself: another channel's stream may hand out the same id in that
         millisecond). An event of the channel in that same millisecond that was handled before the socket joined may
-        be replayed to it after a reconnect: never one lost. None while the subscriber is down, before its first recorded message, or when that is further than
+        be replayed to it after a reconnect: never one lost.
+
+        None while the subscriber is down, before its first recorded message, or when that is further than
         ``WATERMARK_MAX_AGE`` from this node's clock (a clock that far from Redis's only means Redis is read).
         """
         mark = self._watermark
