@@ -357,6 +357,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 queued.append(item)
         _left_queue(self, queued)
         self.enqueue(queued)
+        connection.release()  # the 101 answer (held by accept) and OPEN go out in one write
         self.sink = self.ws_sink
         connection.deliver_to(self._on_message, self._on_end)
 
@@ -379,17 +380,24 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         """Handle pending inbound packets in arrival order; the task ends when none are left."""
         inbound = self._inbound
         handled = 0
+        lean = self.lean
+        if lean is not None:
+            lean.hold()  # what this socket's handlers send for these packets: one write per loop iteration
         try:
             while inbound:
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # one client's burst must not hold the loop from everyone else
+                    if lean is not None:
+                        lean.hold()
                 raw = inbound.popleft()
                 if len(inbound) == _MAX_INBOUND // 2 and self.lean is not None:
                     self.lean.resume_reading()
                 if not await self._receive_raw(raw):
                     inbound.clear()
         finally:
+            if lean is not None:
+                lean.release()
             self._inbound_task = None
             if not inbound:
                 self._inbound = None  # ~0.7 KiB per idle socket otherwise; the next packet makes a new one
