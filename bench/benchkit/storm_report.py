@@ -47,6 +47,8 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("events_expected", "  targeted events accepted (HTTP 200), to clients that stay or come back", "info"),
         Row("lost", "  events lost (accepted, never received)", "lower", count=True),
         Row("lost_moved", "    of which to clients of the killed node", "lower", count=True),
+        Row("lost_after_reset", "    of which to clients told recovery:reset on that channel (history aged out)", "lower", count=True),
+        Row("lost_unannounced", "    of which lost without a reset (silently)", "lower", count=True),
         Row("duplicates", "  duplicate deliveries", "lower", count=True),
         Row("subscribe_failures", "  clients with a subscription still refused after 3 retries", "lower", count=True),
         Row("resets", "  recovery resets", "lower", count=True),

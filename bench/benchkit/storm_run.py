@@ -268,7 +268,8 @@ class Storm:
             self.m["admission_refused"] = int(pick("realtime_sio_admission_refused_total"))
         self.publisher.ask("quit", "result", timeout=30)
         m = self.m
-        self.say(f"lost {m['lost']} of {m['events_expected']} (to moved clients {m['lost_moved']}), "
+        self.say(f"lost {m['lost']} of {m['events_expected']} (to moved clients {m['lost_moved']}; after a reset "
+                 f"{m['lost_after_reset']}, without one {m['lost_unannounced']}), "
                  f"duplicates {m['duplicates']}, resets {m['resets']} {m['reset_codes']}")
 
     def stop(self) -> None:

@@ -43,7 +43,11 @@ def since(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
 
 def deliveries(plan: StormPlan, accepted: Sequence[int], finals: Sequence[Report]) -> dict[str, Any]:
     """Lost and duplicate targeted events: every accepted event (HTTP 200) must reach its user exactly once, except
-    those addressed to leavers and to clients that never connected. Event ``seq`` goes to user ``seq % clients``."""
+    those addressed to leavers and to clients that never connected. Event ``seq`` goes to user ``seq % clients``.
+
+    A lost event whose user was told ``recovery:reset`` on its own (private) channel is counted apart: that client
+    knows it missed something and reloads (the history had aged out); the others are lost without a word. (The reset
+    may come at any time of the run: a loss after the reset would still be counted as announced.)"""
     received: set[int] = set()
     for f in finals:
         received.update(int(x) for x in f["seen"])
@@ -51,12 +55,16 @@ def deliveries(plan: StormPlan, accepted: Sequence[int], finals: Sequence[Report
     excluded |= {int(i) for f in finals for i in f.get("never_up", [])}
     counted = [s for s in accepted if s % plan.clients not in excluded]
     lost = [s for s in counted if s not in received]
+    told = {int(r[3]) for f in finals for r in f["reset_list"] if len(r) > 3 and r[0] == "private" and r[3] is not None}
+    unannounced = [s for s in lost if s % plan.clients not in told]
     return {
         "events_expected": len(counted),
         "events_received": len(set(counted) & received),
         "lost": len(lost),
         "lost_moved": len([s for s in lost if plan.home(s % plan.clients) == plan.killed]),
-        "lost_sample": lost[:10],
+        "lost_after_reset": len(lost) - len(unannounced),
+        "lost_unannounced": len(unannounced),
+        "lost_sample": unannounced[:10] or lost[:10],
         "not_accepted_but_received": len(received - set(accepted)),
         "duplicates": sum(int(f["dup"]) + int(f["bcast_dup"]) for f in finals),
         "duplicate_sample": [d for f in finals for d in f.get("dup_sample", [])][:10],
@@ -103,13 +111,13 @@ def resets(finals: Sequence[Report], history_seconds: float) -> dict[str, Any]:
     so inside the window the history existed whatever the reason says.)"""
     found = [r for f in finals for r in f["reset_list"]]
     codes: dict[str, int] = {}
-    for _, code, _ in found:
-        codes[code] = codes.get(code, 0) + 1
+    for entry in found:
+        codes[entry[1]] = codes.get(entry[1], 0) + 1
     window_ms = history_seconds * 1000
     return {
         "resets": len(found),
         "reset_codes": dict(sorted(codes.items())),
-        "false_resets": sum(1 for _, _, age in found if age is not None and age < window_ms - 2000),
+        "false_resets": sum(1 for entry in found if entry[2] is not None and entry[2] < window_ms - 2000),
     }
 
 

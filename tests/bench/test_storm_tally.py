@@ -37,6 +37,16 @@ def test_lost_counts_accepted_events_never_received_except_leavers_and_never_con
     assert got["duplicates"] == 2
 
 
+def test_lost_events_of_users_told_to_reset_their_own_channel_are_counted_apart() -> None:
+    """A lost event whose user got recovery:reset on its private channel was announced; one whose user got none (or
+    only a reset of a public room) was lost silently."""
+    accepted = [4, 5, 6]  # users 4, 5 and 6, none received
+    resets = [["private", "history_unavailable/trimmed", 130_000, 4], ["public", "history_unavailable/trimmed", 130_000, 5]]
+    got = tally.deliveries(PLAN, accepted, [final([], reset_list=resets)])
+    assert (got["lost"], got["lost_after_reset"], got["lost_unannounced"]) == (3, 1, 2)
+    assert sorted(got["lost_sample"]) == [5, 6]
+
+
 def test_a_reset_inside_the_history_window_is_false() -> None:
     """Ages under the window (less 2 s of slack) are false resets; older ones and unknown ages are not."""
     finals = [final([], reset_list=[["private", "history_unavailable/expired", 5_000],

@@ -44,7 +44,7 @@ export async function run(opts) {
     // seen[seq] = receipts of targeted event seq (one user per seq, so per worker a seq is one client)
     seen: new Map(),
     lat: [], // [send ts, ms, recovered 0/1] per first receipt
-    resets: [], // [channel kind, code, age of the presented position in ms]
+    resets: [], // [channel kind, code, age of the presented position in ms, the client's global index]
     onEvent,
   };
   const clients = [];
@@ -87,7 +87,7 @@ export async function run(opts) {
       const since = typeof data?.since === "string" ? Number(data.since.split("-")[0]) : NaN;
       const kind = String(channel).startsWith("private-") ? "private" : String(channel).startsWith("presence-") ? "presence" : "public";
       const code = `${data?.code ?? "unknown"}${data?.reason ? `/${data.reason}` : ""}`;
-      sink.resets.push([kind, code, Number.isFinite(since) ? Math.round(t - since) : null]);
+      sink.resets.push([kind, code, Number.isFinite(since) ? Math.round(t - since) : null, client.i]);
     }
   }
 
