@@ -54,6 +54,13 @@ class Reply:
     body: bytes
 
 
+@dataclass(slots=True)
+class SiteState:
+    """What every router of a site shares that changes: whether the site has stopped listening (shutdown)."""
+
+    stopped: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Upgrades:
     """Shared by every connection's router: its head deadline and limit, what counts as an Engine.IO WebSocket and
@@ -77,6 +84,9 @@ class Upgrades:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket or polling request
     body_timeout: float = 30.0  # a lean polling POST's body must arrive in full within this (else 408)
     keepalive_timeout: float = 75.0  # after a lean polling answer, the next request head must start within this
+    # set by the site when it stops (shutdown): a request head completed later is not served, its connection is closed
+    # (aiohttp's handlers are being shut down, and a task started for it could outlive the event loop)
+    site: SiteState = field(default_factory=SiteState)
     # given to every lean WebSocket: one shared callable, not a bound method (64 bytes) per connection
     protocol_error: Callable[[ProtocolError], None] = field(init=False)
 
@@ -243,6 +253,11 @@ class UpgradeRouter(asyncio.Protocol):
             self._refuse(errors.HEAD_TOO_LARGE, f"limit is {upgrades.max_head_bytes} bytes")
             return
         if end < 0:
+            return
+        if upgrades.site.stopped:  # shutting down: nothing new is served
+            self._stop_timer()
+            assert self._transport is not None
+            self._transport.close()
             return
         parsed = parse_head(bytes(head[:end]), upgrades.scheme)
         pusher_prefix = upgrades.pusher_prefix if upgrades.pusher is not None else None

@@ -663,7 +663,7 @@ def hide_versions() -> None:
 
 
 class RoutedSite(web.TCPSite):
-    """aiohttp's TCP site (``web.TCPSite``: ``start``, ``_runner``, ``_server``, ``_host``, ``_port``, ``_backlog``,
+    """aiohttp's TCP site (``web.TCPSite``: ``start``, ``stop``, ``_runner``, ``_server``, ``_host``, ``_port``, ``_backlog``,
     ``_ssl_context``, ``_bound_port``), except that each accepted connection starts at an :class:`UpgradeRouter`.
 
     With ``ssl_context`` the router sits above the TLS layer: it (and later the lean WebSocket or aiohttp) sees
@@ -701,3 +701,10 @@ class RoutedSite(web.TCPSite):
         )
         if self._server.sockets:
             self._bound_port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening. Connections already accepted whose request head completes later are closed unanswered:
+        the runner shuts aiohttp's handlers down right after this, and a handler started then could outlive the loop
+        (asyncio's "Task was destroyed but it is pending" for ``RequestHandler.start`` at exit)."""
+        self._upgrades.site.stopped = True
+        await super().stop()

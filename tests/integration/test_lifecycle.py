@@ -106,6 +106,40 @@ async def test_sigterm_drains_and_exits(server_factory: Any, clients: Any) -> No
     assert "drain_started" in log and "shutdown_finished" in log
 
 
+async def test_a_request_head_completed_after_the_site_stopped_is_not_served(server_factory: Any) -> None:
+    """A connection accepted before shutdown whose request head completes once the site stopped listening is closed
+    unanswered. aiohttp's handlers are being shut down by then (here the runner waits for a slow POST), and a
+    handler started for it could outlive the event loop ("Task was destroyed but it is pending" at exit)."""
+    from tests.support import API_KEY
+
+    srv = server_factory(REALTIME_SIO_DRAIN_SECONDS="0.2", REALTIME_SIO_SHUTDOWN_TIMEOUT="10")
+    _, slow = await asyncio.open_connection("127.0.0.1", srv.port)  # keeps aiohttp's shutdown waiting
+    slow.write(f"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
+               "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+    late_reader, late = await asyncio.open_connection("127.0.0.1", srv.port)
+    late.write(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # all but the blank line that ends the head
+    await late.drain()
+    assert srv.proc is not None
+    srv.proc.send_signal(15)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the listener closes when the site stops
+        try:
+            _, probe = await asyncio.open_connection("127.0.0.1", srv.port)
+        except OSError:
+            break
+        probe.close()
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the site never stopped listening")
+    late.write(b"\r\n")
+    answer = await asyncio.wait_for(late_reader.read(), 10)
+    late.close()
+    slow.close()
+    assert answer == b"", f"answered after the site stopped: {answer[:60]!r}"
+    assert srv.proc.wait(15) == 0
+    assert "shutdown_finished" in srv.logs()
+
+
 async def test_malformed_packets_do_not_hurt_others(server: ServerProcess, clients: Any) -> None:
     """Raw garbage frames on a WebSocket are dropped; other clients keep receiving events."""
     good: Client = clients(server.url)
