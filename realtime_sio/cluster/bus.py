@@ -115,12 +115,13 @@ def encode(message: Message) -> str:
 _CHANNEL_HEAD = b'{"c":"'
 
 
-def peek_channel(raw: str | bytes) -> str | None:
+def peek_channel(raw: str | bytes, space: int | None = None) -> str | None:
     """The channel of an encoded message without decoding it (``encode`` writes it first; channel names need no JSON
-    escapes); ``None`` when it cannot be read that way (then ``decode`` decides)."""
+    escapes); ``None`` when it cannot be read that way (then ``decode`` decides). ``space``: the index of the first
+    space in ``raw`` when the caller already looked for it."""
     if not isinstance(raw, bytes):
         return None
-    start = raw.find(b" ") + 1
+    start = (raw.find(b" ") if space is None else space) + 1
     if start == 0 or not raw.startswith(_CHANNEL_HEAD, start):
         return None
     start += len(_CHANNEL_HEAD)
@@ -506,7 +507,7 @@ class RedisBus:
         space = raw.find(b" ")
         if space > 1:  # a recorded message ("ms-seq@epoch <json>"; "-" for an ephemeral one)
             self._watermark = raw[:space]
-        channel = peek_channel(raw)
+        channel = peek_channel(raw, space)
         if channel is not None and not self._serves(channel):
             self._last.pop(channel, None)  # nobody here follows it: a later join reads the position anew
             self._top.pop(channel, None)
