@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from realtime_sio import errors
 from realtime_sio.errors import RealtimeError
@@ -52,6 +53,9 @@ class TokenVerifier:
         hmac_only = all(alg.startswith("HS") for alg in settings.algorithms)
         keyed_only = not any(alg.startswith("HS") for alg in settings.algorithms)
         self._one_key = self._jwks is None and (hmac_only or keyed_only)
+        self._public_key = _loaded_public_key(settings)
+        if any(alg.startswith("HS") for alg in settings.algorithms):
+            _check_hmac_keys_once()
 
     def verify(self, token: str | None) -> Identity:
         """Return the identity a token proves; ``None`` or ``""`` → :data:`ANONYMOUS`.
@@ -122,7 +126,7 @@ class TokenVerifier:
             raise RealtimeError(errors.TOKEN_BAD_SIGNATURE, "no key with that kid")
         if str(header.get("alg", "")).startswith("HS"):
             return s.secret
-        return s.public_key
+        return self._public_key
 
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
         s = self._settings
@@ -142,6 +146,67 @@ class TokenVerifier:
             if claim in claims:
                 info[claim] = claims[claim]
         return Identity(user_id=user_id, roles=roles, info=info)
+
+
+def _loaded_public_key(settings: JwtSettings) -> Any:
+    """The public key as PyJWT's key object, parsed once: given PEM text, PyJWT parses it again for every token.
+
+    Prepared by the first accepted public-key algorithm that takes it; when none does, the text is kept and each
+    token is refused as before (``token_bad_algorithm``)."""
+    pem = settings.public_key
+    if not pem:
+        return pem
+    for alg in settings.algorithms:
+        if alg.startswith("HS"):
+            continue
+        try:
+            return jwt.get_algorithm_by_name(alg).prepare_key(pem)
+        except (jwt.PyJWTError, NotImplementedError, ValueError, TypeError):
+            continue
+    return pem
+
+
+class _OnceCheckedHMAC(HMACAlgorithm):
+    """PyJWT's HMAC, whose checks of a key run once per key instead of once per token.
+
+    For every token PyJWT prepares the HMAC secret again: it refuses a secret that parses as a PEM, SSH or DER key or
+    as a JWK, and measures its length. The secret is this server's own setting, so the answer never changes. Here it
+    is kept: about a third of an HS256 verification. A refused key raises each time (nothing is kept).
+    """
+
+    def __init__(self, hash_alg: Any) -> None:
+        super().__init__(hash_alg)
+        self._prepared: dict[bytes, bytes] = {}
+        self._length_notes: dict[bytes, str | None] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        raw = key.encode() if isinstance(key, str) else key
+        prepared = self._prepared.get(raw)
+        if prepared is None:
+            prepared = super().prepare_key(key)
+            if len(self._prepared) < _KEYS_KEPT:
+                self._prepared[raw] = prepared
+        return prepared
+
+    def check_key_length(self, key: bytes) -> str | None:
+        if key in self._length_notes:
+            return self._length_notes[key]
+        note = super().check_key_length(key)
+        if len(self._length_notes) < _KEYS_KEPT:
+            self._length_notes[key] = note
+        return note
+
+
+_KEYS_KEPT = 16  # HMAC secrets whose checks are kept (a server has one, or a few while rotating)
+_HMAC = {"HS256": HMACAlgorithm.SHA256, "HS384": HMACAlgorithm.SHA384, "HS512": HMACAlgorithm.SHA512}
+
+
+def _check_hmac_keys_once() -> None:
+    """Register :class:`_OnceCheckedHMAC` for HS256/384/512 with PyJWT (its public ``register_algorithm``); once."""
+    for name, hash_alg in _HMAC.items():
+        if not isinstance(jwt.get_algorithm_by_name(name), _OnceCheckedHMAC):
+            jwt.unregister_algorithm(name)
+            jwt.register_algorithm(name, _OnceCheckedHMAC(hash_alg))
 
 
 def _json_id(raw: str | int) -> str | int:

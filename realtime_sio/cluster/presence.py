@@ -74,6 +74,20 @@ def _member(raw: bytes | str | None) -> Member | None:
     return Member(user_id=doc["user_id"], user_info=doc.get("user_info"))
 
 
+def _members(values: list[bytes] | list[bytes | str]) -> list[Member]:
+    """Members from their stored JSON: one parse of them all (a presence channel's ``here`` list is read on every
+    join); one by one, skipping what is not a member, only when that parse fails."""
+    try:
+        docs = json.loads(b"[" + b",".join(v if isinstance(v, bytes) else v.encode() for v in values) + b"]")
+    except ValueError:
+        return [m for m in (_member(v) for v in values) if m is not None]
+    return [
+        Member(user_id=doc["user_id"], user_info=doc.get("user_info"))
+        for doc in docs
+        if isinstance(doc, dict) and "user_id" in doc
+    ]
+
+
 class RedisPresence:
     """:class:`~realtime_sio.publish.presence.PresenceStore` over Redis, for every node of a cluster."""
 
@@ -99,8 +113,7 @@ class RedisPresence:
             keys=self._keys(channel, self.node_id),
             args=[sid, str(member.user_id), member_json, channel, f"{channel}\n{sid}"],
         )
-        members = [m for m in (_member(v) for v in values) if m is not None]
-        return JoinResult(first_for_user=bool(first), members=members)
+        return JoinResult(first_for_user=bool(first), members=_members(values))
 
     async def leave(self, channel: str, sid: str) -> LeaveResult:
         try:
@@ -116,8 +129,7 @@ class RedisPresence:
         return LeaveResult(last_for_user=bool(last), member=_member(info) if info else None)
 
     async def members(self, channel: str) -> list[Member]:
-        values = await self._redis.hvals(f"{self._prefix}:ps:{channel}:info")
-        return [m for m in (_member(v) for v in values) if m is not None]
+        return _members(await self._redis.hvals(f"{self._prefix}:ps:{channel}:info"))
 
     async def channels(self) -> Mapping[str, int]:
         names = texts(await self._redis.smembers(f"{self._prefix}:ps:channels"))

@@ -103,7 +103,21 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
     def _encode(self, event: str, data: Any, namespace: str, stamp: Stamp | None) -> tuple[bytes | None, list[Any], int]:
         """(prebuilt WebSocket frame or None for binary, Engine.IO packets, their encoded size) of one event."""
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        packet_class = self.server.packet_class
+        try:
+            # Text: JSON straight away, as packet_class.encode writes it. Its constructor would first walk the whole
+            # payload looking for bytes (data_is_binary), the larger part of the cost for a presence member list.
+            body = packet_class.json.dumps([event, *args], separators=(",", ":"))
+        except TypeError:  # bytes somewhere (or something JSON cannot hold): the library's path decides
+            body = None
+        if body is not None:
+            text = f"2{body}" if namespace in ("/", None) else f"2{namespace},{body}"
+            eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
+            if stamp is not None:
+                eio_pkt.stamp = stamp
+            encoded_text = eio_pkt.encode()
+            return websocket_frame(encoded_text), [eio_pkt], len(encoded_text)
+        encoded = packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
         parts = encoded if isinstance(encoded, list) else [encoded]
         eio_pkts = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
         if stamp is not None:

@@ -65,3 +65,39 @@ def test_room_index_follows_enter_leave_and_disconnect() -> None:
     assert manager.get_rooms("b", "/") == ["b"]
     manager.basic_disconnect("b", "/")
     assert manager.rooms == {} and manager.memberships == {}
+
+
+@pytest.mark.parametrize("namespace", ["/", "/admin"])
+@pytest.mark.parametrize(
+    "data",
+    [("room.1", {"n": 1, "name": "Zoë"}), None, "text", ("presence-chat.1", [{"user_id": 1, "user_info": {"a": [1.5, None]}}])],
+    ids=["channel and object", "none", "one string", "member list"],
+)
+def test_a_text_event_is_encoded_as_the_library_encodes_it(namespace: str, data: object) -> None:
+    """The direct JSON path writes the same Engine.IO packet, frame and size as python-socketio's Packet.encode."""
+    from socketio import packet as sio_packet
+
+    from realtime_sio.settings import Settings
+    from realtime_sio.sio import server as sio_server
+    from realtime_sio.sio.fanout import LeanManager
+
+    manager = LeanManager(max_buffered_bytes=1 << 20)
+    sio_server.create(Settings(), manager)
+    args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+    expected = "4" + sio_packet.Packet(sio_packet.EVENT, namespace=namespace, data=["ev", *args]).encode()
+    frame, packets, size = manager._encode("ev", data, namespace, None)
+    assert [p.encode() for p in packets] == [expected] and size == len(expected)
+    assert frame == websocket_frame(expected)
+
+
+def test_an_event_with_bytes_goes_out_as_binary_attachments() -> None:
+    """Bytes anywhere in the payload take the library's binary path: placeholder packet plus attachment, no frame."""
+    from realtime_sio.settings import Settings
+    from realtime_sio.sio import server as sio_server
+    from realtime_sio.sio.fanout import LeanManager
+
+    manager = LeanManager(max_buffered_bytes=1 << 20)
+    sio_server.create(Settings(), manager)
+    frame, packets, _ = manager._encode("ev", ("room.1", {"blob": b"\x00\x01"}), "/", None)
+    assert frame is None and len(packets) == 2
+    assert packets[0].encode().startswith("451-") and packets[1].encode() == b"\x00\x01"

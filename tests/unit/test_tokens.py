@@ -136,3 +136,51 @@ def test_refused_algorithm_is_named_in_the_detail(algorithms: tuple[str, ...]) -
         verifier.verify(jwt.encode(claims(), SECRET, "HS512"))
     assert refused.value.error.code == "token_bad_algorithm" and refused.value.detail == "alg 'HS512' not accepted"
     assert verifier.verify(jwt.encode(claims(), SECRET, "HS256")).user_id == "42"
+
+
+def test_an_hmac_secret_that_is_a_public_key_is_refused_on_every_token() -> None:
+    """The HMAC key checks run once per secret, but a refused secret is refused again for the next token."""
+    _, pem = _rsa()
+    verifier = TokenVerifier(JwtSettings(secret=pem, algorithms=("HS256",)))
+    forged = jwt.api_jws.PyJWS().encode(json.dumps(claims()).encode(), key=b"x" * 64, algorithm="HS256")
+    assert code_of(verifier, forged) == "token_bad_algorithm"
+    assert code_of(verifier, forged) == "token_bad_algorithm"
+
+
+def test_hmac_verification_with_kept_key_checks_still_tells_a_wrong_signature() -> None:
+    """After a good token (its secret's checks kept), a token signed with another secret is still refused."""
+    verifier = TokenVerifier(JwtSettings(secret=SECRET, algorithms=("HS256", "HS512")))
+    for alg in ("HS256", "HS512", "HS256"):
+        assert verifier.verify(jwt.encode(claims(), SECRET, alg)).user_id == "42"
+        assert code_of(verifier, jwt.encode(claims(), "t" * 64, alg)) == "token_bad_signature"
+
+
+def test_the_public_key_is_parsed_once_at_start_not_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PEM is turned into a key object when the verifier is built; verifying tokens parses it no more."""
+    key, pem = _rsa()
+    verifier = TokenVerifier(JwtSettings(public_key=pem, algorithms=("RS256",)))
+    parsed: list[bytes] = []
+    real = jwt.algorithms.load_pem_public_key
+    monkeypatch.setattr(jwt.algorithms, "load_pem_public_key", lambda data, *a, **k: parsed.append(data) or real(data, *a, **k))
+    for _ in range(3):
+        assert verifier.verify(jwt.encode(claims(), key, "RS256")).user_id == "42"
+    assert parsed == []
+
+
+def test_a_public_key_no_accepted_algorithm_takes_refuses_every_token() -> None:
+    """An RSA key with only ES256 accepted: kept as text, and each token is refused as before."""
+    _, pem = _rsa()
+    verifier = TokenVerifier(JwtSettings(public_key=pem, algorithms=("ES256",)))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    assert code_of(verifier, jwt.encode(claims(), ec_key, "ES256")) == "token_bad_algorithm"
+
+
+def test_the_hmac_secret_is_checked_once_not_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyJWT's checks of an HMAC secret (is it a PEM key, ...) run at most once for many tokens."""
+    verifier = TokenVerifier(JwtSettings(secret=SECRET, algorithms=("HS256",)))
+    checked: list[bytes] = []
+    real = jwt.algorithms.is_pem_format
+    monkeypatch.setattr(jwt.algorithms, "is_pem_format", lambda key: checked.append(key) or real(key))
+    for _ in range(3):
+        assert verifier.verify(jwt.encode(claims(), SECRET, "HS256")).user_id == "42"
+    assert len(checked) <= 1
