@@ -132,7 +132,8 @@ def start_node(kind: str, index: int, *, python: str, node_bin: str, redis_url: 
 # The series read from each surviving node's /metrics at the end of a run (summed over the nodes).
 SCRAPED = ("realtime_sio_redis_pool_wait_seconds_count", "realtime_sio_redis_pool_wait_seconds_sum",
            "realtime_sio_redis_pool_exhausted_total", "realtime_sio_admission_refused_total",
-           "realtime_sio_recoveries_total", "realtime_sio_node_heartbeats_total", "realtime_sio_event_loop_lag_seconds_sum")
+           "realtime_sio_recoveries_total", "realtime_sio_node_heartbeats_total", "realtime_sio_event_loop_lag_seconds_sum",
+           "realtime_sio_disconnects_total", "realtime_sio_slow_consumer_disconnects_total")
 
 
 def scrape(nodes: list[Node]) -> dict[str, float]:
