@@ -76,6 +76,15 @@ class Storm:
     def loadgen_cpu(self) -> float:
         return sum(t.proc.cpu_seconds() or 0.0 for t in self.workers)
 
+    def storm_cpu(self, victim: Node) -> dict[str, float]:
+        """CPU seconds so far of the surviving nodes, the load generators (publisher included) and redis-server,
+        beside the wall clock."""
+        publisher = (self.publisher.proc.cpu_seconds() or 0.0) if self.publisher is not None else 0.0
+        return {"survivors": sum(n.proc.cpu_seconds() or 0.0 for n in self.nodes if n is not victim and n.proc.alive()),
+                "load_generators": self.loadgen_cpu() + publisher,
+                "redis": self.started[0].cpu_seconds() or 0.0,
+                "wall": time.monotonic()}
+
     def status(self) -> Statuses:
         return ask_all(self.workers, "status", "status", timeout=60)
 
@@ -180,6 +189,7 @@ class Storm:
         self.publisher.ask(f"dead {plan.killed}", "dead")
         time.sleep(0.3)  # requests already sent to the victim finish: their events are accepted or retried elsewhere
         base = tally.total(self.status(), "disconnects")
+        cpu0 = self.storm_cpu(victim)
         t_kill = wall_ms()
         os.killpg(victim.proc.pid, signal.SIGKILL)
         moved = plan.clients_on(plan.killed)
@@ -189,6 +199,8 @@ class Storm:
             timeout=180 + plan.clients / 1000,
         )
         t_back = max(float(s["last_back_at"]) for s in statuses)
+        # Who had the cores from the kill until every moved client was back (or the deadline): CPU seconds each
+        m["storm_cpu_s"] = {k: round(v - cpu0[k], 1) for k, v in self.storm_cpu(victim).items()}
         m.update(moved=tally.total(statuses, "disconnects") - base, all_back=all_back,
                  still_down=tally.total(statuses, "down"), back_s=(t_back - t_kill) / 1000 if t_back > t_kill else None,
                  leavers=tally.total(statuses, "leavers"), reconnect_attempts=tally.total(statuses, "reconnect_attempts"),
