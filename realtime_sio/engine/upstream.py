@@ -12,7 +12,8 @@ Overrides, by upstream symbol:
   engine/round_trip.py), ``send``, ``close``, ``poll``,
   ``handle_get_request`` and ``_websocket_handler`` (upstream's ``_upgrade_websocket`` calls it; the probe/upgrade
   exchange is our own ``_upgrade_handshake``). Why: python-engineio keeps about six tasks per idle WebSocket (a task
-  per inbound frame, a ``wait_for`` task around the writer, a sleeping task per ping); here pings are loop timers that also enforce the PONG deadline, and on
+  per inbound frame, a ``wait_for`` task around the writer, a sleeping task per ping); here pings are deadlines on
+  one wheel per server (engine/deadlines.py) that also enforce the PONG deadline, and on
   a lean WebSocket (engine/connection.py) the socket is driven by callbacks: nothing waits per idle socket.
 - ``engineio.AsyncServer._async`` entries ``websocket``, ``translate_request``, ``make_response`` (the aiohttp driver
   table): the driver's WebSocket class serves the lean connection the router accepted, turns permessage-deflate off
@@ -24,6 +25,8 @@ Overrides, by upstream symbol:
   (``session_opened``, ``namespace_connected``, ``session_closed``, ``on_malformed``); its ``_handle_eio_message``
   replaces upstream's (one decode per packet, client input that upstream answers with a traceback refused) and
   calls ``_handle_disconnect``, ``_handle_event`` and ``_handle_ack``.
+- python-socketio's rooms: every room but the namespace's ``None`` room is a :class:`Room` (a dict that answers
+  bidict's ``_fwdm``, which ``BaseManager.get_participants`` reads) instead of a ``bidict``.
 - ``aiohttp.web_response.SERVER_SOFTWARE``: :func:`hide_versions`.
 - ``aiohttp.web.TCPSite``'s private state: :class:`RoutedSite` listens through the upgrade router.
 
@@ -50,6 +53,7 @@ from socketio import packet as sio_packet
 from realtime_sio import request_bodies
 from realtime_sio.engine import round_trip
 from realtime_sio.engine.connection import WebSocketConnection
+from realtime_sio.engine.deadlines import DeadlineWheel
 from realtime_sio.engine.send_queue import ByteQueue
 from realtime_sio.engine.sink import (
     BUFFERED,
@@ -77,14 +81,16 @@ _YIELD_EVERY = 32  # inbound packets handled in a row before the socket lets oth
 
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
-    """Engine.IO socket with timer-driven pings and task-free waits."""
+    """Engine.IO socket with pings on the server's deadline wheel and task-free waits."""
 
-    _ping_timer: asyncio.TimerHandle | None = None  # next PING, or (PING sent) the PONG deadline
+    # The tick of this socket's deadline on the server's DeadlineWheel (engine/deadlines.py): the next PING, or with a
+    # PING unanswered (last_ping set) the PONG deadline; 0 = none. Earlier ticks the wheel still holds are ignored.
+    _due: int = 0
     last_ping: float | None
     connected: bool
     # lean: the raw WebSocket (engine/connection.py) once this socket serves it in callback mode. Then nothing waits per
     # socket: sends are written at once, inbound packets are handled by a task that exists only while some are
-    # pending, and the ping timer also enforces the PONG deadline.
+    # pending, and its deadline on the wheel also enforces the PONG deadline.
     lean: WebSocketConnection | None = None
     _inbound: deque[str | bytes] | None = None
     _inbound_task: asyncio.Task[None] | None = None
@@ -108,17 +114,22 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
         if self.last_ping:
             self.last_ping = None
-            if self._ping_timer is not None:
-                self._ping_timer.cancel()  # the PONG deadline
-            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping_now)
+            self._due = self.server.deadlines.schedule(self, self.server.ping_interval)
+
+    def deadline_due(self, tick: int) -> None:
+        """The wheel's call for ``tick``: time for the next PING, or, with a PING unanswered, the PONG is overdue."""
+        if tick != self._due or self.closing or self.closed:
+            return  # an earlier deadline, since moved
+        if self.last_ping is None:
+            self._ping_now()
+        else:
+            self._pong_overdue()
 
     def _ping_now(self) -> None:
-        self._ping_timer = None
-        if not self.closing and not self.closed:
-            self.last_ping = time.time()
-            self.ping_sent = time.monotonic()
-            self.enqueue((packet.Packet(packet.PING),))
-            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_timeout, self._pong_overdue)
+        self.last_ping = time.time()
+        self.ping_sent = time.monotonic()
+        self.enqueue((packet.Packet(packet.PING),))
+        self._due = self.server.deadlines.schedule(self, self.server.ping_timeout)
 
     def answered(self) -> None:
         """The client answered the PING (its PONG) or the handshake (its CONNECT): one round trip measured."""
@@ -134,9 +145,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 
     def _pong_overdue(self) -> None:
         """No PONG within ping_timeout: the client is gone (engineio's service task did this by polling)."""
-        self._ping_timer = None
-        if not self.closing and not self.closed:
-            _spawn(self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT))
+        self._due = 0
+        _spawn(self.close(wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT))
 
     def enqueue(self, packets: Any) -> None:
         """Send packets without waiting: written now in lean mode, else queued for the transport's writer."""
@@ -204,9 +214,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await super().send(pkt)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
+        self._due = 0  # no PING, no PONG deadline (the wheel's entry is ignored when due)
         already = self.closed
         await super().close(wait=wait, abort=abort, reason=reason)
         if not already:
@@ -434,6 +442,22 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             _spawn(self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
 
 
+class Room(dict[str, str]):
+    """One room's members, ``sid → eio_sid``, in half the memory of the ``bidict`` python-socketio makes for it.
+
+    A ``bidict`` keeps a second, inverse dict. python-socketio reads the inverse of one room only, the namespace's
+    ``None`` room (``sid_from_eio_sid``), which stays a ``bidict``. Every other room it reads as a mapping, in
+    ``get_participants`` through bidict's private ``_fwdm``, which this class answers with itself. Each connection
+    has two one-member rooms (its own sid and its user's room): 526 bytes each as a ``bidict``, 249 as a ``Room``.
+    """
+
+    __slots__ = ()
+
+    @property
+    def _fwdm(self) -> dict[str, str]:
+        return self
+
+
 def _left_queue(sock: LeanSocket, packets: list[Any]) -> None:
     """Packets leave ``sock``'s send queue: a broadcast's last packet carries its latency stamp (sio/fanout.py)."""
     for pkt in packets:
@@ -524,6 +548,7 @@ def install(eio: Any, *, compress: bool, max_message_bytes: int, on_malformed: C
     """Make ``eio`` (python-socketio's engineio server) use the lean socket, the counting send queue and the driver
     above; undecodable Engine.IO packets go to ``on_malformed(eio_sid, error_name)``."""
     eio.sockets = SocketTable()
+    eio.deadlines = DeadlineWheel()  # every LeanSocket's PING and PONG deadlines
     eio.on_malformed = on_malformed
     eio.create_queue = lambda *args, **kwargs: ByteQueue()
     eio._async = dict(

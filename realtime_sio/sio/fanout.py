@@ -21,7 +21,7 @@ from socketio import packet as sio_packet
 
 from realtime_sio.engine.frames import OP_TEXT, frame
 from realtime_sio.engine.sink import BUFFERED, DELIVERED, SLOW
-from realtime_sio.engine.upstream import LeanSocket
+from realtime_sio.engine.upstream import LeanSocket, Room
 from realtime_sio.latency.estimate import Stamp
 
 
@@ -55,7 +55,18 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
     # per disconnect): O(rooms) per disconnect, so 10k clients leaving together cost O(10k x 11k rooms), seconds of
     # blocked event loop. These overrides keep a reverse index instead; the rooms structure itself is unchanged.
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if room is None:  # the namespace's own room stays upstream's bidict (it looks up sids by eio_sid)
+            super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        else:  # upstream's basic_enter_room, with a Room (half a bidict's memory) for a new room
+            if eio_sid is None and namespace not in self.rooms:
+                raise ValueError("sid is not connected to requested namespace")
+            if sid != room and self.is_sid_room(namespace, room):
+                raise ValueError("cannot enter a sid room")
+            rooms = self.rooms.setdefault(namespace, {})
+            members = rooms.get(room)
+            if members is None:
+                members = rooms[room] = Room()
+            members[sid] = rooms[None][sid] if eio_sid is None else eio_sid
         self.memberships.setdefault(namespace, {}).setdefault(sid, set()).add(room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:

@@ -92,7 +92,7 @@ def create(settings: Settings, manager: LeanManager) -> Server:
         engineio_logger=_library_logger("engineio.server"),
         always_connect=False,
         # No sweeping service task (at 10k sockets it woke every 2 ms with a wait_for task): LeanSocket enforces the
-        # PONG deadline with its ping timer and removes itself from eio.sockets when it closes.
+        # PONG deadline on its deadline wheel (engine/deadlines.py) and removes itself from eio.sockets when it closes.
         monitor_clients=False,
         # Handlers run in the socket's read loop: a socket's events are handled in the order it sent them (subscribe
         # before whisper, unsubscribe after subscribe) and no task is created per inbound event.

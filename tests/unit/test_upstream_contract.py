@@ -124,3 +124,36 @@ def test_aiohttp_names_used() -> None:
 
     assert isinstance(getattr(aiohttp.web_response, "SERVER_SOFTWARE", None), str), "aiohttp.web_response.SERVER_SOFTWARE is gone"
     assert issubclass(http_exceptions.BadHttpMessage, http_exceptions.HttpProcessingError)
+
+
+async def test_upstream_manager_reads_rooms_that_are_not_bidicts() -> None:
+    """python-socketio's own manager methods work on engine/upstream.Room rooms: get_participants reads bidict's
+    ``_fwdm``, and only the namespace's None room (still a bidict) is read through its inverse."""
+    import logging
+
+    from bidict import bidict
+
+    from realtime_sio.engine.upstream import Room
+    from realtime_sio.sio.fanout import LeanManager
+
+    quiet = logging.getLogger("tests.upstream_contract")
+    manager = LeanManager(max_buffered_bytes=1 << 20)
+    socketio.AsyncServer(client_manager=manager, logger=quiet, engineio_logger=quiet)
+    for eio in ("ea", "eb"):
+        sid = await manager.pre_connect(eio, "/")  # upstream: the None room, then the sid's own room
+        await manager.connect(sid, "/")
+        manager.basic_enter_room(sid, "/", "news")
+    a, b = manager.sid_from_eio_sid("ea", "/"), manager.sid_from_eio_sid("eb", "/")
+    rooms = manager.rooms["/"]
+    assert isinstance(rooms[None], bidict) and all(type(r) is Room for k, r in rooms.items() if k is not None)
+    assert dict(socketio.AsyncManager.get_participants(manager, "/", "news")) == {a: "ea", b: "eb"}
+    assert dict(socketio.AsyncManager.get_participants(manager, "/", ["news", a])) == {a: "ea", b: "eb"}
+    assert manager.eio_sid_from_sid(a, "/") == "ea" and manager.is_connected(a, "/")
+    with pytest.raises(ValueError, match="sid room"):
+        manager.basic_enter_room(a, "/", b)
+    socketio.AsyncManager.basic_leave_room(manager, a, "/", "news")
+    assert dict(rooms["news"]) == {b: "eb"}
+    socketio.AsyncManager.basic_close_room(manager, "news", "/")
+    assert "news" not in rooms
+    await socketio.AsyncManager.disconnect(manager, a, "/")
+    assert a not in rooms and a not in rooms[None]

@@ -1,0 +1,98 @@
+"""Unit tests of the deadline wheel (engine/deadlines.py): when deadlines fire, moved ones, and failures."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from realtime_sio.engine.deadlines import DeadlineWheel
+
+TICK = 0.01
+
+
+class Item:
+    """A Due that records the ticks it is told and, like LeanSocket, acts only on its latest one."""
+
+    def __init__(self, wheel: DeadlineWheel, fail: bool = False) -> None:
+        self.wheel, self.fail = wheel, fail
+        self.due = 0
+        self.told: list[int] = []
+        self.acted: list[float] = []
+        self.fired = asyncio.Event()
+
+    def at(self, delay: float) -> None:
+        self.due = self.wheel.schedule(self, delay)
+
+    def deadline_due(self, tick: int) -> None:
+        self.told.append(tick)
+        if self.fail:
+            raise RuntimeError("boom")
+        if tick == self.due:
+            self.acted.append(asyncio.get_running_loop().time())
+            self.fired.set()
+
+
+async def test_a_deadline_fires_once_and_not_before_its_time() -> None:
+    """Each item is told once, at or after its deadline, however the deadlines were scheduled."""
+    wheel = DeadlineWheel(TICK)
+    loop = asyncio.get_running_loop()
+    items = [Item(wheel) for _ in range(3)]
+    start = loop.time()
+    for item, delay in zip(items, (0.05, 0.02, 0.03), strict=True):
+        item.at(delay)
+    await asyncio.wait_for(asyncio.gather(*(i.fired.wait() for i in items)), timeout=5)
+    for item, delay in zip(items, (0.05, 0.02, 0.03), strict=True):
+        assert len(item.told) == 1 and item.acted[0] >= start + delay - 0.0011
+    assert wheel.pending() == 0
+
+
+async def test_a_moved_deadline_acts_only_at_its_new_tick() -> None:
+    """The old entry is still told, and ignored; the item acts once, at the later deadline."""
+    wheel = DeadlineWheel(TICK)
+    item = Item(wheel)
+    item.at(0.02)
+    first = item.due
+    item.at(0.08)
+    await asyncio.wait_for(item.fired.wait(), timeout=5)
+    assert item.told == [first, item.due] and len(item.acted) == 1
+
+
+async def test_a_failing_item_does_not_cost_the_others_their_deadline() -> None:
+    """One item raising in its call leaves the rest of its tick's items told, and the wheel keeps running."""
+    wheel = DeadlineWheel(TICK)
+    bad, good, later = Item(wheel, fail=True), Item(wheel), Item(wheel)
+    bad.at(0.02)
+    good.at(0.02)
+    later.at(0.06)
+    await asyncio.wait_for(asyncio.gather(good.fired.wait(), later.fired.wait()), timeout=5)
+    assert len(bad.told) == 1
+
+
+async def test_rescheduling_from_a_call_keeps_earlier_deadlines() -> None:
+    """An item that schedules a far deadline while the wheel fires does not delay a nearer one already waiting."""
+    wheel = DeadlineWheel(TICK)
+    near = Item(wheel)
+
+    class Rescheduler(Item):
+        def deadline_due(self, tick: int) -> None:
+            super().deadline_due(tick)
+            if len(self.told) == 1:
+                self.at(30.0)  # far away: the wheel must still wake for `near`
+
+    first = Rescheduler(wheel)
+    first.at(0.01)
+    near.at(0.06)
+    await asyncio.wait_for(near.fired.wait(), timeout=5)
+    assert first.told and wheel.pending() == 1
+    wheel.close()
+    assert wheel.pending() == 0
+
+
+@pytest.mark.parametrize("delay", [0.0, -1.0])
+async def test_a_deadline_already_past_fires_at_the_next_tick(delay: float) -> None:
+    """A zero or negative delay is told on the loop's next timer round, not lost."""
+    wheel = DeadlineWheel(TICK)
+    item = Item(wheel)
+    item.at(delay)
+    await asyncio.wait_for(item.fired.wait(), timeout=5)
