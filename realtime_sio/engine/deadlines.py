@@ -2,9 +2,9 @@
 
 A loop timer per socket costs about 550 bytes while it waits (uvloop's ``TimerHandle`` and ``UVTimer``, a copied
 context, the bound callback) and a timer creation and cancellation per ping cycle. A :class:`DeadlineWheel` keeps a
-socket in one list of the tick its deadline falls in, and one loop timer wakes it for the earliest tick. A deadline is
-never removed: whoever is due answers for the tick it was given last and ignores older ones (:class:`Due`), so moving
-a deadline or closing a socket costs nothing.
+socket in the set of the tick its deadline falls in, and one loop timer wakes it for the earliest tick. Moving a
+deadline or cancelling it (a socket that closes) takes the socket out of its old set, so the wheel never holds a
+closed socket. Whoever is due still checks that the tick is its latest one (:class:`Due`).
 
 Deadlines fire at the start of the first tick at or after them: up to one tick late (and never more than the
 loop's 1 ms timer rounding early).
@@ -34,25 +34,36 @@ class DeadlineWheel:
 
     def __init__(self, tick_seconds: float = TICK_SECONDS) -> None:
         self._tick = tick_seconds
-        self._buckets: dict[int, list[Due]] = {}
+        self._buckets: dict[int, set[Due]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: int | None = None  # the tick the timer is set for
 
-    def schedule(self, item: Due, delay: float) -> int:
-        """Tell ``item`` after ``delay`` seconds (rounded up to a tick); returns the tick it will be told."""
+    def schedule(self, item: Due, delay: float, previous: int = 0) -> int:
+        """Tell ``item`` after ``delay`` seconds (rounded up to a tick), instead of at tick ``previous`` (0: none);
+        returns the tick it will be told."""
+        if previous:
+            self.cancel(item, previous)
         loop = asyncio.get_running_loop()
         tick = math.ceil((loop.time() + delay) / self._tick)
         bucket = self._buckets.get(tick)
         if bucket is None:
-            self._buckets[tick] = [item]
+            self._buckets[tick] = {item}
             if self._armed_for is None or tick < self._armed_for:
                 self._arm(loop, tick)
         else:
-            bucket.append(item)
+            bucket.add(item)
         return tick
 
+    def cancel(self, item: Due, tick: int) -> None:
+        """Forget ``item``'s deadline at ``tick`` (nothing happens when it is not there)."""
+        bucket = self._buckets.get(tick)
+        if bucket is not None:
+            bucket.discard(item)
+            if not bucket:
+                del self._buckets[tick]  # the timer may still fire for it: it finds nothing due and moves on
+
     def pending(self) -> int:
-        """Entries waiting, stale ones included (for tests and the curious)."""
+        """Deadlines waiting (for tests and the curious)."""
         return sum(len(bucket) for bucket in self._buckets.values())
 
     def close(self) -> None:

@@ -84,7 +84,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     """Engine.IO socket with pings on the server's deadline wheel and task-free waits."""
 
     # The tick of this socket's deadline on the server's DeadlineWheel (engine/deadlines.py): the next PING, or with a
-    # PING unanswered (last_ping set) the PONG deadline; 0 = none. Earlier ticks the wheel still holds are ignored.
+    # PING unanswered (last_ping set) the PONG deadline; 0 = none.
     _due: int = 0
     last_ping: float | None
     connected: bool
@@ -114,12 +114,12 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         # Only schedule a new ping when the previous ping cycle completed (the PONG arrived), as upstream does.
         if self.last_ping:
             self.last_ping = None
-            self._due = self.server.deadlines.schedule(self, self.server.ping_interval)
+            self._due = self.server.deadlines.schedule(self, self.server.ping_interval, self._due)
 
     def deadline_due(self, tick: int) -> None:
         """The wheel's call for ``tick``: time for the next PING, or, with a PING unanswered, the PONG is overdue."""
         if tick != self._due or self.closing or self.closed:
-            return  # an earlier deadline, since moved
+            return
         if self.last_ping is None:
             self._ping_now()
         else:
@@ -129,7 +129,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         self.last_ping = time.time()
         self.ping_sent = time.monotonic()
         self.enqueue((packet.Packet(packet.PING),))
-        self._due = self.server.deadlines.schedule(self, self.server.ping_timeout)
+        self._due = self.server.deadlines.schedule(self, self.server.ping_timeout, self._due)
 
     def answered(self) -> None:
         """The client answered the PING (its PONG) or the handshake (its CONNECT): one round trip measured."""
@@ -214,7 +214,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await super().send(pkt)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        self._due = 0  # no PING, no PONG deadline (the wheel's entry is ignored when due)
+        if self._due:
+            self.server.deadlines.cancel(self, self._due)  # the wheel must not keep a closed socket alive
+            self._due = 0
         already = self.closed
         await super().close(wait=wait, abort=abort, reason=reason)
         if not already:

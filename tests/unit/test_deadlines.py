@@ -1,4 +1,4 @@
-"""Unit tests of the deadline wheel (engine/deadlines.py): when deadlines fire, moved ones, and failures."""
+"""Unit tests of the deadline wheel (engine/deadlines.py): when deadlines fire, moved and cancelled ones, failures."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Item:
         self.fired = asyncio.Event()
 
     def at(self, delay: float) -> None:
-        self.due = self.wheel.schedule(self, delay)
+        self.due = self.wheel.schedule(self, delay, self.due)
 
     def deadline_due(self, tick: int) -> None:
         self.told.append(tick)
@@ -47,15 +47,27 @@ async def test_a_deadline_fires_once_and_not_before_its_time() -> None:
     assert wheel.pending() == 0
 
 
-async def test_a_moved_deadline_acts_only_at_its_new_tick() -> None:
-    """The old entry is still told, and ignored; the item acts once, at the later deadline."""
+async def test_a_moved_deadline_is_told_only_at_its_new_tick() -> None:
+    """Moving a deadline takes the item out of its old tick: it is told once, at the later deadline."""
     wheel = DeadlineWheel(TICK)
     item = Item(wheel)
     item.at(0.02)
-    first = item.due
     item.at(0.08)
     await asyncio.wait_for(item.fired.wait(), timeout=5)
-    assert item.told == [first, item.due] and len(item.acted) == 1
+    assert item.told == [item.due] and len(item.acted) == 1
+
+
+async def test_a_cancelled_deadline_is_never_told_and_not_kept() -> None:
+    """A cancelled item leaves the wheel at once (a closed socket is not kept alive) and is never told."""
+    wheel = DeadlineWheel(TICK)
+    gone, witness = Item(wheel), Item(wheel)
+    gone.at(0.02)
+    witness.at(0.05)
+    wheel.cancel(gone, gone.due)
+    assert wheel.pending() == 1
+    await asyncio.wait_for(witness.fired.wait(), timeout=5)
+    assert gone.told == [] and wheel.pending() == 0
+    wheel.cancel(gone, gone.due)  # cancelling again, or a tick already gone, is harmless
 
 
 async def test_a_failing_item_does_not_cost_the_others_their_deadline() -> None:
