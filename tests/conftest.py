@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from tests.pusher_client import PusherClient
 from tests.support import (
@@ -59,6 +60,14 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop() if server.proc is not None else None
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A redis-py asyncio client of :func:`redis_server`, closed after the test."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

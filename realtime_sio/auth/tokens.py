@@ -54,7 +54,7 @@ class TokenVerifier:
         keyed_only = not any(alg.startswith("HS") for alg in settings.algorithms)
         self._one_key = self._jwks is None and (hmac_only or keyed_only)
         self._public_key = _loaded_public_key(settings)
-        if any(alg.startswith("HS") for alg in settings.algorithms):
+        if not keyed_only:
             _check_hmac_keys_once()
 
     def verify(self, token: str | None) -> Identity:

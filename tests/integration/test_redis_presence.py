@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import redis.asyncio as aioredis
 
 from realtime_sio.cluster.presence import RedisPresence
 from realtime_sio.members import Member
-from tests.support import RedisServer
 
 CHANNEL = "presence-chat.1"
-
-
-@pytest.fixture
-async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_join_answers_every_member_once_per_user(redis_client: aioredis.Redis) -> None:

@@ -6,7 +6,7 @@ import pytest
 from engineio import packet
 
 from realtime_sio.engine.send_queue import ByteQueue
-from realtime_sio.sio.fanout import websocket_frame
+from realtime_sio.sio.fanout import LeanManager, websocket_frame
 
 
 @pytest.mark.parametrize(("size", "header"), [(5, b"\x81\x05"), (125, b"\x81\x7d"), (126, b"\x81\x7e\x00\x7e"),
@@ -45,7 +45,6 @@ async def test_byte_queue_holds_no_deque_while_empty() -> None:
 
 def test_room_index_follows_enter_leave_and_disconnect() -> None:
     """LeanManager's sid → rooms index agrees with python-socketio's rooms after joins, leaves and a disconnect."""
-    from realtime_sio.sio.fanout import LeanManager
 
     manager = LeanManager(max_buffered_bytes=1 << 20)
     for sid, eio in (("a", "ea"), ("b", "eb")):
@@ -67,6 +66,16 @@ def test_room_index_follows_enter_leave_and_disconnect() -> None:
     assert manager.rooms == {} and manager.memberships == {}
 
 
+def _served_manager() -> LeanManager:
+    """A LeanManager attached to a server built as the app builds it (sio/server.create: no library log handler)."""
+    from realtime_sio.settings import Settings
+    from realtime_sio.sio import server as sio_server
+
+    manager = LeanManager(max_buffered_bytes=1 << 20)
+    sio_server.create(Settings(), manager)
+    return manager
+
+
 @pytest.mark.parametrize("namespace", ["/", "/admin"])
 @pytest.mark.parametrize(
     "data",
@@ -77,12 +86,7 @@ def test_a_text_event_is_encoded_as_the_library_encodes_it(namespace: str, data:
     """The direct JSON path writes the same Engine.IO packet, frame and size as python-socketio's Packet.encode."""
     from socketio import packet as sio_packet
 
-    from realtime_sio.settings import Settings
-    from realtime_sio.sio import server as sio_server
-    from realtime_sio.sio.fanout import LeanManager
-
-    manager = LeanManager(max_buffered_bytes=1 << 20)
-    sio_server.create(Settings(), manager)
+    manager = _served_manager()
     args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
     expected = "4" + sio_packet.Packet(sio_packet.EVENT, namespace=namespace, data=["ev", *args]).encode()
     frame, packets, size = manager._encode("ev", data, namespace, None)
@@ -92,12 +96,7 @@ def test_a_text_event_is_encoded_as_the_library_encodes_it(namespace: str, data:
 
 def test_an_event_with_bytes_goes_out_as_binary_attachments() -> None:
     """Bytes anywhere in the payload take the library's binary path: placeholder packet plus attachment, no frame."""
-    from realtime_sio.settings import Settings
-    from realtime_sio.sio import server as sio_server
-    from realtime_sio.sio.fanout import LeanManager
-
-    manager = LeanManager(max_buffered_bytes=1 << 20)
-    sio_server.create(Settings(), manager)
+    manager = _served_manager()
     frame, packets, _ = manager._encode("ev", ("room.1", {"blob": b"\x00\x01"}), "/", None)
     assert frame is None and len(packets) == 2
     assert packets[0].encode().startswith("451-") and packets[1].encode() == b"\x00\x01"
