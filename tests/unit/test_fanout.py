@@ -45,7 +45,6 @@ async def test_byte_queue_holds_no_deque_while_empty() -> None:
 
 def test_room_index_follows_enter_leave_and_disconnect() -> None:
     """LeanManager's sid → rooms index agrees with python-socketio's rooms after joins, leaves and a disconnect."""
-
     manager = LeanManager(max_buffered_bytes=1 << 20)
     for sid, eio in (("a", "ea"), ("b", "eb")):
         manager.basic_enter_room(sid, "/", None, eio_sid=eio)
