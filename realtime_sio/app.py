@@ -59,7 +59,7 @@ from realtime_sio.publish.delivery import LocalDelivery
 from realtime_sio.publish.events_api import once_key_maker
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
-from realtime_sio.publish.presence import LocalPresence, PresenceStore
+from realtime_sio.publish.presence import Announce, LocalPresence, PresenceStore
 from realtime_sio.publish.pusher_api import PusherApi
 from realtime_sio.publish.terminations import CHANNEL as TERMINATIONS
 from realtime_sio.publish.terminations import UserTerminations
@@ -151,7 +151,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     else:
         history = MemoryHistory(settings.cluster.history_size, settings.cluster.history_seconds) if settings.cluster.history_size else None
         broadcaster = Broadcaster(metrics, LocalTransport(history, delivery.deliver, once_seconds=settings.cluster.history_seconds))
-        presence = LocalPresence()
+        presence = LocalPresence(_announcer(broadcaster))
         directory = LocalChannelDirectory(local_counts, presence)
     authorizer = _laravel_authorizer(settings)
     rules = settings.channel_rules
@@ -261,6 +261,15 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     web_app[APP_KEY] = realtime
     web_app.on_startup.append(_start_lifecycle)
     return realtime
+
+
+def _announcer(broadcaster: Broadcaster) -> Announce:
+    """How in-memory presence announces a member's arrival or departure: an ephemeral signal to the channel."""
+
+    async def announce(channel: str, event: str, member: Member, except_sid: str) -> None:
+        await broadcaster.signal(channel, event, member.wire(), except_sid=except_sid)
+
+    return announce
 
 
 def _pusher_hub(settings: Settings, metrics: Metrics, estimator: Estimator | None) -> Hub | None:
@@ -379,16 +388,10 @@ def _cluster(
         url=settings.redis.url,
     )
     broadcaster = Broadcaster(metrics, bus)
-    presence = RedisPresence(client, prefix, node_id)
-
-    async def announce_leaving(channel: str, member: Member) -> None:
-        await broadcaster.signal(channel, "presence:leaving", member.wire())
-
+    presence = RedisPresence(client, prefix, node_id)  # its scripts announce joins and leaves on the bus
     lease = settings.cluster.node_lease_seconds
     heartbeat = Heartbeat(settings.redis.url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
-    nodes = Nodes(
-        client, prefix, node_id, lease, presence, local_counts, announce_leaving, heartbeat=heartbeat, metrics=metrics
-    )
+    nodes = Nodes(client, prefix, node_id, lease, presence, local_counts, heartbeat=heartbeat, metrics=metrics)
     lifecycle.add("redis", stop=client.aclose)  # closed last: the parts below use it until they stopped
     lifecycle.add("cluster_bus", run=bus.run)
     lifecycle.add("cluster_nodes", run=nodes.run, stop=nodes.leave)

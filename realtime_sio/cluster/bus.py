@@ -112,6 +112,23 @@ def encode(message: Message) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+def encode_around(message: Message) -> tuple[str, str]:
+    """``encode(message)`` as the text before and after its data (``message.data`` is ignored): a Redis script that
+    holds the data (a presence member's stored JSON) puts it between them."""
+    head = '{"c":' + json.dumps(message.channel) + ',"e":' + json.dumps(message.event) + ',"d":'
+    rest: dict[str, Any] = {"x": message.except_sid, "t": message.accepted_at}
+    if message.user_id is not None:
+        rest["u"] = message.user_id
+    if message.source:
+        rest["s"] = message.source
+    return head, "," + json.dumps(rest, separators=(",", ":"))[1:]
+
+
+def events_channel(prefix: str) -> str:
+    """The pub/sub channel every node's subscriber reads: every bus message of the cluster travels on it."""
+    return f"{prefix}:events"
+
+
 _CHANNEL_HEAD = b'{"c":"'
 
 
@@ -213,7 +230,7 @@ class RedisBus:
         self._url = url
         self._serves = serves
         self._prefix = prefix
-        self._events = f"{prefix}:events"
+        self._events = events_channel(prefix)
         self._size = max(1, history_size)
         self._age_ms = int(history_seconds * 1000)
         self._top_ms = max(self._age_ms, int(top_seconds * 1000))

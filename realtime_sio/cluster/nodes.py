@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,7 +21,6 @@ from realtime_sio import logs
 from realtime_sio.cluster.heartbeat import Heartbeat
 from realtime_sio.cluster.presence import RedisPresence
 from realtime_sio.cluster.replies import text, texts
-from realtime_sio.members import Member
 from realtime_sio.metrics import Metrics
 
 log = logs.get(__name__)
@@ -38,7 +37,6 @@ class Nodes:
         lease_seconds: float,
         presence: RedisPresence,
         local_counts: Callable[[], Mapping[str, int]],
-        on_leaving: Callable[[str, Member], Awaitable[None]],
         heartbeat: Heartbeat,
         metrics: Metrics,
     ) -> None:
@@ -48,7 +46,6 @@ class Nodes:
         self._lease_ms = int(lease_seconds * 1000)
         self._presence = presence
         self._local_counts = local_counts
-        self._on_leaving = on_leaving
         self._written: dict[str, int] = {}  # the subscription counts last written to Redis
         self._heartbeat = heartbeat
         self._metrics = metrics
@@ -99,9 +96,7 @@ class Nodes:
             if not await self._redis.set(f"{self._prefix}:reap:{node_id}", self.node_id, nx=True, px=self._lease_ms * 3):
                 continue  # another node is on it
             for channel, sid in await self._presence.held_by(node_id):
-                result = await self._presence.leave_for(node_id, channel, sid)
-                if result.last_for_user and result.member is not None:
-                    await self._on_leaving(channel, result.member)
+                await self._presence.leave_for(node_id, channel, sid)  # announces presence:leaving for a last socket
             await self._redis.delete(self._presence.node_key(node_id), self._subs_key(node_id))
             await self._redis.zrem(self._nodes_key, node_id)
             log.warning("cluster_node_reaped", node=node_id)
@@ -117,12 +112,11 @@ class Nodes:
         return may_reap(own_lease_age, pass_late_by, self._interval)
 
     async def retry_leaves(self) -> None:
-        """Finish presence leaves that failed while Redis was away."""
+        """Finish presence leaves that failed while Redis was away (each announces presence:leaving if it was the
+        user's last socket)."""
         for channel, sid in list(self._presence.pending):
-            result = await self._presence.leave_for(self.node_id, channel, sid)
+            await self._presence.leave_for(self.node_id, channel, sid)
             self._presence.pending.discard((channel, sid))
-            if result.last_for_user and result.member is not None:
-                await self._on_leaving(channel, result.member)
 
     async def run(self) -> None:
         """Start the heartbeat thread, then write counts and reap until cancelled; failures retry on the next pass."""

@@ -8,6 +8,12 @@ closed socket. Whoever is due still checks that the tick is its latest one (:cla
 
 Deadlines fire at the start of the first tick at or after them: up to one tick late (and never more than the
 loop's 1 ms timer rounding early).
+
+A node whose loop stood still (a long callback, a GC pause, a starved or stopped process) must not judge its clients by
+that time: their PONGs arrived meanwhile and wait, unread, in the sockets. uvloop runs due timers *before* it reads
+sockets, so the tick that fires after such a stall would close every socket whose PONG deadline fell in it. When the
+wheel's timer fires more than a tick late, the items due are *held*: they are told at a tick at least one tick away,
+after the loop has read and handled what arrived (once; a held item is never held again).
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ class DeadlineWheel:
         self._buckets: dict[int, set[Due]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: int | None = None  # the tick the timer is set for
+        # held[item] = the tick it was due in, when that tick fired late: told on the next firing (after a read pass)
+        self._held: dict[Due, int] = {}
+        self.late_firings = 0  # firings more than a tick late (stalls the wheel held its items through)
 
     def schedule(self, item: Due, delay: float, previous: int = 0) -> int:
         """Tell ``item`` after ``delay`` seconds (rounded up to a tick), instead of at tick ``previous`` (0: none);
@@ -61,10 +70,12 @@ class DeadlineWheel:
             bucket.discard(item)
             if not bucket:
                 del self._buckets[tick]  # the timer may still fire for it: it finds nothing due and moves on
+        if self._held.get(item) == tick:
+            del self._held[item]
 
     def pending(self) -> int:
         """Deadlines waiting (for tests and the curious)."""
-        return sum(len(bucket) for bucket in self._buckets.values())
+        return sum(len(bucket) for bucket in self._buckets.values()) + len(self._held)
 
     def close(self) -> None:
         """Forget every deadline and stop the timer (the server is shutting down)."""
@@ -72,6 +83,7 @@ class DeadlineWheel:
             self._timer.cancel()
         self._timer, self._armed_for = None, None
         self._buckets.clear()
+        self._held.clear()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
         if self._timer is not None:
@@ -81,15 +93,32 @@ class DeadlineWheel:
 
     def _fire(self) -> None:
         loop = asyncio.get_running_loop()
+        late = loop.time() - (self._armed_for or 0) * self._tick
         self._timer, self._armed_for = None, None
+        held, self._held = self._held, {}
+        for item, tick in held.items():  # held through a stall last time: the loop has read its sockets since
+            self._tell(item, tick)
         now = math.floor((loop.time() + 0.001) / self._tick)  # the loop's timers round to the millisecond
-        for tick in sorted(t for t in self._buckets if t <= now):
-            for item in self._buckets.pop(tick):
-                try:
-                    item.deadline_due(tick)
-                except Exception as exc:  # noqa: BLE001 - one socket's failure must not cost the others their pings
-                    log.warning("deadline_failed", error=type(exc).__name__)
-        if self._buckets:
-            first = min(self._buckets)
-            if self._armed_for != first:
-                self._arm(loop, first)
+        due = sorted(t for t in self._buckets if t <= now)
+        if late > self._tick and due:
+            self.late_firings += 1
+            for tick in due:
+                for item in self._buckets.pop(tick):
+                    self._held[item] = tick
+        else:
+            for tick in due:
+                for item in self._buckets.pop(tick):
+                    self._tell(item, tick)
+        # held items wait a whole tick: the read pass and the tasks it starts (a PONG's handling) run before then
+        first = min(self._buckets, default=None)
+        if self._held and (first is None or first > now + 2):
+            first = now + 2
+        if first is not None and self._armed_for != first:
+            self._arm(loop, first)
+
+    @staticmethod
+    def _tell(item: Due, tick: int) -> None:
+        try:
+            item.deadline_due(tick)
+        except Exception as exc:  # noqa: BLE001 - one socket's failure must not cost the others their pings
+            log.warning("deadline_failed", error=type(exc).__name__)

@@ -1,17 +1,23 @@
 """Presence membership per channel, de-duplicated per user: several tabs of one user are one member.
 
 ``LocalPresence`` keeps members in memory for a single node; the cluster store (Redis) implements the same
-:class:`PresenceStore` protocol. Both answer whether a join is the user's first socket and a leave their last,
-which is exactly when ``presence:joining`` / ``presence:leaving`` are announced.
+:class:`PresenceStore` protocol. A store announces ``presence:joining`` when a user's first socket joins and
+``presence:leaving`` when their last one leaves (to every socket of the channel but that one), so a membership change
+and its announcement are one step: no caller can change one and forget the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from realtime_sio.members import Member
+
+JOINING, LEAVING = "presence:joining", "presence:leaving"
+
+# announce(channel, JOINING or LEAVING, member, the socket that joined or left): tell the channel's other sockets
+Announce = Callable[[str, str, Member, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class LeaveResult:
 
 
 class PresenceStore(Protocol):
+    """Members per presence channel; ``join`` and ``leave`` also announce a user's arrival and departure."""
+
     async def join(self, channel: str, sid: str, member: Member) -> JoinResult: ...
 
     async def leave(self, channel: str, sid: str) -> LeaveResult: ...
@@ -46,10 +54,11 @@ class _Channel:
 
 
 class LocalPresence:
-    """In-memory presence for one node."""
+    """In-memory presence for one node; ``announce`` tells this node's sockets (the only ones there are)."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Announce) -> None:
         self._channels: dict[str, _Channel] = {}
+        self._announce = announce
 
     async def join(self, channel: str, sid: str, member: Member) -> JoinResult:
         ch = self._channels.setdefault(channel, _Channel())
@@ -66,7 +75,10 @@ class LocalPresence:
         # The newest socket's user_info wins, as with laravel-echo-server's uniqBy over the reversed list.
         ch.users[key] = (member, sids)
         ch.sid_user[sid] = key
-        return JoinResult(first_for_user=first, members=[m for m, _ in ch.users.values()])
+        result = JoinResult(first_for_user=first, members=[m for m, _ in ch.users.values()])
+        if first:
+            await self._announce(channel, JOINING, member, sid)
+        return result
 
     async def leave(self, channel: str, sid: str) -> LeaveResult:
         ch = self._channels.get(channel)
@@ -80,6 +92,8 @@ class LocalPresence:
             del ch.users[key]
         if not ch.users:
             del self._channels[channel]
+        if last:
+            await self._announce(channel, LEAVING, member, sid)
         return LeaveResult(last_for_user=last, member=member)
 
     async def members(self, channel: str) -> list[Member]:

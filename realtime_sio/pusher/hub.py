@@ -24,10 +24,9 @@ from typing import Any
 
 from realtime_sio.latency.estimate import PUSHER, Estimator
 from realtime_sio.publish.broadcaster import Message
+from realtime_sio.publish.presence import JOINING, LEAVING
 from realtime_sio.pusher import messages
 from realtime_sio.pusher.session import PusherSession
-
-PRESENCE_JOINING, PRESENCE_LEAVING = "presence:joining", "presence:leaving"
 
 
 def is_cache_channel(channel: str) -> bool:
@@ -45,9 +44,9 @@ def translate(message: Message) -> str | None:
     if event.startswith("presence:"):
         if not isinstance(data, dict) or "user_id" not in data:
             return None
-        if event == PRESENCE_JOINING:
+        if event == JOINING:
             return messages.member_added(channel, data["user_id"], data.get("user_info"))
-        if event == PRESENCE_LEAVING:
+        if event == LEAVING:
             return messages.member_removed(channel, data["user_id"])
         return None
     if event.startswith("client-"):

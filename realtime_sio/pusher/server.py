@@ -25,12 +25,7 @@ from realtime_sio.metrics import Metrics
 from realtime_sio.publish.broadcaster import Broadcaster
 from realtime_sio.publish.presence import JoinResult, PresenceStore
 from realtime_sio.pusher import handshake, messages
-from realtime_sio.pusher.hub import (
-    PRESENCE_JOINING,
-    PRESENCE_LEAVING,
-    Hub,
-    is_cache_channel,
-)
+from realtime_sio.pusher.hub import Hub, is_cache_channel
 from realtime_sio.pusher.messages import Inbound, PusherError
 from realtime_sio.pusher.session import MAX_PENDING, PusherSession
 from realtime_sio.settings import PusherApp, Settings
@@ -247,8 +242,6 @@ class PusherServer:
         session.send(messages.subscription_succeeded(channel, members))
         if is_cache_channel(channel):
             self.hub.replay_last(session, channel)
-        if joined.first_for_user:
-            await self._broadcaster.signal(channel, PRESENCE_JOINING, member.wire(), except_sid=session.socket_id)
 
     async def _signin(self, session: PusherSession, inbound: Inbound) -> None:
         """User authentication: a ``user_data`` signed by the app (Laravel's ``/broadcasting/user-auth``) names the
@@ -279,12 +272,9 @@ class PusherServer:
 
     async def _leave_presence(self, session: PusherSession, channel: str) -> None:
         try:
-            result = await self._presence.leave(channel, session.socket_id)
+            await self._presence.leave(channel, session.socket_id)  # the store announces presence:leaving
         except Exception as exc:  # noqa: BLE001 - Redis away: the cluster store retries leaves itself (pending)
             log.warning("presence_leave_failed", socket_id=session.socket_id, channel=channel, error=type(exc).__name__)
-            return
-        if result.last_for_user and result.member is not None:
-            await self._broadcaster.signal(channel, PRESENCE_LEAVING, result.member.wire(), except_sid=session.socket_id)
 
     async def _client_event(self, session: PusherSession, inbound: Inbound) -> None:
         """A whisper: private/presence channels the sender joined only, rate-limited, never echoed to the sender."""

@@ -282,8 +282,6 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 conn.member_ids = set()
             conn.member_ids.add(str(member.user_id))
             await self.emit("presence:subscribed", (channel, [m.wire() for m in joined.members]), to=sid)
-            if joined.first_for_user:
-                await self._broadcaster.signal(channel, "presence:joining", member.wire(), except_sid=sid)
         if at_connect:
             conn.settling.append((channel, since, gate))  # after the CONNECT packet (after_connect)
             return {"ok": True, "channel": channel}
@@ -324,9 +322,7 @@ class EchoNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if in_room:
             await self.leave_room(sid, channel)
         if kind == "presence":
-            result = await self._presence.leave(channel, sid)
-            if result.last_for_user and result.member is not None:
-                await self._broadcaster.signal(channel, "presence:leaving", result.member.wire(), except_sid=sid)
+            await self._presence.leave(channel, sid)  # the store announces presence:leaving
 
     async def _subscription_error(
         self, sid: str, channel: str | None, error: ErrorCode, detail: str | None = None, status: int | None = None

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import socket
 from typing import Any
 
@@ -322,6 +323,27 @@ async def test_unanswered_pings_end_the_socket(server_factory: Any) -> None:
         assert await answering.receive_text(timeout=5) == "2"
         answering.send_text("3")
     answering.close()
+
+
+async def test_a_node_paused_past_the_pong_deadline_keeps_the_client_that_answered(server_factory: Any) -> None:
+    """The node is paused (SIGSTOP: a frozen VM or container) right after its PING, the client answers meanwhile, and
+    the node resumes after the PONG deadline: the waiting PONG counts and the client stays. (A pause while the loop
+    waits resumes in the read phase; a stall inside a callback, which resumes at the timers, is
+    tests/unit/test_deadlines.py's stall case.)"""
+    srv = server_factory(REALTIME_SIO_PING_INTERVAL="1", REALTIME_SIO_PING_TIMEOUT="1")
+    assert srv.proc is not None
+    ws = await connected_socket(srv)
+    assert await ws.receive_text(timeout=5) == "2"  # PING
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        ws.send_text("3")  # the PONG reaches the node's socket while the node does not run
+        await asyncio.sleep(2.5)  # the stall under test: longer than PING_TIMEOUT (not a wait for a condition)
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+    for _ in range(2):  # still connected: the next ping cycles come and are answered
+        assert await ws.receive_text(timeout=5) == "2"
+        ws.send_text("3")
+    ws.close()
 
 
 async def test_aiohttp_websocket_path_still_serves_when_lean_is_off(server_factory: Any, clients: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from realtime_sio.cluster.bus import decode, encode, peek_channel
+from realtime_sio.cluster.bus import decode, encode, encode_around, peek_channel
 from realtime_sio.publish.broadcaster import Message
 
 
@@ -32,3 +34,19 @@ def test_peek_reads_the_channel_decode_reads(channel: str) -> None:
 def test_peek_declines_what_it_cannot_read_for_sure(raw: str | bytes) -> None:
     """Anything but this encoder's plain layout answers None, so the message is fully decoded instead of skipped."""
     assert peek_channel(raw) is None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Message("presence-chat.1", "presence:leaving", {"user_id": 7, "user_info": {"n": "é"}}, "s1", None, 1.25, source="presence"),
+        Message("orders", "E", [1, "two"], None, None, 0.0),
+        Message("presence-a", "client-typing", {"t": True}, "s2", None, 3.0, "u9", source="whisper"),
+    ],
+)
+def test_the_text_around_the_data_is_the_encoded_message(message: Message) -> None:
+    """A Redis script that puts a stored member between ``encode_around``'s two parts sends what ``encode`` sends."""
+    head, tail = encode_around(message)
+    data = json.dumps(message.data, separators=(",", ":"))
+    assert head + data + tail == encode(message)
+    assert decode("- " + head + data + tail) == message

@@ -1,10 +1,13 @@
-"""Unit tests of the deadline wheel (engine/deadlines.py): when deadlines fire, moved and cancelled ones, failures."""
+"""Unit tests of the deadline wheel (engine/deadlines.py): when deadlines fire, moved and cancelled ones, failures, and
+deadlines that fell in a stall of the loop."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+import uvloop
 
 from realtime_sio.engine.deadlines import DeadlineWheel
 
@@ -108,3 +111,59 @@ async def test_a_deadline_already_past_fires_at_the_next_tick(delay: float) -> N
     item = Item(wheel)
     item.at(delay)
     await asyncio.wait_for(item.fired.wait(), timeout=5)
+
+
+def _after_a_stall(moved_by: str = "") -> tuple[list[str], DeadlineWheel, Item]:
+    """On uvloop (the server's loop, which runs due timers before it reads sockets): an item due in 20 ms, then a
+    callback that blocks the loop for 100 ms (the stall) and at its end queues "the PONG's handling". Returns what
+    ran in which order. ``moved_by="answer"``: the PONG's handling moves the item's deadline, as a PONG does."""
+    loop = uvloop.new_event_loop()
+    order: list[str] = []
+
+    async def scenario() -> tuple[DeadlineWheel, Item]:
+        wheel = DeadlineWheel(TICK)
+
+        class Socket(Item):
+            def deadline_due(self, tick: int) -> None:
+                super().deadline_due(tick)
+                if tick == self.due:
+                    order.append("judged")
+
+        item = Socket(wheel)
+        item.at(0.02)
+
+        def answer() -> None:
+            order.append("answered")
+            if moved_by == "answer":
+                item.at(30.0)
+
+        def stall() -> None:
+            time.sleep(0.1)  # the stall under test (the loop stands still), not a wait for a condition
+            loop.call_soon(answer)
+
+        loop.call_soon(stall)
+        done = loop.create_future()
+        loop.call_later(0.3, done.set_result, None)
+        await done
+        return wheel, item
+
+    try:
+        wheel, item = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    return order, wheel, item
+
+
+def test_a_deadline_that_fell_in_a_stall_is_judged_after_the_loop_read_what_waited() -> None:
+    """After the loop stood still past a deadline, what arrived meanwhile (a PONG) is handled before the item is
+    told: the late firing holds its items one tick."""
+    order, wheel, item = _after_a_stall()
+    assert order == ["answered", "judged"]
+    assert wheel.late_firings == 1 and len(item.told) == 1
+
+
+def test_a_held_deadline_moved_by_the_answer_is_not_judged() -> None:
+    """A PONG handled during the hold moves the deadline: the socket is never told its old one, nothing is left."""
+    order, wheel, item = _after_a_stall(moved_by="answer")
+    assert order == ["answered"] and item.told == []
+    assert wheel.pending() == 1  # only its new, far deadline
