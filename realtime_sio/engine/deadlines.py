@@ -43,8 +43,9 @@ class DeadlineWheel:
         self._buckets: dict[int, set[Due]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: int | None = None  # the tick the timer is set for
-        # held[item] = the tick it was due in, when that tick fired late: told on the next firing (after a read pass)
-        self._held: dict[Due, int] = {}
+        self._expected = 0.0  # the loop time the timer is due to run at
+        # held[item] = (the tick it was due in, the tick it is told at): items of a tick that fired late
+        self._held: dict[Due, tuple[int, int]] = {}
         self.late_firings = 0  # firings more than a tick late (stalls the wheel held its items through)
 
     def schedule(self, item: Due, delay: float, previous: int = 0) -> int:
@@ -70,7 +71,8 @@ class DeadlineWheel:
             bucket.discard(item)
             if not bucket:
                 del self._buckets[tick]  # the timer may still fire for it: it finds nothing due and moves on
-        if self._held.get(item) == tick:
+        held = self._held.get(item)
+        if held is not None and held[0] == tick:
             del self._held[item]
 
     def pending(self) -> int:
@@ -89,30 +91,33 @@ class DeadlineWheel:
         if self._timer is not None:
             self._timer.cancel()
         self._armed_for = tick
+        self._expected = max(tick * self._tick, loop.time())  # when the timer should run (a past tick: at once)
         self._timer = loop.call_at(tick * self._tick, self._fire)
 
     def _fire(self) -> None:
         loop = asyncio.get_running_loop()
-        late = loop.time() - (self._armed_for or 0) * self._tick
+        late = loop.time() - self._expected
         self._timer, self._armed_for = None, None
-        held, self._held = self._held, {}
-        for item, tick in held.items():  # held through a stall last time: the loop has read its sockets since
-            self._tell(item, tick)
         now = math.floor((loop.time() + 0.001) / self._tick)  # the loop's timers round to the millisecond
+        if self._held:  # held through a stall: told once a whole tick has passed (the loop has read since)
+            ready = [(item, tick) for item, (tick, release) in self._held.items() if release <= now]
+            for item, tick in ready:
+                del self._held[item]
+                self._tell(item, tick)
         due = sorted(t for t in self._buckets if t <= now)
         if late > self._tick and due:
             self.late_firings += 1
             for tick in due:
                 for item in self._buckets.pop(tick):
-                    self._held[item] = tick
+                    self._held[item] = (tick, now + 2)
         else:
             for tick in due:
                 for item in self._buckets.pop(tick):
                     self._tell(item, tick)
-        # held items wait a whole tick: the read pass and the tasks it starts (a PONG's handling) run before then
         first = min(self._buckets, default=None)
-        if self._held and (first is None or first > now + 2):
-            first = now + 2
+        if self._held:
+            release = min(r for _, r in self._held.values())
+            first = release if first is None else min(first, release)
         if first is not None and self._armed_for != first:
             self._arm(loop, first)
 

@@ -113,10 +113,11 @@ async def test_a_deadline_already_past_fires_at_the_next_tick(delay: float) -> N
     await asyncio.wait_for(item.fired.wait(), timeout=5)
 
 
-def _after_a_stall(moved_by: str = "") -> tuple[list[str], DeadlineWheel, Item]:
+def _after_a_stall(moved_by: str = "", stalls: int = 1) -> tuple[list[str], DeadlineWheel, Item]:
     """On uvloop (the server's loop, which runs due timers before it reads sockets): an item due in 20 ms, then a
     callback that blocks the loop for 100 ms (the stall) and at its end queues "the PONG's handling". Returns what
-    ran in which order. ``moved_by="answer"``: the PONG's handling moves the item's deadline, as a PONG does."""
+    ran in which order. ``moved_by="answer"``: the PONG's handling moves the item's deadline, as a PONG does.
+    ``stalls=2``: the loop stands still again right after the first stall (a loop that stays late)."""
     loop = uvloop.new_event_loop()
     order: list[str] = []
 
@@ -137,9 +138,15 @@ def _after_a_stall(moved_by: str = "") -> tuple[list[str], DeadlineWheel, Item]:
             if moved_by == "answer":
                 item.at(30.0)
 
+        left = [stalls]
+
         def stall() -> None:
             time.sleep(0.1)  # the stall under test (the loop stands still), not a wait for a condition
-            loop.call_soon(answer)
+            left[0] -= 1
+            if left[0] == stalls - 1:
+                loop.call_soon(answer)
+            if left[0]:
+                loop.call_soon(stall)
 
         loop.call_soon(stall)
         done = loop.create_future()
@@ -167,3 +174,11 @@ def test_a_held_deadline_moved_by_the_answer_is_not_judged() -> None:
     order, wheel, item = _after_a_stall(moved_by="answer")
     assert order == ["answered"] and item.told == []
     assert wheel.pending() == 1  # only its new, far deadline
+
+
+def test_a_held_deadline_is_judged_even_when_the_loop_stays_late() -> None:
+    """A deadline is held once: the next firing tells it although that firing is late too (a saturated loop cannot
+    keep a silent client forever)."""
+    order, wheel, item = _after_a_stall(stalls=2)
+    assert order == ["answered", "judged"] and len(item.told) == 1
+    assert wheel.late_firings == 1 and wheel.pending() == 0
