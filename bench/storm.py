@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx = StormContext(plan=plan, logs=logs, python=args.python, node_bin=args.node, base_env=env, say=say,
                                source=args.realtime_sio_source.resolve())
             try:
-                results[kind] = run_storm(ctx, kind)
+                results[kind] = run_storm(ctx, kind, results)
             except Exception as exc:  # noqa: BLE001 - one server failing must not lose the other's figures
                 errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:800]}")
                 say(errors[-1])

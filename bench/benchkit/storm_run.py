@@ -27,6 +27,7 @@ from .storm_plan import StormPlan
 from .storm_talk import Talker, ask_all
 
 DEFAULTS = Settings()  # realtime_sio's defaults: the history window and the node lease the checks are read against
+STATUS_TIMEOUT = 180.0  # seconds for every load generator to answer a status request
 Say = Callable[[str], None]
 Statuses = list[dict[str, Any]]
 
@@ -86,7 +87,8 @@ class Storm:
                 "wall": time.monotonic()}
 
     def status(self) -> Statuses:
-        return ask_all(self.workers, "status", "status", timeout=60)
+        # A load generator starved of CPU in the storm answers late, not never (one took over 60 s at 100,000 clients)
+        return ask_all(self.workers, "status", "status", timeout=STATUS_TIMEOUT)
 
     def poll(self, done: Callable[[Statuses], bool], timeout: float, step: float = 0.5) -> tuple[Statuses, bool]:
         """Ask every worker for its status until ``done(statuses)`` or ``timeout``; returns (last statuses, done)."""
@@ -293,9 +295,12 @@ class Storm:
         self.say(f"stopped {len(self.started)} server/redis processes and {len(talkers)} load generators")
 
 
-def run_storm(ctx: StormContext, kind: str) -> dict[str, Any]:
-    """The whole scenario against ``kind``; raises on a failed phase (after stopping everything it started)."""
+def run_storm(ctx: StormContext, kind: str, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole scenario against ``kind``; raises on a failed phase (after stopping everything it started).
+    ``partial[kind]`` is the figures as they are measured, so the phases before a failure are not lost."""
     storm = Storm(ctx, kind)
+    if partial is not None:
+        partial[kind] = storm.m
     try:
         storm.start()
         up = storm.connect()
