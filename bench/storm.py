@@ -132,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         "channel from each event's 4th argument and from `recovery:position`). 1 in 4 of its presence members do not "
         "come back: they must vanish from presence after the lease; their events are not counted as lost."),
         f"Peak sockets on a survivor after the kill: {plan.peak_per_survivor():,} (RLIMIT_NOFILE {nofile[1]:,}).",
-        ("The Node peer has no missed-message recovery and no presence: its clients reconnect without positions, "
-        "events sent to them while away are lost by design; presence rows are n/a."),
+        ("The Node peer has no missed-message recovery: its clients reconnect without positions, events sent to them "
+        "while away are lost by design. Its presence channels follow laravel-echo-server's algorithm (a JSON member "
+        "list per channel in Redis, no reaper: a dead node's members are dropped, silently, by the next join or leave "
+        "of their channel), so the ghost/missing probe and the reaping rows are n/a for it."),
         ("Time rows are wall clock on a shared 2-core machine with every process unpinned: read them as orders of "
         "magnitude; the correctness rows (lost, duplicates, resets, ghosts, reaped) are exact."),
     ]

@@ -25,6 +25,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("connect_error_count", "  connect attempts refused or failed, then retried (e.g. 503 server_busy)", "info"),
         Row("loadgen_cpu_pct_connect", "  load generators' CPU while connecting (% of one core, summed)", "info"),
         Row("cpu_ms_per_connect", "Server CPU per client connect (handshake, JWT, auto-join, subscribes; all nodes, ms)", "lower"),
+        Row("presence_joined", "  presence joins answered with presence:subscribed while connecting (both servers)", "info"),
         Row("kib_per_conn", "Memory per idle connection, RSS summed over nodes (KiB)", "lower"),
         Row("rss_node_max_mib", "  largest node RSS with every client connected (MiB)", "lower"),
         Row("loadgen_rss_mib", "  load generators' RSS with every client connected (MiB, summed)", "info"),

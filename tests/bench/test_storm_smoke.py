@@ -25,7 +25,8 @@ ARGS = ["--clients", "60", "--nodes", "2", "--rate", "15", "--seconds", "2", "--
 
 def test_tiny_storm_loses_nothing_on_realtime_sio_and_runs_on_the_peer(tmp_path: Path) -> None:
     """After the SIGKILL every client is back; realtime_sio loses and duplicates nothing, presence converges, no live
-    node is reaped; the peer's run completes without duplicates; the side-by-side table is printed."""
+    node is reaped; the peer's run completes without duplicates; on both servers every presence client's join is
+    answered with its member list and no live user is announced as leaving; the side-by-side table is printed."""
     require_node_modules(LOADGEN, PEER)
     proc = run_bounded(
         [sys.executable, str(REPO / "bench" / "storm.py"), *ARGS, "--servers", "realtime_sio,node-peer",
@@ -41,6 +42,7 @@ def test_tiny_storm_loses_nothing_on_realtime_sio_and_runs_on_the_peer(tmp_path:
     assert "| Metric | realtime_sio | node peer | ratio |" in proc.stdout
     plan = StormPlan(clients=60, nodes=2, rooms=10)
     leavers = sum(1 for i in range(60) if plan.is_leaver(i))
+    presence_clients = sum(1 for i in range(60) if plan.is_presence(i))
     for server in ("realtime_sio", "node-peer"):
         m = data["results"][server]
         assert (m["connected"], m["connect_failed"], m["bcast_missing"]) == (60, 0, 0), server
@@ -49,6 +51,9 @@ def test_tiny_storm_loses_nothing_on_realtime_sio_and_runs_on_the_peer(tmp_path:
         assert m["leavers"] == leavers >= 1, server  # the Python plan and the JS clients agree on who leaves
         assert (m["duplicates"], m["wrong_user"], m["publish_failed"]) == (0, 0, 0), server
         assert m["events_expected"] > 0, server
+        # every presence client got presence:subscribed (a refused presence subscribe sends none), none still refused
+        assert m["presence_joined"] == presence_clients == 6, server
+        assert m["subscribe_failures"] == 0 and m["false_leavings"] == 0, server
     ours = data["results"]["realtime_sio"]
     assert (ours["lost"], ours["false_resets"]) == (0, 0), ours["lost_sample"]
     assert (ours["presence_ghosts"], ours["presence_missing"], ours["presence_unprobed"]) == (0, 0, 0)

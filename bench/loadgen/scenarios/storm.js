@@ -22,7 +22,7 @@ export const defaults = {
   rooms: 1000,
   presenceEvery: 10, // every n-th client of a node also joins a presence channel
   presenceChannels: 100,
-  presence: false, // subscribe presence channels (realtime_sio; the Node peer has none)
+  presence: false, // subscribe presence channels (the runner sets it for both servers)
   recovery: false, // present positions on reconnect (realtime_sio's missed-message recovery)
   killNode: -1, // the node the runner will kill (its leaver clients do not come back)
   sourceAddress: "", // bind the clients to this loopback address
@@ -38,6 +38,7 @@ export async function run(opts) {
     leaving: new Map(), // leaving.get(user) = when presence:leaving first named the user (wall ms)
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
+    presenceSubscribed: 0, // presence:subscribed received (one per presence join the server answered with its members)
     targeted: 0, dup: 0, wrongUser: 0,
     dupSample: [], // [seq, first receipt recovered 0/1, this receipt recovered 0/1, moved client 0/1], at most 10
     firstRecovered: new Map(), // firstRecovered.get(seq) = whether the first receipt was a replay
@@ -79,6 +80,8 @@ export async function run(opts) {
       bcastSeen[k] = 1;
       sink.bcast++;
       sink.bcastLastAt = Math.max(sink.bcastLastAt, t);
+    } else if (event === "presence:subscribed") {
+      sink.presenceSubscribed++;
     } else if (event === "presence:leaving") {
       const user = data && data.user_id !== undefined ? String(data.user_id) : null;
       if (user && !sink.leaving.has(user)) sink.leaving.set(user, Math.round(t));
@@ -97,7 +100,7 @@ export async function run(opts) {
       down: clients.filter((c) => !c.up && !c.left && c.everConnected).length,
       reconnects: sink.reconnects, reconnect_attempts: sink.reconnectAttempts, disconnects: sink.disconnects,
       subscribe_failures: sink.subscribeFailures, subscribe_refusals: sink.subscribeRefusals, last_back_at: sink.lastBackAt,
-      bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt,
+      bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt, presence_subscribed: sink.presenceSubscribed,
       targeted: sink.targeted, dup: sink.dup, dup_sample: sink.dupSample, wrong_user: sink.wrongUser, resets: sink.resets.length,
       connect_errors: sink.connectErrors, disconnect_reasons: sink.disconnectReasons,
     };
