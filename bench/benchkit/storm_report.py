@@ -73,6 +73,7 @@ def rows_for(plan: StormPlan) -> list[Row]:
         Row("pool_exhausted", "  commands that found none within REDIS_POOL_TIMEOUT", "lower", count=True),
         Row("admission_refused", "Survivors' handshakes refused by admission control (503 server_busy)", "info"),
         Row("live_nodes_reaped", "Live nodes reaped as dead", "lower", count=True),
+        Row("survivors_exited", "Surviving nodes that exited (crashed) during the storm", "lower", count=True),
         Row("dead_node_reaped", "  killed node reaped", "info"),
     ]
 

@@ -204,6 +204,10 @@ class Storm:
         t_back = max(float(s["last_back_at"]) for s in statuses)
         # Who had the cores from the kill until every moved client was back (or the deadline): CPU seconds each
         m["storm_cpu_s"] = {k: round(v - cpu0[k], 1) for k, v in self.storm_cpu(victim).items()}
+        # a survivor that exited took its CPU seconds with it: its sum is then not known (and the exit is a finding)
+        m["survivors_exited"] = sum(1 for n in self.nodes if n is not victim and not n.proc.alive())
+        if m["survivors_exited"]:
+            m["storm_cpu_s"]["survivors"] = None
         m.update(moved=tally.total(statuses, "disconnects") - base, all_back=all_back,
                  still_down=tally.total(statuses, "down"), back_s=(t_back - t_kill) / 1000 if t_back > t_kill else None,
                  leavers=tally.total(statuses, "leavers"), reconnect_attempts=tally.total(statuses, "reconnect_attempts"),

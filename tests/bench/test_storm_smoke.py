@@ -47,6 +47,7 @@ def test_tiny_storm_loses_nothing_on_realtime_sio_and_runs_on_the_peer(tmp_path:
         m = data["results"][server]
         assert (m["connected"], m["connect_failed"], m["bcast_missing"]) == (60, 0, 0), server
         assert m["all_back"] and m["still_down"] == 0, server
+        assert m["survivors_exited"] == 0, server  # no surviving node crashed
         assert m["moved"] == 30, server
         assert m["leavers"] == leavers >= 1, server  # the Python plan and the JS clients agree on who leaves
         assert (m["duplicates"], m["wrong_user"], m["publish_failed"]) == (0, 0, 0), server
