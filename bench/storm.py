@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         "come back: they must vanish from presence after the lease; their events are not counted as lost."),
         f"Peak sockets on a survivor after the kill: {plan.peak_per_survivor():,} (RLIMIT_NOFILE {nofile[1]:,}).",
         ("The Node peer has no missed-message recovery: its clients reconnect without positions, events sent to them "
-        "while away are lost by design. Its presence channels follow laravel-echo-server's algorithm (a JSON member "
-        "list per channel in Redis, no reaper: a dead node's members are dropped, silently, by the next join or leave "
-        "of their channel), so the ghost/missing probe and the reaping rows are n/a for it."),
+        "while away are lost by design. Its presence channels follow laravel-echo-server's algorithm made cheaper (a JSON "
+        "member list per channel in Redis, no liveness query and no reaper: a dead node's members stay listed), so the "
+        "ghost/missing probe and the reaping rows are n/a for it."),
         ("Time rows are wall clock on a shared 2-core machine with every process unpinned: read them as orders of "
         "magnitude; the correctness rows (lost, duplicates, resets, ghosts, reaped) are exact."),
     ]
