@@ -92,8 +92,8 @@ async def test_peer_presence_joins_and_leaves_across_two_nodes(peers: list[Node]
     await _until_stored(redis_server, [1, 1, "u2"])  # one entry per socket
     # ... and none of presence:leaving when it goes while user 1's first socket stays
     await a2.close()
-    await _until_stored(redis_server, [1, "u2"])
-    await asyncio.sleep(0.5)
+    await _until_stored(redis_server, [1, "u2"])  # node 1 handled the leave (a leaving would be sent with the write)
+    assert await b.sio.call("ping", timeout=10) == "pong"  # a fence: what node 1 sent b before the pong has arrived
     assert [e for e, _ in b.events[before:] if e.startswith("presence:")] == [], b.events
 
     # The last socket of user 1 unsubscribes: the others are told it left
