@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         f"private-user.u<i>), subscribes room.<i mod {plan.rooms}>; every {plan.presence_every}th client of a node also "
         f"joins presence-chat.<k> ({plan.presence_channels} channels; the default rules allow presence-chat.* for "
         "authenticated users). Load generators: "
-        f"{plan.workers} Node processes ({max(c for _, c in plan.worker_slices()):,} clients at most each, each on its "
-        "own 127.0.0.x source address); publisher: one Node process POSTing /api/v1/events round-robin over live nodes, "
+        f"{plan.workers} Node processes ({max(c for _, c in plan.worker_slices()):,} clients at most each, connecting "
+        "from 127.0.0.1 without binding a source address); publisher: one Node process POSTing /api/v1/events round-robin over live nodes, "
         "retrying a failed publish up to 3 times on the next node."),
         (f"Storm: after {plan.seconds:g} s of targeted events node {plan.killed} is taken out of the publisher's rotation, "
         "then SIGKILLed 0.3 s later; its clients reconnect with socket.io-client's default backoff (1-5 s, jitter 0.5), "

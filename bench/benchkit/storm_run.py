@@ -121,7 +121,10 @@ class Storm:
                 {"urls": urls, "clients": count, "first": first, "rooms": plan.rooms,
                  "presence_every": plan.presence_every, "presence_channels": plan.presence_channels,
                  "presence": True, "recovery": self.ours, "kill_node": plan.killed,
-                 "source_address": f"127.0.0.{2 + w}", "jwt_secret": BENCH_JWT_SECRET, "concurrency": plan.concurrency},
+                 # no source address: binding one before connect costs the kernel 3-5 ms per connect once ~12,000
+                 # sockets hold that address (a port search), which starved the load generators in the 100,000 storm;
+                 # from 127.0.0.1 each node's port gets its own 28,000 ephemeral ports
+                 "jwt_secret": BENCH_JWT_SECRET, "concurrency": plan.concurrency},
                 log_path=ctx.logs / f"{self.kind}-loadgen-w{w}.log", node=ctx.node_bin, max_seconds=lifetime))
         self.publisher = Talker(
             "storm-pub", "storm-publisher",

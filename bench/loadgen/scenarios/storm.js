@@ -25,7 +25,7 @@ export const defaults = {
   presence: false, // subscribe presence channels (the runner sets it for both servers)
   recovery: false, // present positions on reconnect (realtime_sio's missed-message recovery)
   killNode: -1, // the node the runner will kill (its leaver clients do not come back)
-  sourceAddress: "", // bind the clients to this loopback address
+  sourceAddress: "", // bind the clients to this loopback address (costly: a port search per connect, see storm_run.py)
   connectTimeoutMs: 120_000, // longest wait for one client's first connect
   commandWaitMs: 900_000, // longest wait for the runner's next command
 };
