@@ -36,6 +36,7 @@ from realtime_sio.cluster.heartbeat import Heartbeat
 from realtime_sio.cluster.nodes import Nodes
 from realtime_sio.cluster.presence import RedisPresence
 from realtime_sio.cluster.redis_pool import shared_client
+from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.dashboard import feed as dashboard_feed
 from realtime_sio.dashboard.routes import routes as dashboard_routes
 from realtime_sio.dashboard.stream import Streams
@@ -371,6 +372,7 @@ def _cluster(
     heartbeat (docs/scaling.md)."""
     assert settings.redis.url is not None
     client = shared_client(settings.redis.url, settings.redis.pool_size, settings.redis.pool_timeout, metrics)
+    calls = ScriptCalls(client)  # a loop iteration's publishes and presence scripts share one pipeline
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster.prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
@@ -386,9 +388,10 @@ def _cluster(
         health=health,
         metrics=metrics,
         url=settings.redis.url,
+        calls=calls,
     )
     broadcaster = Broadcaster(metrics, bus)
-    presence = RedisPresence(client, prefix, node_id)  # its scripts announce joins and leaves on the bus
+    presence = RedisPresence(client, prefix, node_id, calls)  # its scripts announce joins and leaves on the bus
     lease = settings.cluster.node_lease_seconds
     heartbeat = Heartbeat(settings.redis.url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
     nodes = Nodes(client, prefix, node_id, lease, presence, local_counts, heartbeat=heartbeat, metrics=metrics)

@@ -25,9 +25,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from realtime_sio import logs
+from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.cluster.subscriber import Subscription
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
@@ -222,11 +223,14 @@ class RedisBus:
         serves: Callable[[str], bool] = lambda channel: True,
         *,
         url: str,
+        calls: ScriptCalls | None = None,
     ) -> None:
         """``serves(channel)``: whether this node has anyone to deliver ``channel``'s events to (publish/delivery.py);
         bus messages of other channels are dropped before they are decoded. ``url``: the Redis the subscriber
-        connects to (the same as ``client``'s; cluster/subscriber.py)."""
+        connects to (the same as ``client``'s; cluster/subscriber.py). ``calls``: the node's batched script calls
+        (shared with presence, so a loop iteration's publishes and joins share one pipeline)."""
         self._redis = client
+        self._calls = calls or ScriptCalls(client)
         self._url = url
         self._serves = serves
         self._prefix = prefix
@@ -241,7 +245,7 @@ class RedisBus:
         self._health = health
         self._metrics = metrics
         self._backoff_max = backoff_max
-        self._script = client.register_script(_PUBLISH)
+        self._script = self._calls.register(_PUBLISH)
         self._positions_script = client.register_script(_POSITIONS)
         # positions read in the same loop iteration go to Redis together (a reconnect storm joins thousands of
         # channels within seconds): reading[channel] = the answer every joiner of that channel awaits
@@ -281,34 +285,18 @@ class RedisBus:
         return self._result(raw)
 
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
-        """One pipeline of publish scripts: Redis runs them in order, each atomically (raises if Redis is away).
-
-        EVALSHA straight into the pipeline: redis-py's script objects would make every pipeline ask ``SCRIPT EXISTS``
-        first, a second round trip per batch. After a Redis restart the script cache is empty; the entries refused
-        with NOSCRIPT never ran, so they (and only they) are sent again once the script is loaded.
-        """
-        replies = await self._pipeline(batch)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
-            self._script.sha = await self._redis.script_load(_PUBLISH)
-            for i, reply in zip(missing, await self._pipeline([batch[i] for i in missing]), strict=True):
-                replies[i] = reply
+        """The publish scripts of ``batch``, sent together: Redis runs them in order, each atomically (raises the
+        first error, e.g. when Redis is away)."""
+        calls = [self._calls.call(self._script, *self._script_call(message, True, once_key)) for message, once_key in batch]
+        replies = await asyncio.gather(*calls, return_exceptions=True)
         for reply in replies:
-            if isinstance(reply, Exception):
+            if isinstance(reply, BaseException):
                 raise reply
         return [self._result(raw) for raw in replies]
 
-    async def _pipeline(self, batch: list[tuple[Message, str | None]]) -> list[Any]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for message, once_key in batch:
-                keys, args = self._script_call(message, True, once_key)
-                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
-
     async def _publish(self, message: Message, record: bool, once_key: str | None) -> Any:
-        """Run the publish script for one message (redis-py loads it on NOSCRIPT)."""
-        keys, args = self._script_call(message, record, once_key)
-        return await self._script(keys=keys, args=args)
+        """Run the publish script for one message, with the other script calls of this loop iteration."""
+        return await self._calls.call(self._script, *self._script_call(message, record, once_key))
 
     def _script_call(self, message: Message, record: bool, once_key: str | None) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV of the publish script for one message."""

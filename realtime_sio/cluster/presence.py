@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from realtime_sio import logs
 from realtime_sio.cluster.bus import encode_around, events_channel
 from realtime_sio.cluster.replies import texts
+from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.members import Member
 from realtime_sio.publish.broadcaster import Message
 from realtime_sio.publish.presence import JOINING, LEAVING, JoinResult, LeaveResult
@@ -119,13 +120,15 @@ class RedisPresence:
     """:class:`~realtime_sio.publish.presence.PresenceStore` over Redis, for every node of a cluster: its scripts
     announce ``presence:joining``/``presence:leaving`` on the cluster bus themselves."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str, calls: ScriptCalls | None = None) -> None:
+        """``calls``: the node's batched script calls (shared with the bus's publishes)."""
         self._redis = client
+        self._calls = calls or ScriptCalls(client)
         self._prefix = prefix
         self._events = events_channel(prefix)
         self.node_id = node_id
-        self._join = client.register_script(_JOIN)
-        self._leave = client.register_script(_LEAVE)
+        self._join = self._calls.register(_JOIN)
+        self._leave = self._calls.register(_LEAVE)
         # leaves that failed while Redis was away; Nodes.run retries them (the script announces presence:leaving)
         self.pending: set[tuple[str, str]] = set()
 
@@ -138,9 +141,10 @@ class RedisPresence:
 
     async def join(self, channel: str, sid: str, member: Member) -> JoinResult:
         member_json = json.dumps(member.wire(), separators=(",", ":"))
-        first, values = await self._join(
-            keys=self._keys(channel, self.node_id),
-            args=[
+        first, values = await self._calls.call(
+            self._join,
+            self._keys(channel, self.node_id),
+            [
                 sid, str(member.user_id), member_json, channel, f"{channel}\n{sid}", self._events,
                 *_announcement(channel, JOINING, sid), *_announcement(channel, LEAVING, sid),
             ],
@@ -157,9 +161,10 @@ class RedisPresence:
 
     async def leave_for(self, node_id: str, channel: str, sid: str) -> LeaveResult:
         """Remove ``sid`` from ``channel`` on behalf of ``node_id`` (itself, or a dead node being reaped)."""
-        last, info = await self._leave(
-            keys=self._keys(channel, node_id),
-            args=[sid, channel, f"{channel}\n{sid}", self._events, *_announcement(channel, LEAVING, sid)],
+        last, info = await self._calls.call(
+            self._leave,
+            self._keys(channel, node_id),
+            [sid, channel, f"{channel}\n{sid}", self._events, *_announcement(channel, LEAVING, sid)],
         )
         return LeaveResult(last_for_user=bool(last), member=_member(info) if info else None)
 

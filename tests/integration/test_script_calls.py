@@ -1,0 +1,97 @@
+"""Batched script calls (cluster/script_calls.py) against a real redis-server: one connection per loop iteration,
+Redis runs the calls in the order they were made, and each caller gets its own reply or error."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from realtime_sio.cluster import script_calls
+from realtime_sio.cluster.script_calls import ScriptCalls
+from tests.support import RedisServer
+
+APPEND = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
+REFUSE_ODD = "if tonumber(ARGV[1]) % 2 == 1 then return redis.error_reply('odd ' .. ARGV[1]) end return ARGV[1]"
+
+
+async def connected_clients(redis_client: aioredis.Redis) -> int:
+    return int((await redis_client.info("clients"))["connected_clients"])
+
+
+async def test_calls_of_one_loop_iteration_share_one_connection(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    """Fifty calls made together open one connection of an unbounded pool, where fifty single calls would open fifty."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        calls = ScriptCalls(client)
+        append = calls.register(APPEND)
+        before = await connected_clients(redis_client)
+        replies = await asyncio.gather(*(calls.call(append, ["list"], [str(i)]) for i in range(50)))
+        assert replies == list(range(1, 51))
+        assert await connected_clients(redis_client) == before + 1
+    finally:
+        await client.aclose()
+
+
+async def test_calls_run_in_the_order_they_were_made_across_pipelines(redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More calls than one pipeline holds: Redis still runs them in the order they were made."""
+    monkeypatch.setattr(script_calls, "BATCH", 7)
+    calls = ScriptCalls(redis_client)
+    append = calls.register(APPEND)
+    await asyncio.gather(*(calls.call(append, ["order"], [str(i)]) for i in range(40)))
+    assert [int(v) for v in await redis_client.lrange("order", 0, -1)] == list(range(40))
+
+
+async def test_each_caller_gets_its_own_reply_or_error(redis_client: aioredis.Redis) -> None:
+    """A script error answers only the call that caused it; the calls around it get their replies."""
+    calls = ScriptCalls(redis_client)
+    refuse = calls.register(REFUSE_ODD)
+    replies = await asyncio.gather(*(calls.call(refuse, [], [str(i)]) for i in range(4)), return_exceptions=True)
+    assert replies[0] == b"0" and replies[2] == b"2"
+    assert isinstance(replies[1], ResponseError) and "odd 1" in str(replies[1])
+    assert isinstance(replies[3], ResponseError) and "odd 3" in str(replies[3])
+
+
+async def test_a_flushed_script_cache_runs_each_call_once(redis_client: aioredis.Redis) -> None:
+    """After SCRIPT FLUSH (a Redis restart) the calls Redis refused with NOSCRIPT are sent again once the script is
+    loaded: each runs exactly once."""
+    calls = ScriptCalls(redis_client)
+    append = calls.register(APPEND)
+    await calls.call(append, ["once"], ["warm"])
+    await redis_client.script_flush()
+    replies = await asyncio.gather(*(calls.call(append, ["once"], [str(i)]) for i in range(5)))
+    assert replies == [2, 3, 4, 5, 6]
+    assert await redis_client.llen("once") == 6
+
+
+async def test_redis_away_fails_every_call_of_the_batch() -> None:
+    """Nothing listening on Redis's port: every call of the batch raises the connection error (a publish answers 503,
+    a presence leave is deferred), none is left waiting."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}", socket_connect_timeout=1)
+    try:
+        calls = ScriptCalls(client)
+        append = calls.register(APPEND)
+        replies = await asyncio.gather(*(calls.call(append, ["x"], [str(i)]) for i in range(3)), return_exceptions=True)
+        assert all(isinstance(reply, RedisConnectionError) for reply in replies), replies
+    finally:
+        await client.aclose()
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_replies(redis_client: aioredis.Redis) -> None:
+    """A caller cancelled while its batch is in flight does not disturb the batch: the others get their replies and
+    the cancelled call still ran (as a single command sent before the cancellation would have)."""
+    calls = ScriptCalls(redis_client)
+    append = calls.register(APPEND)
+    first = asyncio.ensure_future(calls.call(append, ["cancel"], ["a"]))
+    second = calls.call(append, ["cancel"], ["b"])
+    await asyncio.sleep(0)  # the flush has started
+    first.cancel()
+    assert await second == 2
+    assert await redis_client.lrange("cancel", 0, -1) == [b"a", b"b"]
