@@ -123,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         f"private-user.u<i>), subscribes room.<i mod {plan.rooms}>; every {plan.presence_every}th client of a node also "
         f"joins presence-chat.<k> ({plan.presence_channels} channels; the default rules allow presence-chat.* for "
         "authenticated users). Load generators: "
-        f"{plan.workers} Node processes ({max(c for _, c in plan.worker_slices()):,} clients at most each, connecting "
-        "from 127.0.0.1 without binding a source address); publisher: one Node process POSTing /api/v1/events round-robin over live nodes, "
+        f"{plan.workers} Node processes ({max(w.count for w in plan.worker_slices()):,} clients at most each; the "
+        f"killed node's clients in {sum(1 for w in plan.worker_slices() if w.homes == 'moving')} of them, apart from "
+        "the others, so a loop busy with the reconnect storm does not delay other clients' PONGs; reconnections after "
+        f"socket.io-client's backoff, at most {plan.concurrency} handshakes in flight per process; connecting from "
+        "127.0.0.1 without binding a source address); publisher: one Node process POSTing /api/v1/events round-robin over live nodes, "
         "retrying a failed publish up to 3 times on the next node."),
         (f"Storm: after {plan.seconds:g} s of targeted events node {plan.killed} is taken out of the publisher's rotation, "
         "then SIGKILLed 0.3 s later; its clients reconnect with socket.io-client's default backoff (1-5 s, jitter 0.5), "
@@ -138,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         "ghost/missing probe and the reaping rows are n/a for it."),
         ("Time rows are wall clock on a shared 2-core machine with every process unpinned: read them as orders of "
         "magnitude; the correctness rows (lost, duplicates, resets, ghosts, reaped) are exact."),
+        ("Each load generator's longest own loop delay after connecting is listed below (movers first): a load "
+        "generator that stalls past the server's 20 s ping timeout loses clients the server rightly closed."),
     ]
     if args.realtime_sio_source.resolve() != REPO:
         notes.append(f"realtime_sio was imported from {args.realtime_sio_source} (not this checkout).")

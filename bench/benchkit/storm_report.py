@@ -117,6 +117,7 @@ def details(results: Results) -> list[str]:
                  f"connect errors during the storm {m.get('storm_connect_errors') or {}}",
                  f"disconnect reasons {m.get('disconnect_reasons') or {}}",
                  f"CPU seconds from the kill until all were back {m.get('storm_cpu_s') or {}}",
+                 f"load generators' longest own loop delay after connecting, each (ms) {m.get('loadgen_loop_max_ms')}",
                  f"subscribe refusals (retried) {m.get('subscribe_refusals') or {}}", f"reset codes {m.get('reset_codes') or {}}",
                  f"publish retries {m.get('publish_statuses') or {}}",
                  f"presence probe refusals (retried) {m.get('presence_probe_refusals') or {}}", f"reconnect attempts {m.get('reconnect_attempts')}",

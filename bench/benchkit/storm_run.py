@@ -115,10 +115,10 @@ class Storm:
         urls = [n.url for n in self.nodes]
         self.say(f"redis + {plan.nodes} nodes up ({', '.join(str(n.port) for n in self.nodes)})")
         lifetime = 720 + plan.clients / 150  # the load generators' own deadline: connect + storm + drains
-        for w, (first, count) in enumerate(plan.worker_slices()):
+        for w, part in enumerate(plan.worker_slices()):
             self.workers.append(Talker(
                 f"storm-w{w}", "storm",
-                {"urls": urls, "clients": count, "first": first, "rooms": plan.rooms,
+                {"urls": urls, "first": part.first, "span": part.span, "homes": part.homes, "rooms": plan.rooms,
                  "presence_every": plan.presence_every, "presence_channels": plan.presence_channels,
                  "presence": True, "recovery": self.ours, "kill_node": plan.killed,
                  # no source address: binding one before connect costs the kernel 3-5 ms per connect once ~12,000
@@ -215,7 +215,8 @@ class Storm:
                  still_down=tally.total(statuses, "down"), back_s=(t_back - t_kill) / 1000 if t_back > t_kill else None,
                  leavers=tally.total(statuses, "leavers"), reconnect_attempts=tally.total(statuses, "reconnect_attempts"),
                  storm_connect_errors=tally.since(tally.merged(statuses, "connect_errors"), m["connect_errors"]),
-                 disconnect_reasons=tally.merged(statuses, "disconnect_reasons"))
+                 disconnect_reasons=tally.merged(statuses, "disconnect_reasons"),
+                 loadgen_loop_max_ms=[int(s.get("loop_max_ms") or 0) for s in statuses])
         m["storm_connect_error_count"] = sum(m["storm_connect_errors"].values())
         self.say(f"{m['moved']} disconnected, all back: {all_back} after {m['back_s']} s; "
                  f"{m['reconnect_attempts']} reconnect attempts; errors {m['storm_connect_errors']}")

@@ -71,7 +71,23 @@ def test_the_plan_keeps_every_survivor_under_the_descriptor_limit_at_full_size()
     full = StormPlan()
     assert full.peak_per_survivor() == 16_667 and full.check(20_000) == []
     assert StormPlan(nodes=3).check(20_000)
-    assert sum(count for _, count in full.worker_slices()) == 100_000 and full.workers == 7
+    assert sum(w.count for w in full.worker_slices()) == 100_000
+
+
+def test_the_killed_nodes_clients_have_load_generators_of_their_own() -> None:
+    """Every client is in exactly one load generator; the movers (home = the killed node) are in "moving" ones only,
+    at most 5,000 each, so a reconnect storm never shares a loop with clients the kill did not touch."""
+    plan = StormPlan(per_worker=10_000)
+    homes: dict[int, str] = {}
+    for w in plan.worker_slices():
+        members = [i for i in range(w.first, w.first + w.span) if (plan.home(i) == plan.killed) == (w.homes == "moving")]
+        assert len(members) == w.count <= (5000 if w.homes == "moving" else 10_000)
+        for i in members:
+            assert i not in homes
+            homes[i] = w.homes
+    assert len(homes) == 100_000
+    assert all((plan.home(i) == plan.killed) == (kind == "moving") for i, kind in homes.items())
+    assert [w.homes for w in plan.worker_slices()].count("moving") == 3
 
 
 def test_a_leaving_is_false_only_for_users_that_never_went_down() -> None:

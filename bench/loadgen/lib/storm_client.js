@@ -1,6 +1,7 @@
 // One storm client: a socket.io-client socket with its own JWT that subscribes its room (and maybe a presence
 // channel), tracks the newest position per channel, and on a lost connection reconnects with socket.io-client's
-// default backoff to the next node of the list, presenting its positions (realtime_sio's missed-message recovery).
+// default backoff to the next node of the list (at most `concurrency` handshakes in flight per process), presenting its
+// positions (realtime_sio's missed-message recovery).
 import { io } from "socket.io-client";
 import jwt from "jsonwebtoken";
 
@@ -40,6 +41,50 @@ function newer(a, b) {
   return pa[0] > pb[0] || (pa[0] === pb[0] && pa[1] > pb[1]);
 }
 
+/** socket.io-client's reconnection backoff (its `contrib/backo2.js`) with its defaults: 1 s doubling to 5 s, jitter 0.5. */
+export class Backoff {
+  constructor(min = 1000, max = 5000, factor = 2, jitter = 0.5) {
+    Object.assign(this, { min, max, factor, jitter, attempts: 0 });
+  }
+
+  duration() {
+    let ms = this.min * Math.pow(this.factor, this.attempts++);
+    const rand = Math.random();
+    const deviation = Math.floor(rand * this.jitter * ms);
+    ms = (Math.floor(rand * 10) & 1) === 0 ? ms - deviation : ms + deviation;
+    return Math.min(ms, this.max) | 0;
+  }
+
+  reset() {
+    this.attempts = 0;
+  }
+}
+
+/** At most `limit` tasks hold a slot at once; the others wait in order. A task gets `release` and must call it once. */
+export class Gate {
+  constructor(limit) {
+    this.limit = limit;
+    this.busy = 0;
+    this.queue = [];
+  }
+
+  run(task) {
+    const go = () => {
+      this.busy++;
+      let released = false;
+      task(() => {
+        if (released) return;
+        released = true;
+        this.busy--;
+        const next = this.queue.shift();
+        if (next) next();
+      });
+    };
+    if (this.busy < this.limit) go();
+    else this.queue.push(go);
+  }
+}
+
 export const now = () => performance.timeOrigin + performance.now(); // wall-clock ms, comparable across processes
 
 export class StormClient {
@@ -47,9 +92,11 @@ export class StormClient {
    * @param {number} i      global client index (user u<i>)
    * @param {object} opts   the worker's options (urls, nodes, rooms, presence*, killNode, jwtSecret, recovery, ...)
    * @param {object} sink   the worker's shared counters and callbacks
+   * @param {number} k      its index among the worker's clients
    */
-  constructor(i, opts, sink) {
+  constructor(i, opts, sink, k) {
     this.i = i;
+    this.k = k;
     this.opts = opts;
     this.sink = sink;
     this.plan = layout(i, opts);
@@ -59,6 +106,9 @@ export class StormClient {
     this.up = false; // connected and every subscription acknowledged
     this.left = false;
     this.downSince = 0;
+    this.backoff = new Backoff(); // socket.io-client's reconnection defaults
+    this.waiting = false; // a reconnect is scheduled or waits for a gate slot
+    this.slot = null; // the gate slot this client's handshake holds
     this.token = jwt.sign({ sub: this.plan.user, roles: [] }, opts.jwtSecret, { algorithm: "HS256", expiresIn: 7200 });
   }
 
@@ -68,7 +118,7 @@ export class StormClient {
     return out;
   }
 
-  /** Open the socket (reconnection on, default backoff); resolves when first up or after `timeoutMs`. */
+  /** Open the socket (reconnecting with socket.io-client's default backoff); resolves when first up or after `timeoutMs`. */
   start(timeoutMs) {
     const { opts, sink } = this;
     const auth = opts.recovery
@@ -80,26 +130,26 @@ export class StormClient {
       timeout: opts.timeoutMs,
       localAddress: opts.sourceAddress || undefined,
       auth,
+      reconnection: false, // reconnect() below: the same backoff, behind this process's handshake gate
     });
     this.socket = socket;
-    // After a lost connection, each attempt goes to another node: clients of one node spread evenly over the others.
-    socket.io.on("reconnect_attempt", () => {
-      if (!this.everConnected) return;
-      const n = opts.nodes;
-      const step = 1 + ((Math.floor(this.i / n) + this.attempt) % (n - 1 || 1));
-      this.attempt++;
-      socket.io.uri = opts.urls[(this.plan.home + step) % n];
-      sink.reconnectAttempts++;
+    socket.on("connect", () => {
+      this.releaseSlot();
+      this.backoff.reset();
+      this.onConnect();
     });
-    socket.on("connect", () => this.onConnect());
-    socket.on("disconnect", (reason) => this.onDisconnect(reason));
+    socket.on("disconnect", (reason) => {
+      this.onDisconnect(reason);
+      // socket.io-client reconnects unless the server or the client itself ended the session
+      if (reason !== "io server disconnect" && reason !== "io client disconnect") this.reconnect();
+    });
     socket.on("connect_error", (err) => {
+      this.releaseSlot();
       // a refused WebSocket handshake (e.g. admission control's 503) shows only in the transport error's description
       const detail = err && err.description && (err.description.message || err.description);
       const text = `${(err && err.message) || err}${detail && typeof detail === "string" ? `: ${detail}` : ""}`.slice(0, 120);
       sink.connectErrors[text] = (sink.connectErrors[text] || 0) + 1;
-      // A refusal by the server (not a transport error) is not retried by socket.io-client: retry it ourselves.
-      if (!socket.active && !this.left) setTimeout(() => socket.connect(), 1000 + Math.random() * 1000);
+      this.reconnect(); // a refusal by the server too (socket.io-client would leave that one to the application)
     });
     socket.onAny((event, channel, data, meta) => this.onEvent(event, channel, data, meta));
     return new Promise((resolve) => {
@@ -153,6 +203,40 @@ export class StormClient {
       this.firstUp();
       this.firstUp = null;
     }
+  }
+
+  /**
+   * The next connection attempt after socket.io-client's backoff delay, once this process's handshake gate has a free
+   * slot. After a lost connection each attempt goes to another node: clients of one node spread evenly over the others.
+   *
+   * socket.io-client's own reconnection starts every due attempt at once. Thousands of clients in one process then
+   * start their handshakes in one loop turn; the loop stalls for tens of seconds on 2 shared cores, the handshake
+   * timers fire before the servers' answers are read (Node runs timers before I/O), and the clients retry handshakes
+   * that had succeeded. Browsers have a loop each: the gate (`concurrency` handshakes in flight, as while connecting)
+   * keeps this process's loop as responsive as theirs, and a client's wait for a slot counts in its time to come back.
+   */
+  reconnect() {
+    if (this.waiting || this.left || this.sink.closing) return;
+    this.waiting = true;
+    setTimeout(() => this.sink.gate.run((release) => {
+      this.waiting = false;
+      if (this.left || this.sink.closing || this.socket.connected) return release();
+      this.slot = release;
+      if (this.everConnected) {
+        const n = this.opts.nodes;
+        const step = 1 + ((Math.floor(this.i / n) + this.attempt) % (n - 1 || 1));
+        this.attempt++;
+        this.socket.io.uri = this.opts.urls[(this.plan.home + step) % n];
+        this.sink.reconnectAttempts++;
+      }
+      this.socket.connect();
+    }), this.backoff.duration());
+  }
+
+  releaseSlot() {
+    const release = this.slot;
+    this.slot = null;
+    if (release) release();
   }
 
   onDisconnect(reason) {

@@ -1,5 +1,5 @@
-// Scenario "storm" (one of several worker processes): clients [first, first+clients) of the cluster storm
-// (bench/storm.py). Each client has its own JWT (user u<i>, auto-joined to private-user.u<i>), subscribes
+// Scenario "storm" (one of several worker processes): the clients i in [first, first+span) of the cluster storm
+// (bench/storm.py), those of the node the runner kills ("moving"), the others ("staying") or all. Each client has its own JWT (user u<i>, auto-joined to private-user.u<i>), subscribes
 // room.<i % rooms> and, for every presenceEvery-th client of a node, a presence-chat.<k> channel.
 //
 // The runner drives it with stdin commands and reads JSON lines:
@@ -9,14 +9,16 @@
 //   probe <url>    → a fresh client per presence channel subscribes on <url>; report "probe": channel → member ids
 //   final          → close every client and end with the "result" line (received sequence numbers, latencies,
 //                    resets, back times, presence:leaving names)
-import { StormClient, now } from "../lib/storm_client.js";
+import { StormClient, Gate, now } from "../lib/storm_client.js";
 import { nextCommand, report, log, delay } from "../lib/control.js";
 import { io } from "socket.io-client";
 import jwt from "jsonwebtoken";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 
 export const defaults = {
-  clients: 100, // clients in this worker
-  first: 0, // global index of the first
+  first: 0, // this worker's clients are the global indices in [first, first + span) ...
+  span: 100,
+  homes: "all", // ... whose home is the killed node ("moving"), any other ("staying"), or any ("all")
   urls: [], // every node's URL, in node order
   nodes: 0, // = urls.length
   rooms: 1000,
@@ -32,9 +34,16 @@ export const defaults = {
 
 export async function run(opts) {
   opts.nodes = opts.urls.length;
+  const indices = [];
+  for (let i = opts.first; i < opts.first + opts.span; i++) {
+    const moving = i % opts.nodes === opts.killNode;
+    if (opts.homes === "all" || (opts.homes === "moving") === moving) indices.push(i);
+  }
+  opts.clients = indices.length;
   const sink = {
     connected: 0, up: 0, back: 0, reconnects: 0, reconnectAttempts: 0, disconnects: 0, leavers: 0,
     subscribeFailures: 0, subscribeRefusals: {}, lastBackAt: 0, backTimes: [], closing: false,
+    gate: new Gate(opts.concurrency), // reconnection handshakes in flight in this process (storm_client.js)
     leaving: new Map(), // leaving.get(user) = when presence:leaving first named the user (wall ms)
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
@@ -49,8 +58,12 @@ export async function run(opts) {
     onEvent,
   };
   const clients = [];
-  for (let k = 0; k < opts.clients; k++) clients.push(new StormClient(opts.first + k, opts, sink));
+  for (const [k, i] of indices.entries()) clients.push(new StormClient(i, opts, sink, k));
   const bcastSeen = new Uint8Array(opts.clients);
+  // how late this process's own loop ran (from the end of "connect"): a load generator that stalls past the server's
+  // ping timeout makes the server drop its clients, a cascade the server did not start
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
 
   function onEvent(client, event, channel, data, meta) {
     const t = now();
@@ -72,7 +85,7 @@ export async function run(opts) {
       sink.targeted++;
       sink.lat.push([Math.round(data.ts), Math.round((t - data.ts) * 100) / 100, meta && meta.recovered ? 1 : 0]);
     } else if (event === "bcast") {
-      const k = client.i - opts.first;
+      const k = client.k;
       if (bcastSeen[k]) {
         sink.bcastDup++;
         return;
@@ -103,10 +116,11 @@ export async function run(opts) {
       bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt, presence_subscribed: sink.presenceSubscribed,
       targeted: sink.targeted, dup: sink.dup, dup_sample: sink.dupSample, wrong_user: sink.wrongUser, resets: sink.resets.length,
       connect_errors: sink.connectErrors, disconnect_reasons: sink.disconnectReasons,
+      loop_max_ms: Math.round(loopDelay.max / 1e6), loop_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
     };
   }
 
-  report("ready", { clients: opts.clients, first: opts.first });
+  report("ready", { clients: opts.clients, first: opts.first, homes: opts.homes });
   for (;;) {
     const line = await nextCommand(opts.commandWaitMs);
     if (line === null) throw new Error("no command from the runner");
@@ -123,6 +137,7 @@ export async function run(opts) {
       };
       await Promise.all(Array.from({ length: Math.min(opts.concurrency, clients.length) }, worker));
       report("connected", { t0, t1: now(), failed: firstUpFailed, ...status() });
+      loopDelay.reset();
     } else if (command === "status") {
       report("status", status());
     } else if (command === "presence") {
