@@ -78,11 +78,13 @@ class Storm:
         return sum(t.proc.cpu_seconds() or 0.0 for t in self.workers)
 
     def storm_cpu(self, victim: Node) -> dict[str, float]:
-        """CPU seconds so far of the surviving nodes, the load generators (publisher included) and redis-server,
-        beside the wall clock."""
+        """CPU seconds so far of the surviving nodes, the load generators (publisher included; ``of_which_movers``: the
+        load generators of the killed node's clients) and redis-server, beside the wall clock."""
         publisher = (self.publisher.proc.cpu_seconds() or 0.0) if self.publisher is not None else 0.0
         return {"survivors": sum(n.proc.cpu_seconds() or 0.0 for n in self.nodes if n is not victim and n.proc.alive()),
                 "load_generators": self.loadgen_cpu() + publisher,
+                "of_which_movers": sum(t.proc.cpu_seconds() or 0.0 for t, part in zip(self.workers, self.ctx.plan.worker_slices(), strict=True)
+                                       if part.homes == "moving"),
                 "redis": self.started[0].cpu_seconds() or 0.0,
                 "wall": time.monotonic()}
 
