@@ -109,6 +109,7 @@ export class StormClient {
     this.backoff = new Backoff(); // socket.io-client's reconnection defaults
     this.waiting = false; // a reconnect is scheduled or waits for a gate slot
     this.slot = null; // the gate slot this client's handshake holds
+    this.slotTimer = null; // gives the slot back if the handshake never ends
     this.token = jwt.sign({ sub: this.plan.user, roles: [] }, opts.jwtSecret, { algorithm: "HS256", expiresIn: 7200 });
   }
 
@@ -222,6 +223,8 @@ export class StormClient {
       this.waiting = false;
       if (this.left || this.sink.closing || this.socket.connected) return release();
       this.slot = release;
+      // a backstop: a handshake that ends in neither connect nor connect_error must not keep its slot for ever
+      this.slotTimer = setTimeout(() => this.releaseSlot(), 2 * this.opts.timeoutMs);
       if (this.everConnected) {
         const n = this.opts.nodes;
         const step = 1 + ((Math.floor(this.i / n) + this.attempt) % (n - 1 || 1));
@@ -236,6 +239,7 @@ export class StormClient {
   releaseSlot() {
     const release = this.slot;
     this.slot = null;
+    clearTimeout(this.slotTimer);
     if (release) release();
   }
 
