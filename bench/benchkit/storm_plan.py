@@ -22,13 +22,13 @@ class WorkerSlice:
     count: int
 
 
-def _spans(clients: int, parts: int, homes: str) -> list[tuple[int, int, str, int]]:
-    """[0, clients) cut into ``parts`` contiguous spans of (nearly) equal length."""
+def _spans(clients: int, parts: int) -> list[tuple[int, int]]:
+    """[0, clients) cut into ``parts`` contiguous (first, span) pieces of (nearly) equal length."""
     base, extra = divmod(clients, parts)
     out, first = [], 0
     for w in range(parts):
         span = base + (1 if w < extra else 0)
-        out.append((first, span, homes, 0))
+        out.append((first, span))
         first += span
     return out
 
@@ -68,9 +68,10 @@ class StormPlan:
         """
         movers = self.clients_on(self.killed)
         stayers = self.clients - movers
-        out = _spans(self.clients, math.ceil(movers / min(self.per_worker, MOVERS_PER_WORKER)), "moving")
-        out += _spans(self.clients, max(1, math.ceil(stayers / self.per_worker)), "staying")
-        return [WorkerSlice(first, span, homes, self._count(first, span, homes)) for first, span, homes, _ in out]
+        parts = {"moving": math.ceil(movers / min(self.per_worker, MOVERS_PER_WORKER)),
+                 "staying": max(1, math.ceil(stayers / self.per_worker))}
+        return [WorkerSlice(first, span, homes, self._count(first, span, homes))
+                for homes, n in parts.items() for first, span in _spans(self.clients, n)]
 
     def _count(self, first: int, span: int, homes: str) -> int:
         moving = len(range(first + (self.killed - first) % self.nodes, first + span, self.nodes))

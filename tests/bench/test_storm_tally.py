@@ -86,7 +86,6 @@ def test_the_killed_nodes_clients_have_load_generators_of_their_own() -> None:
             assert i not in homes
             homes[i] = w.homes
     assert len(homes) == 100_000
-    assert all((plan.home(i) == plan.killed) == (kind == "moving") for i, kind in homes.items())
     assert [w.homes for w in plan.worker_slices()].count("moving") == 3
 
 

@@ -1,6 +1,7 @@
 // Scenario "storm" (one of several worker processes): the clients i in [first, first+span) of the cluster storm
-// (bench/storm.py), those of the node the runner kills ("moving"), the others ("staying") or all. Each client has its own JWT (user u<i>, auto-joined to private-user.u<i>), subscribes
-// room.<i % rooms> and, for every presenceEvery-th client of a node, a presence-chat.<k> channel.
+// (bench/storm.py), those of the node the runner kills ("moving"), the others ("staying") or all. Each client has its
+// own JWT (user u<i>, auto-joined to private-user.u<i>), subscribes room.<i % rooms> and, for every presenceEvery-th
+// client of a node, a presence-chat.<k> channel.
 //
 // The runner drives it with stdin commands and reads JSON lines:
 //   connect        → open every client (bounded concurrency), report "connected" when all are up or timed out
@@ -116,7 +117,7 @@ export async function run(opts) {
       bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt, presence_subscribed: sink.presenceSubscribed,
       targeted: sink.targeted, dup: sink.dup, dup_sample: sink.dupSample, wrong_user: sink.wrongUser, resets: sink.resets.length,
       connect_errors: sink.connectErrors, disconnect_reasons: sink.disconnectReasons,
-      loop_max_ms: Math.round(loopDelay.max / 1e6), loop_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
+      loop_max_ms: Math.round(loopDelay.max / 1e6),
     };
   }
 
