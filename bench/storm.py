@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=d.nodes, help=f"server processes on one Redis (default {d.nodes})")
     parser.add_argument("--rate", type=int, default=d.rate, help=f"targeted events per second (default {d.rate})")
     parser.add_argument("--seconds", type=float, default=d.seconds, help=f"targeted stream before the kill (default {d.seconds:g})")
+    parser.add_argument("--broadcasts", type=int, default=d.broadcasts,
+                        help=f"broadcasts to all, each measured apart (default {d.broadcasts}; the table shows the median)")
     parser.add_argument("--rooms", type=int, default=d.rooms, help=f"public rooms (default {d.rooms})")
     parser.add_argument("--per-worker", type=int, default=d.per_worker, help="clients per load-generator process")
     parser.add_argument("--servers", default=",".join(SERVER_NAMES), help="comma list of: " + ", ".join(SERVER_NAMES))
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_cleanup()
     plan = StormPlan(clients=args.clients, nodes=args.nodes, rate=args.rate, seconds=args.seconds, rooms=args.rooms,
+                     broadcasts=args.broadcasts,
                      per_worker=args.per_worker)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     if not servers or set(servers) - set(SERVER_NAMES):

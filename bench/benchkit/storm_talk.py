@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,11 @@ class Talker:
                  max_seconds: float, heap_mb: int = 4096) -> None:
         opts = {**options, "max_seconds": int(max_seconds)}
         self.name = name
-        self.proc = ManagedProcess(name, loadgen_argv(scenario, opts, node=node, heap_mb=heap_mb), env={},
+        argv = loadgen_argv(scenario, opts, node=node, heap_mb=heap_mb)
+        # LOADGEN_NODE_FLAGS go on the load generators' node command line (not the servers'), e.g. "--cpu-prof
+        # --cpu-prof-dir=/tmp/prof" to see where their CPU goes (a profile is written when the process exits)
+        argv[1:1] = os.environ.get("LOADGEN_NODE_FLAGS", "").split()
+        self.proc = ManagedProcess(name, argv, env={},
                                    cwd=LOADGEN_DIR, log_path=log_path,
                                    capture_stdout=True)
 

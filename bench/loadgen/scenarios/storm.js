@@ -60,7 +60,7 @@ export async function run(opts) {
   };
   const clients = [];
   for (const [k, i] of indices.entries()) clients.push(new StormClient(i, opts, sink, k));
-  const bcastSeen = new Uint8Array(opts.clients);
+  const bcastSeen = new Uint8Array(opts.clients); // bcastSeen[k] = 1 + the last broadcast round client k received
   // how late this process's own loop ran (from the end of "connect"): a load generator that stalls past the server's
   // ping timeout makes the server drop its clients, a cascade the server did not start
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
@@ -87,11 +87,12 @@ export async function run(opts) {
       sink.lat.push([Math.round(data.ts), Math.round((t - data.ts) * 100) / 100, meta && meta.recovered ? 1 : 0]);
     } else if (event === "bcast") {
       const k = client.k;
-      if (bcastSeen[k]) {
+      const mark = ((data && Number(data.round)) || 0) + 1; // the runner broadcasts several rounds
+      if (bcastSeen[k] === mark) {
         sink.bcastDup++;
         return;
       }
-      bcastSeen[k] = 1;
+      bcastSeen[k] = mark;
       sink.bcast++;
       sink.bcastLastAt = Math.max(sink.bcastLastAt, t);
     } else if (event === "presence:subscribed") {

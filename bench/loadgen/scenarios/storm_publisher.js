@@ -2,7 +2,7 @@
 // /api/v1/events round-robin over the live nodes, as Laravel behind a load balancer would.
 //
 // stdin commands, JSON-line answers:
-//   broadcast      → one "bcast" event to every room (100 channels per POST); report "broadcast" {t0, t1, errors}
+//   broadcast <r>  → one "bcast" event (round r) to every room (100 channels per POST); report "broadcast" {t0, t1, errors}
 //   stream         → start targeted events at --rate/s: event seq goes to private-user.u<seq % users>, data {ts, seq}
 //   dead <node>    → stop sending to that node (the runner kills it next); report "dead"
 //   stop           → stop the stream, wait for answers; report "stopped" {accepted: [seq, ...], errors, …}
@@ -60,7 +60,8 @@ export async function run(opts) {
       const t0 = now();
       const rooms = Array.from({ length: opts.rooms }, (_, k) => `room.${k}`);
       const posts = [];
-      for (let k = 0; k < rooms.length; k += 100) posts.push(publishMany(rooms.slice(k, k + 100), { ts: t0 }));
+      const round = Number(arg) || 0;
+      for (let k = 0; k < rooms.length; k += 100) posts.push(publishMany(rooms.slice(k, k + 100), { ts: t0, round }));
       const oks = await Promise.all(posts);
       report("broadcast", { t0, t1: now(), posts: oks.length, failed: oks.filter((ok) => !ok).length });
     } else if (command === "stream") {
