@@ -372,7 +372,8 @@ def _cluster(
     heartbeat (docs/scaling.md)."""
     assert settings.redis.url is not None
     client = shared_client(settings.redis.url, settings.redis.pool_size, settings.redis.pool_timeout, metrics)
-    calls = ScriptCalls(client)  # a loop iteration's publishes and presence scripts share one pipeline
+    # a loop iteration's publishes and presence scripts share one pipeline, on a connection of their own
+    calls = ScriptCalls(settings.redis.url, settings.redis.pool_timeout)
     node_id = uuid.uuid4().hex[:12]
     prefix = settings.cluster.prefix
     health.link(bus_module.LINK, up=False)  # until the bus has subscribed
@@ -396,6 +397,7 @@ def _cluster(
     heartbeat = Heartbeat(settings.redis.url, f"{prefix}:nodes", node_id, lease / 3, max_loop_silence=lease, metrics=metrics)
     nodes = Nodes(client, prefix, node_id, lease, presence, local_counts, heartbeat=heartbeat, metrics=metrics)
     lifecycle.add("redis", stop=client.aclose)  # closed last: the parts below use it until they stopped
+    lifecycle.add("redis_scripts", stop=calls.aclose)
     lifecycle.add("cluster_bus", run=bus.run)
     lifecycle.add("cluster_nodes", run=nodes.run, stop=nodes.leave)
     log.info("cluster_node", node=node_id, prefix=prefix)

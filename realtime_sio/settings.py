@@ -126,8 +126,8 @@ class RedisSettings:
     ingest: bool = True
     max_message_bytes: int = 100_000
     reconnect_max: float = 5.0  # cap of the listener's exponential reconnect backoff, seconds
-    pool_size: int = 64  # pooled connections for publishes, history, presence (heartbeats have their own)
-    pool_timeout: float = 10.0  # seconds a command waits for a free pooled connection before failing
+    pool_size: int = 64  # pooled connections for history, position and presence reads (heartbeats, scripts: their own)
+    pool_timeout: float = 10.0  # seconds a command waits for a pooled connection; also a script call's reply deadline
 
 
 @dataclass(frozen=True)
@@ -445,8 +445,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("REDIS_INGEST", "redis.ingest", _bool, "subscribe to Laravel's Redis broadcaster when REDIS_URL is set", "true/false"),
     Option("REDIS_MAX_MESSAGE_BYTES", "redis.max_message_bytes", _int(1024, 64_000_000), "largest Laravel Redis broadcast message accepted (larger ones are skipped)", "bytes 1024-64000000"),
     Option("REDIS_RECONNECT_MAX", "redis.reconnect_max", _float(0.1, 300), "longest pause between Redis reconnect attempts (backoff doubles from 0.1 s)", "seconds 0.1-300"),
-    Option("REDIS_POOL_SIZE", "redis.pool_size", _int(2, 10_000), "Redis connections pooled for publishes, history reads and presence (commands queue for a free one; heartbeats use their own)", "an integer 2-10000"),
-    Option("REDIS_POOL_TIMEOUT", "redis.pool_timeout", _float(0.1, 300), "longest wait for a free pooled Redis connection (then the publish answers 503, a recovery asks the client to reconnect)", "seconds 0.1-300"),
+    Option("REDIS_POOL_SIZE", "redis.pool_size", _int(2, 10_000), "Redis connections pooled for history, position and presence reads (commands queue for a free one; heartbeats and the Lua script calls of publishes and presence changes use their own)", "an integer 2-10000"),
+    Option("REDIS_POOL_TIMEOUT", "redis.pool_timeout", _float(0.1, 300), "longest wait for a free pooled Redis connection, and for the reply to a Lua script call (then the publish answers 503, a recovery asks the client to reconnect, a presence leave is retried later)", "seconds 0.1-300"),
     Option("PUSHER_APPS", "pusher.apps", _pusher_apps, "Pusher HTTP API apps (/apps/{id}/...), also [[apps]] in the config file", "id:key:secret[,id:key:secret...]", secret=True),
     Option("PUSHER_TIMESTAMP_WINDOW", "pusher.timestamp_window", _int(0, 86_400), "largest |now - auth_timestamp| accepted on the Pusher API (0 = not checked)", "seconds 0-86400"),
     Option("PUSHER_MAX_BATCH_EVENTS", "pusher.max_batch_events", _int(1, 1000), "events allowed in one POST /apps/{id}/batch_events", "an integer 1-1000"),

@@ -223,14 +223,14 @@ class RedisBus:
         serves: Callable[[str], bool] = lambda channel: True,
         *,
         url: str,
-        calls: ScriptCalls | None = None,
+        calls: ScriptCalls,
     ) -> None:
         """``serves(channel)``: whether this node has anyone to deliver ``channel``'s events to (publish/delivery.py);
         bus messages of other channels are dropped before they are decoded. ``url``: the Redis the subscriber
         connects to (the same as ``client``'s; cluster/subscriber.py). ``calls``: the node's batched script calls
         (shared with presence, so a loop iteration's publishes and joins share one pipeline)."""
         self._redis = client
-        self._calls = calls or ScriptCalls(client)
+        self._calls = calls
         self._url = url
         self._serves = serves
         self._prefix = prefix

@@ -120,10 +120,10 @@ class RedisPresence:
     """:class:`~realtime_sio.publish.presence.PresenceStore` over Redis, for every node of a cluster: its scripts
     announce ``presence:joining``/``presence:leaving`` on the cluster bus themselves."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str, calls: ScriptCalls | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str, calls: ScriptCalls) -> None:
         """``calls``: the node's batched script calls (shared with the bus's publishes)."""
         self._redis = client
-        self._calls = calls or ScriptCalls(client)
+        self._calls = calls
         self._prefix = prefix
         self._events = events_channel(prefix)
         self.node_id = node_id

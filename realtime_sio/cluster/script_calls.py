@@ -1,53 +1,76 @@
-"""Lua script calls made in the same loop iteration go to Redis together: one pipeline, one pooled connection.
+"""Lua script calls made in the same loop iteration go to Redis together, on one pipelined connection of their own.
 
-redis-py's asyncio client holds a pooled connection from the moment a command is sent until the loop has read its
-reply, so the connections a node needs are (calls per second) x (round trip + loop lag). In a reconnect storm the
-loop lags by a second or more while publishes, presence joins and presence leaves keep coming: one connection each
-emptied the pool (``REDIS_POOL_SIZE``) and publishes queued behind one another (issue 14). Batched per loop
-iteration they need one connection per iteration, however many calls it made, as history and position reads
-already do (cluster/bus.py).
+Publishes, presence joins and presence leaves are script calls. Through redis-py's pool each held a pooled
+connection from the moment it was sent until the loop had read its reply, so a node needed (calls per second) x
+(round trip + loop lag) connections: in a reconnect storm the loop lags by a second or more, the calls emptied the
+pool (``REDIS_POOL_SIZE``) and publishes queued behind one another (issue 14). And a pipeline of one EVALSHA cost
+about 140 µs of CPU in redis-py against 45 µs here (cluster/redis_line.py), on every published event's path.
 
-Calls run in Redis in the order they were made: a flush sends its calls in order, in pipelines of ``BATCH`` at most,
-one after the other. Each caller gets its own script's reply or error; an error of the pipeline itself (Redis away,
-no pooled connection within the pool timeout) goes to every call of the flush. A script missing from Redis's cache
-(after a restart) is loaded and only the calls Redis refused with NOSCRIPT are sent again: they never ran.
+Calls run in Redis in the order they were made: a flush writes its calls in order, in pipelines of ``BATCH`` at most,
+one after the other, all on the one connection. Each caller gets its own script's reply or error; an error of the
+connection (Redis away, a reply later than the timeout) goes to every call in flight: such a call may or may not have
+run, and is not sent again. A script missing from Redis's cache (after a restart) is loaded and only the calls Redis
+refused with NOSCRIPT are sent again: they never ran.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+import hiredis
+from redis.exceptions import NoScriptError, ResponseError
+
+from realtime_sio.cluster.redis_line import RedisLine
 
 BATCH = 256  # calls per pipeline at most
 
 
 @dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA1, as EVALSHA names it."""
+
+    source: str
+    sha: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
-    script: AsyncScript
+    script: Script
     keys: Sequence[str]
     args: Sequence[Any]
     reply: asyncio.Future[Any]
 
 
-class ScriptCalls:
-    """The node's script calls on its shared client, sent together per loop iteration."""
+def _error(reply: hiredis.ReplyError) -> ResponseError:
+    """A script's error reply as redis-py raises it (NOSCRIPT as its own kind: the call never ran)."""
+    text = str(reply)
+    return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._redis = client
+
+class ScriptCalls:
+    """The node's script calls, sent together per loop iteration over one pipelined connection."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        """``url``: the Redis to call; ``timeout``: seconds to connect and for each reply (REDIS_POOL_TIMEOUT)."""
+        self._line = RedisLine(url, timeout)
         self._pending: list[_Call] = []
         self._flushes: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps weak references)
 
-    def register(self, source: str) -> AsyncScript:
-        """A script to :meth:`call` (its SHA is computed here; Redis learns it on first use)."""
-        return self._redis.register_script(source)
+    @property
+    def connected(self) -> bool:
+        """Whether the calls' connection is open (the next call opens it otherwise)."""
+        return self._line.connected
 
-    def call(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
+    @staticmethod
+    def register(source: str) -> Script:
+        """A script to :meth:`call` (its SHA is computed here; Redis learns it on first use)."""
+        return Script(source, hashlib.sha1(source.encode()).hexdigest())
+
+    def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
         """``script``'s reply for ``keys``/``args``, sent with the other calls of this loop iteration."""
         loop = asyncio.get_running_loop()
         if not self._pending:
@@ -69,8 +92,10 @@ class ScriptCalls:
                 replies = await self._pipeline(part)
                 missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
                 if missing:
-                    for script in {id(part[i].script): part[i].script for i in missing}.values():
-                        await self._redis.script_load(script.script)
+                    for script in {part[i].script.sha: part[i].script for i in missing}.values():
+                        loaded = (await self._line.execute([("SCRIPT", "LOAD", script.source)]))[0]
+                        if isinstance(loaded, hiredis.ReplyError):
+                            raise _error(loaded)
                     for i, reply in zip(missing, await self._pipeline([part[i] for i in missing]), strict=True):
                         replies[i] = reply
             except asyncio.CancelledError:
@@ -88,9 +113,12 @@ class ScriptCalls:
                     call.reply.set_result(reply)
 
     async def _pipeline(self, part: list[_Call]) -> list[Any]:
-        """EVALSHA straight into the pipeline: redis-py's script objects would make every pipeline ask
-        ``SCRIPT EXISTS`` first, a second round trip per batch."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for call in part:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-            return list(await pipe.execute(raise_on_error=False))
+        """EVALSHA for each call, written together; a refused call's reply is its exception."""
+        replies = await self._line.execute(
+            [("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args) for call in part]
+        )
+        return [_error(reply) if isinstance(reply, hiredis.ReplyError) else reply for reply in replies]
+
+    async def aclose(self) -> None:
+        """Close the connection (calls still in flight fail with ConnectionError)."""
+        await self._line.aclose()

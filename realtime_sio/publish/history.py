@@ -12,6 +12,8 @@ channel's current position: what a client that has seen everything so far should
 
 from __future__ import annotations
 
+import os
+import random
 import secrets
 import time
 from collections import deque
@@ -88,8 +90,14 @@ def format_position(at: tuple[int, int], epoch: str) -> str:
 
 
 def new_epoch() -> str:
-    """A fresh random epoch name."""
-    return secrets.token_hex(4)
+    """A fresh random epoch name: 32 random bits in hex. Not a secret (every position shows it), only unique, so it
+    comes from the process's seeded PRNG: every published event proposes one (used when the history has none), and
+    ``secrets`` would cost a getrandom system call each time."""
+    return f"{_epochs.getrandbits(32):08x}"
+
+
+_epochs = random.Random(secrets.randbits(64))  # seeded from the OS once; a forked process must not share its sequence
+os.register_at_fork(after_in_child=lambda: _epochs.seed(secrets.randbits(64)))
 
 
 class History(Protocol):

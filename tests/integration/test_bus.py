@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from realtime_sio import metrics as metrics_module
 from realtime_sio.cluster.bus import RedisBus, decode
+from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.probes import Health
 from realtime_sio.publish.broadcaster import Message
 from realtime_sio.publish.history import Cursor, parse_position
@@ -38,6 +39,7 @@ def make_bus(
         metrics=metrics_module.create(process=False),
         serves=serves or (lambda channel: True),
         url=url,
+        calls=ScriptCalls(url, 5.0),
     )
 
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from realtime_sio.cluster.bus import decode, events_channel
 from realtime_sio.cluster.presence import RedisPresence
-from realtime_sio.cluster.redis_pool import WaitingPool
+from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.members import Member
 from realtime_sio.publish.broadcaster import Message
 from tests.support import RedisServer
@@ -19,9 +19,9 @@ CHANNEL = "presence-chat.1"
 PREFIX = "rtsio-test"
 
 
-async def test_a_join_answers_every_member_once_per_user(redis_client: aioredis.Redis) -> None:
+async def test_a_join_answers_every_member_once_per_user(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """Two users, one of them with two sockets: the join answers both users, with their info as stored."""
-    store = RedisPresence(redis_client, PREFIX, "node-a")
+    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
     first = await store.join(CHANNEL, "s1", Member(user_id=1, user_info={"name": "Ann", "tags": ["a", "é"]}))
     second = await store.join(CHANNEL, "s2", Member(user_id="u2", user_info=None))
     again = await store.join(CHANNEL, "s3", Member(user_id=1, user_info={"name": "Ann"}))
@@ -34,9 +34,9 @@ async def test_a_join_answers_every_member_once_per_user(redis_client: aioredis.
     )
 
 
-async def test_a_stored_entry_that_is_not_a_member_is_skipped_and_the_others_are_kept(redis_client: aioredis.Redis) -> None:
+async def test_a_stored_entry_that_is_not_a_member_is_skipped_and_the_others_are_kept(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """Entries that are not JSON, or JSON but no member, leave the rest of the list intact."""
-    store = RedisPresence(redis_client, PREFIX, "node-a")
+    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
     await store.join(CHANNEL, "s1", Member(user_id=1, user_info={"name": "Ann"}))
     await redis_client.hset(f"{PREFIX}:ps:{CHANNEL}:info", mapping={"x": "[1]"})
     assert await store.members(CHANNEL) == [Member(1, {"name": "Ann"})]
@@ -75,10 +75,10 @@ class BusListener:
         return out
 
 
-async def test_the_scripts_announce_a_users_first_join_and_last_leave_on_the_bus(redis_client: aioredis.Redis) -> None:
+async def test_the_scripts_announce_a_users_first_join_and_last_leave_on_the_bus(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """presence:joining for a user's first socket and presence:leaving for the last, each once, with the stored member,
     as the bus message a node delivers (no position, the socket itself left out)."""
-    store = RedisPresence(redis_client, PREFIX, "node-a")
+    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
     async with BusListener(redis_client) as bus:
         await store.join(CHANNEL, "s1", Member(user_id=1, user_info={"name": "Ann"}))
         await store.join(CHANNEL, "s2", Member(user_id=1, user_info={"name": "Ann", "tab": 2}))
@@ -92,9 +92,9 @@ async def test_the_scripts_announce_a_users_first_join_and_last_leave_on_the_bus
     ]
 
 
-async def test_a_socket_that_joins_again_as_another_user_leaves_as_the_first(redis_client: aioredis.Redis) -> None:
+async def test_a_socket_that_joins_again_as_another_user_leaves_as_the_first(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """The same socket re-joined as someone else: the first user is announced leaving and is no member any more."""
-    store = RedisPresence(redis_client, PREFIX, "node-a")
+    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
     async with BusListener(redis_client) as bus:
         await store.join(CHANNEL, "s1", Member(user_id=1, user_info=None))
         joined = await store.join(CHANNEL, "s1", Member(user_id=2, user_info=None))
@@ -105,19 +105,21 @@ async def test_a_socket_that_joins_again_as_another_user_leaves_as_the_first(red
     ]
 
 
-async def test_a_leave_refused_for_want_of_a_connection_announces_when_it_is_retried(redis_server: RedisServer) -> None:
-    """Issue 14's lost presence:leaving: with the node's pool exhausted the leave is deferred, nothing is announced
-    (and the member stays); the retry (what Nodes.run does) removes the member and announces it once."""
-    pool = WaitingPool.from_url(redis_server.url, max_connections=1, timeout=0.2)
-    client = aioredis.Redis.from_pool(pool)
+async def test_a_leave_that_failed_announces_when_it_is_retried(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    """Issue 14's lost presence:leaving: a leave whose script call fails (Redis holds it past the timeout) is deferred,
+    nothing is announced and the member stays; the retry (what Nodes.run does) removes the member and announces it
+    once."""
+    calls = ScriptCalls(redis_server.url, 0.3)
     listener = aioredis.Redis.from_url(redis_server.url)
     try:
-        store = RedisPresence(client, PREFIX, "node-a")
+        store = RedisPresence(redis_client, PREFIX, "node-a", calls)
         await store.join(CHANNEL, "s1", Member(user_id=1, user_info=None))
         async with BusListener(listener) as bus:
-            busy = await pool.get_connection()  # the pool's one connection is taken (as in a storm, by others)
-            result = await store.leave(CHANNEL, "s1")
-            await pool.release(busy)
+            await redis_client.execute_command("CLIENT", "PAUSE", "5000", "WRITE")
+            try:
+                result = await store.leave(CHANNEL, "s1")
+            finally:
+                await redis_client.execute_command("CLIENT", "UNPAUSE")
             assert store.pending == {(CHANNEL, "s1")} and not result.last_for_user
             assert await store.members(CHANNEL) == [Member(1, None)]
             await store.leave_for(store.node_id, CHANNEL, "s1")
@@ -125,5 +127,5 @@ async def test_a_leave_refused_for_want_of_a_connection_announces_when_it_is_ret
         assert [(m.event, m.data) for m in heard] == [("presence:leaving", {"user_id": 1, "user_info": None})]
         assert await store.members(CHANNEL) == []
     finally:
-        await client.aclose()
+        await calls.aclose()
         await listener.aclose()

@@ -1,5 +1,6 @@
-"""Batched script calls (cluster/script_calls.py) against a real redis-server: one connection per loop iteration,
-Redis runs the calls in the order they were made, and each caller gets its own reply or error."""
+"""Batched script calls (cluster/script_calls.py, over cluster/redis_line.py) against a real redis-server: one
+connection for every call, Redis runs the calls in the order they were made, each caller gets its own reply or error,
+and a connection that fails fails its calls (never sends them twice)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from realtime_sio.cluster import script_calls
 from realtime_sio.cluster.script_calls import ScriptCalls
-from tests.support import RedisServer
+from tests.support import RedisServer, eventually
 
 APPEND = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
 REFUSE_ODD = "if tonumber(ARGV[1]) % 2 == 1 then return redis.error_reply('odd ' .. ARGV[1]) end return ARGV[1]"
@@ -23,32 +25,36 @@ async def connected_clients(redis_client: aioredis.Redis) -> int:
     return int((await redis_client.info("clients"))["connected_clients"])
 
 
-async def test_calls_of_one_loop_iteration_share_one_connection(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
-    """Fifty calls made together open one connection of an unbounded pool, where fifty single calls would open fifty."""
-    client = aioredis.Redis.from_url(redis_server.url)
+async def test_every_call_shares_one_connection(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    """Fifty calls made together, then fifty made one after another, all go over one connection (a pool would have
+    opened one per call in flight)."""
+    calls = ScriptCalls(redis_server.url, 5.0)
     try:
-        calls = ScriptCalls(client)
         append = calls.register(APPEND)
         before = await connected_clients(redis_client)
         replies = await asyncio.gather(*(calls.call(append, ["list"], [str(i)]) for i in range(50)))
-        assert replies == list(range(1, 51))
+        for i in range(50, 100):
+            replies.append(await calls.call(append, ["list"], [str(i)]))
+        assert replies == list(range(1, 101))
         assert await connected_clients(redis_client) == before + 1
     finally:
-        await client.aclose()
+        await calls.aclose()
 
 
-async def test_calls_run_in_the_order_they_were_made_across_pipelines(redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_calls_run_in_the_order_they_were_made_across_pipelines(
+    redis_server: RedisServer, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """More calls than one pipeline holds: Redis still runs them in the order they were made."""
     monkeypatch.setattr(script_calls, "BATCH", 7)
-    calls = ScriptCalls(redis_client)
+    calls = ScriptCalls(redis_server.url, 5.0)
     append = calls.register(APPEND)
     await asyncio.gather(*(calls.call(append, ["order"], [str(i)]) for i in range(40)))
     assert [int(v) for v in await redis_client.lrange("order", 0, -1)] == list(range(40))
 
 
-async def test_each_caller_gets_its_own_reply_or_error(redis_client: aioredis.Redis) -> None:
+async def test_each_caller_gets_its_own_reply_or_error(redis_server: RedisServer) -> None:
     """A script error answers only the call that caused it; the calls around it get their replies."""
-    calls = ScriptCalls(redis_client)
+    calls = ScriptCalls(redis_server.url, 5.0)
     refuse = calls.register(REFUSE_ODD)
     replies = await asyncio.gather(*(calls.call(refuse, [], [str(i)]) for i in range(4)), return_exceptions=True)
     assert replies[0] == b"0" and replies[2] == b"2"
@@ -56,10 +62,10 @@ async def test_each_caller_gets_its_own_reply_or_error(redis_client: aioredis.Re
     assert isinstance(replies[3], ResponseError) and "odd 3" in str(replies[3])
 
 
-async def test_a_flushed_script_cache_runs_each_call_once(redis_client: aioredis.Redis) -> None:
+async def test_a_flushed_script_cache_runs_each_call_once(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """After SCRIPT FLUSH (a Redis restart) the calls Redis refused with NOSCRIPT are sent again once the script is
     loaded: each runs exactly once."""
-    calls = ScriptCalls(redis_client)
+    calls = ScriptCalls(redis_server.url, 5.0)
     append = calls.register(APPEND)
     await calls.call(append, ["once"], ["warm"])
     await redis_client.script_flush()
@@ -74,20 +80,57 @@ async def test_redis_away_fails_every_call_of_the_batch() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}", socket_connect_timeout=1)
+    calls = ScriptCalls(f"redis://127.0.0.1:{port}", 1.0)
+    append = calls.register(APPEND)
+    replies = await asyncio.gather(*(calls.call(append, ["x"], [str(i)]) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(reply, RedisConnectionError) for reply in replies), replies
+
+
+async def test_a_late_reply_fails_the_calls_in_flight_and_the_next_call_gets_through(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """Redis holds the calls past the timeout (CLIENT PAUSE): they fail with redis-py's TimeoutError, the connection is closed
+    so Redis drops them unrun (no late run after the caller was told it failed), and the next call reconnects."""
+    calls = ScriptCalls(redis_server.url, 0.3)
     try:
-        calls = ScriptCalls(client)
         append = calls.register(APPEND)
-        replies = await asyncio.gather(*(calls.call(append, ["x"], [str(i)]) for i in range(3)), return_exceptions=True)
-        assert all(isinstance(reply, RedisConnectionError) for reply in replies), replies
+        assert await calls.call(append, ["late"], ["first"]) == 1
+        await redis_client.execute_command("CLIENT", "PAUSE", "5000", "WRITE")
+        try:
+            replies = await asyncio.gather(*(calls.call(append, ["late"], [str(i)]) for i in range(3)), return_exceptions=True)
+        finally:
+            await redis_client.execute_command("CLIENT", "UNPAUSE")
+        assert all(isinstance(reply, RedisTimeoutError) for reply in replies), replies
+        assert await calls.call(append, ["late"], ["after"]) == 2
+        assert await redis_client.lrange("late", 0, -1) == [b"first", b"after"]
     finally:
-        await client.aclose()
+        await calls.aclose()
 
 
-async def test_a_cancelled_caller_leaves_the_others_their_replies(redis_client: aioredis.Redis) -> None:
+async def test_a_redis_restart_fails_only_the_calls_in_flight(redis_server: RedisServer) -> None:
+    """Redis restarts between two calls: the line notices the connection's end (a node's loop runs all the time), and
+    the next call opens a new connection and runs once (the script loaded again)."""
+    calls = ScriptCalls(redis_server.url, 5.0)
+    try:
+        append = calls.register(APPEND)
+        assert await calls.call(append, ["restart"], ["before"]) == 1
+        redis_server.stop()
+        await eventually(lambda: not calls.connected, what="the line to notice Redis went away")
+        redis_server.start()
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            assert await calls.call(append, ["restart"], ["after"]) == 1  # a fresh Redis: the list starts again
+            assert await client.lrange("restart", 0, -1) == [b"after"]
+        finally:
+            await client.aclose()
+    finally:
+        await calls.aclose()
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_replies(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
     """A caller cancelled while its batch is in flight does not disturb the batch: the others get their replies and
     the cancelled call still ran (as a single command sent before the cancellation would have)."""
-    calls = ScriptCalls(redis_client)
+    calls = ScriptCalls(redis_server.url, 5.0)
     append = calls.register(APPEND)
     first = asyncio.ensure_future(calls.call(append, ["cancel"], ["a"]))
     second = calls.call(append, ["cancel"], ["b"])

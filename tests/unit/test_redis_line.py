@@ -1,4 +1,4 @@
-"""The subscriber's URL handling (cluster/subscriber.py): TLS options read as redis-py reads them, RESP commands."""
+"""Connecting to Redis and packing commands (cluster/redis_line.py): TLS options read as redis-py reads them, RESP commands."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ssl
 
 from redis.asyncio.connection import parse_url
 
-from realtime_sio.cluster.subscriber import _command, tls_context
+from realtime_sio.cluster.redis_line import pack, tls_context
 
 
 def test_rediss_verifies_the_server_by_default() -> None:
@@ -25,5 +25,6 @@ def test_rediss_options_from_the_query_string() -> None:
 
 def test_commands_are_resp_arrays_of_bulk_strings() -> None:
     """AUTH with a password holding spaces and non-ASCII characters is framed by byte length."""
-    assert _command("SUBSCRIBE", "rsio:events") == b"*2\r\n$9\r\nSUBSCRIBE\r\n$11\r\nrsio:events\r\n"
-    assert _command("AUTH", "pä ss") == b"*2\r\n$4\r\nAUTH\r\n$6\r\np\xc3\xa4 ss\r\n"
+    assert pack(("SUBSCRIBE", "rsio:events")) == b"*2\r\n$9\r\nSUBSCRIBE\r\n$11\r\nrsio:events\r\n"
+    assert pack(("AUTH", "pä ss")) == b"*2\r\n$4\r\nAUTH\r\n$6\r\np\xc3\xa4 ss\r\n"
+    assert pack(("EVALSHA", "ab", 2, 0.5)) == b"*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$3\r\n0.5\r\n"
