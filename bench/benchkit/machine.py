@@ -54,6 +54,15 @@ def memory_gib() -> float | None:
     return None
 
 
+def ephemeral_ports() -> tuple[int, int] | None:
+    """Linux's range of local ports for outgoing connections (net.ipv4.ip_local_port_range), or None."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return None
+
+
 def describe(python: str, node: str, nofile: tuple[int, int]) -> dict[str, object]:
     """Machine facts and component versions, JSON-serialisable."""
     try:
@@ -68,6 +77,7 @@ def describe(python: str, node: str, nofile: tuple[int, int]) -> dict[str, objec
         "memory_gib": memory_gib(),
         "kernel": platform.release(),
         "nofile": list(nofile),
+        "ephemeral_ports": list(ephemeral_ports() or ()),
         "python": py.get("python"),
         "python-socketio": py.get("python-socketio"),
         "python-engineio": py.get("python-engineio"),

@@ -144,7 +144,8 @@ def section(results: Results, plan: StormPlan, machine: Mapping[str, Any], notes
         f"### Results: {plan.clients:,} clients over {plan.nodes} nodes, node {plan.killed} SIGKILLed mid-stream",
         "",
         (f"`{command}` — measured {m.get('date')} on {m.get('cpu_model')} ({m.get('cores')} cores, "
-        f"{m.get('memory_gib')} GiB), Linux {m.get('kernel')}; RLIMIT_NOFILE {m.get('nofile')}; commit `{m.get('git')}`. "
+        f"{m.get('memory_gib')} GiB), Linux {m.get('kernel')}; RLIMIT_NOFILE {m.get('nofile')}; ephemeral ports "
+        f"{m.get('ephemeral_ports')}; commit `{m.get('git')}`. "
         "Nothing pinned: nodes, redis-server and the load generators share the cores."),
         "",
         (f"Versions: Python {m.get('python')}, python-socketio {m.get('python-socketio')}, redis-py {m.get('redis-py')}; "
