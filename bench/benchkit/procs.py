@@ -103,6 +103,14 @@ class ManagedProcess:
             return None
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of stat)
 
+    def system_seconds(self) -> float | None:
+        """The system (kernel) part of :meth:`cpu_seconds`, or None once it is gone."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return int(fields[12]) / CLK_TCK
+
     def rss_bytes(self) -> int | None:
         """VmRSS of the process (from /proc/<pid>/status), or None once it is gone."""
         try:
