@@ -78,7 +78,14 @@ async def open_connection(
     url: str, timeout: float, *, select: bool = True
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, hiredis.Reader]:
     """Connect to ``url`` and authenticate (and SELECT its database unless ``select`` is false) within ``timeout``
-    seconds; returns the streams and the reply parser they feed. Raises redis-py's ConnectionError (or TimeoutError)."""
+    seconds; returns the streams and the reply parser they feed. Raises redis-py's ConnectionError or TimeoutError."""
+    try:
+        return await _open(url, timeout, select)
+    except TimeoutError:
+        raise RedisTimeoutError(f"could not connect to Redis within {timeout}s") from None
+
+
+async def _open(url: str, timeout: float, select: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, hiredis.Reader]:
     options: dict[str, Any] = dict(parse_url(url))
     kind = options.get("connection_class")
     async with asyncio.timeout(timeout):
@@ -145,8 +152,14 @@ class _Connection:
     def send(self, commands: Sequence[Command]) -> list[asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
+        try:
+            self.writer.write(b"".join(pack(command) for command in commands))
+        except (RuntimeError, OSError) as exc:  # the transport closed under us: nothing was sent
+            for future in futures:
+                future.cancel()
+            self.close(RedisConnectionError(f"the connection to Redis is closed: {exc}"))
+            raise RedisConnectionError(f"the connection to Redis is closed: {exc}") from exc
         self.waiting.extend(futures)
-        self.writer.write(b"".join(pack(command) for command in commands))
         return futures
 
     def close(self, error: BaseException) -> None:

@@ -86,6 +86,31 @@ async def test_redis_away_fails_every_call_of_the_batch() -> None:
     assert all(isinstance(reply, RedisConnectionError) for reply in replies), replies
 
 
+async def test_a_server_that_never_answers_fails_the_calls_within_the_deadline() -> None:
+    """A peer that accepts the connection and stays silent (a hung Redis, a black hole behind a proxy): connecting
+    with AUTH, and a call without it, both fail with redis-py's TimeoutError within the deadline, never hang."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)  # held open, never answered
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for url in (f"redis://:secret@127.0.0.1:{port}", f"redis://127.0.0.1:{port}"):
+            calls = ScriptCalls(url, 0.3)
+            try:
+                with pytest.raises(RedisTimeoutError):
+                    await calls.call(calls.register(APPEND), ["x"], ["1"])
+            finally:
+                await calls.aclose()
+    finally:
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_a_late_reply_fails_the_calls_in_flight_and_the_next_call_gets_through(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
