@@ -95,21 +95,23 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU seconds used so far (from /proc/<pid>/stat), or None once it is gone."""
+    def _times(self) -> tuple[float, float] | None:
+        """(user, system) CPU seconds used so far (fields 14 and 15 of /proc/<pid>/stat), or None once it is gone."""
         try:
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15 of stat)
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU seconds used so far, or None once it is gone."""
+        times = self._times()
+        return None if times is None else times[0] + times[1]
 
     def system_seconds(self) -> float | None:
         """The system (kernel) part of :meth:`cpu_seconds`, or None once it is gone."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return int(fields[12]) / CLK_TCK
+        times = self._times()
+        return None if times is None else times[1]
 
     def rss_bytes(self) -> int | None:
         """VmRSS of the process (from /proc/<pid>/status), or None once it is gone."""

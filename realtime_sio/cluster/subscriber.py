@@ -6,9 +6,10 @@ await per message); here a read of up to ``READ_SIZE`` bytes is parsed at about 
 
 It speaks only what a subscriber needs (AUTH, SUBSCRIBE, PING) over TCP, TLS (``rediss://``, with the URL's
 ``ssl_*`` options) or a Unix socket (``unix://``), with the URL's credentials, connected as the script calls' line is
-(``cluster/redis_line.py``); other URL options (pool and socket timeouts) do not apply to it. Every wait has a deadline: connecting and subscribing ``timeout``; a connection silent
-for ``IDLE_PING`` seconds is pinged and given up when the answer does not come within ``timeout`` (a half-open TCP
-connection to a Redis that went away would otherwise look like a quiet channel forever).
+(``cluster/redis_line.py``); other URL options (pool and socket timeouts) do not apply to it. Every wait has a
+deadline: connecting and subscribing ``timeout``; a connection silent for ``IDLE_PING`` seconds is pinged and given up
+when the answer does not come within ``timeout`` (a half-open TCP connection to a Redis that went away would otherwise
+look like a quiet channel forever).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ async def test_a_late_reply_fails_the_calls_in_flight_and_the_next_call_gets_thr
         await calls.aclose()
 
 
-async def test_a_redis_restart_fails_only_the_calls_in_flight(redis_server: RedisServer) -> None:
+async def test_after_a_redis_restart_the_next_call_reconnects_and_runs_once(redis_server: RedisServer) -> None:
     """Redis restarts between two calls: the line notices the connection's end (a node's loop runs all the time), and
     the next call opens a new connection and runs once (the script loaded again)."""
     calls = ScriptCalls(redis_server.url, 5.0)
