@@ -383,7 +383,7 @@ def _cluster(
         settings.cluster.history_size,
         settings.cluster.history_seconds,
         settings.cluster.history_position_seconds,
-        deliver=delivery.deliver,
+        deliver=delivery.deliver_all,
         serves=delivery.serves,
         local_channels=lambda: local_counts().keys(),
         health=health,

@@ -215,7 +215,7 @@ class RedisBus:
         history_size: int,
         history_seconds: float,
         top_seconds: float,
-        deliver: Callable[[Message], int],
+        deliver: Callable[[list[Message]], int],
         local_channels: Callable[[], Iterable[str]],
         health: Health,
         metrics: Metrics,
@@ -225,7 +225,8 @@ class RedisBus:
         url: str,
         calls: ScriptCalls,
     ) -> None:
-        """``serves(channel)``: whether this node has anyone to deliver ``channel``'s events to (publish/delivery.py);
+        """``deliver(messages)``: this node's delivery of the events one read brought, in order (publish/delivery.py
+        ``deliver_all``). ``serves(channel)``: whether this node has anyone to deliver ``channel``'s events to;
         bus messages of other channels are dropped before they are decoded. ``url``: the Redis the subscriber
         connects to (the same as ``client``'s; cluster/subscriber.py). ``calls``: the node's batched script calls
         (shared with presence, so a loop iteration's publishes and joins share one pipeline)."""
@@ -280,7 +281,7 @@ class RedisBus:
             if record or not local_fallback:
                 raise
             # Ephemeral signals still reach this node's own sockets while Redis is away.
-            self._deliver(message)
+            self._deliver([message])
             return None
         return self._result(raw)
 
@@ -458,17 +459,23 @@ class RedisBus:
             return list(await pipe.execute())
 
     # -- subscriber --------------------------------------------------------------------------------------------
-    def _handle(self, message: Message) -> None:
+    def _fresh(self, message: Message) -> bool:
+        """Whether ``message`` is to be delivered: not one this node delivered already (catch-up and pub/sub overlap);
+        a fresh one becomes its channel's newest position."""
         if message.position is not None:
             position = parse_position(message.position)
             if position is None:
-                return
+                return False
             last = self._last.get(message.channel)
             if last is not None and position <= last:
-                return  # already delivered (catch-up and pub/sub overlap)
+                return False
             self._last[message.channel] = position
             self._top[message.channel] = message.position
-        self._deliver(message)
+        return True
+
+    def _handle(self, message: Message) -> None:
+        if self._fresh(message):
+            self._deliver([message])
 
     async def _catch_up(self) -> None:
         """Deliver what was recorded while this node's subscriber was away, for the channels it serves."""
@@ -507,8 +514,19 @@ class RedisBus:
             self._top.clear()  # may be stale (or of a lost epoch) when the subscriber is back: read Redis again
             self._watermark = None  # events published while it is away do not pass it
 
-    def _receive(self, raw: bytes) -> None:
-        """One message from the events channel: skipped unless this node serves its channel, else delivered."""
+    def _receive(self, raws: list[bytes]) -> None:
+        """What one read of the events channel brought: each message skipped unless this node serves its channel,
+        decoded and checked, then all delivered together (publish/delivery.py ``deliver_all``)."""
+        fresh = []
+        for raw in raws:
+            message = self._accept(raw)
+            if message is not None:
+                fresh.append(message)
+        if fresh:
+            self._deliver(fresh)
+
+    def _accept(self, raw: bytes) -> Message | None:
+        """One bus message → the Message to deliver, or None (a channel nobody here serves, a duplicate, garbage)."""
         space = raw.find(b" ")
         if space > 1:  # a recorded message ("ms-seq@epoch <json>"; "-" for an ephemeral one)
             self._watermark = raw[:space]
@@ -516,12 +534,12 @@ class RedisBus:
         if channel is not None and not self._serves(channel):
             self._last.pop(channel, None)  # nobody here follows it: a later join reads the position anew
             self._top.pop(channel, None)
-            return
+            return None
         message = decode(raw)
         if message is None:
             self._metrics.bad_input.labels(reason="cluster_message_invalid").inc()
-            return
-        self._handle(message)
+            return None
+        return message if self._fresh(message) else None
 
     async def _tick(self) -> None:
         """Publish a recorded tick every ``TICK_SECONDS`` while subscribed (the first right after subscribing): every
@@ -555,8 +573,7 @@ class RedisBus:
                 self.subscribed.set()
                 delay = 0.1
                 while True:
-                    for raw in await subscription.next_batch():
-                        self._receive(raw)
+                    self._receive(await subscription.next_batch())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: mark down, back off, resubscribe

@@ -41,6 +41,7 @@ from realtime_sio.engine.frames import (
     close_frame,
     frame,
 )
+from realtime_sio.engine.sink import BUFFERED, DELIVERED, SKIPPED, SLOW, Offer
 
 _LINGER_SECONDS = 5.0  # after our close frame, how long the client has to close its side
 _MAX_UNREAD = 32  # messages buffered before reading pauses (the reader is the socket's own read loop)
@@ -241,6 +242,21 @@ class WebSocketConnection(asyncio.Protocol):
                 held += data
             else:
                 self.transport.write(data)
+
+    def offer(self, data: bytes, limit: int) -> Offer:
+        """Fan-out's write of prebuilt frames, bounded by ``limit`` unsent bytes (engine/sink.py FrameSink)."""
+        transport = self.transport
+        if self.close_code is not None or transport.is_closing():
+            return SKIPPED
+        held = self._held
+        ahead = transport.get_write_buffer_size() if held is None else transport.get_write_buffer_size() + len(held)
+        if ahead + len(data) > limit:
+            return SLOW
+        if held is not None:
+            held += data
+        else:
+            transport.write(data)
+        return BUFFERED if ahead else DELIVERED
 
     def hold(self) -> None:
         """Hold writes until :meth:`release`, which the loop's next iteration calls if the holder does not."""

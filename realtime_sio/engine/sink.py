@@ -25,6 +25,12 @@ Offer = Literal[1, 2, 3, 0, -1]
 class FrameSink(Protocol):
     """A WebSocket's byte sink for prebuilt frames (unmasked, server to client)."""
 
+    def offer(self, data: bytes, limit: int) -> Offer:
+        """Fan-out's write: ``data`` (whole frames) unless the connection is closing (SKIPPED) or it would leave more
+        than ``limit`` bytes unsent (SLOW, nothing written); DELIVERED when nothing unsent was ahead of it, else
+        BUFFERED. One call per recipient, so the checks and the write cost one method call between them."""
+        ...
+
     def write(self, data: bytes) -> None:
         """Write whole frames; dropped silently once the connection is closing."""
         ...
@@ -44,6 +50,16 @@ class TransportSink:
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
+
+    def offer(self, data: bytes, limit: int) -> Offer:
+        transport = self._transport
+        if transport.is_closing():
+            return SKIPPED
+        ahead = transport.get_write_buffer_size()
+        if ahead + len(data) > limit:
+            return SLOW
+        transport.write(data)
+        return BUFFERED if ahead else DELIVERED
 
     def write(self, data: bytes) -> None:
         if not self._transport.is_closing():

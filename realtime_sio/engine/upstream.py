@@ -171,14 +171,11 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         queue = self.queue
         sink = self.sink
         if sink is not None and not self.writing and not queue.qsize():
+            if frame is not None:
+                return sink.offer(frame, limit)
             ahead = sink.buffered()
             if ahead + size > limit:
                 return SLOW
-            if frame is not None:
-                if sink.is_closing():
-                    return SKIPPED
-                sink.write(frame)
-                return BUFFERED if ahead else DELIVERED
             if self.lean is not None:  # binary: the lean socket frames each packet as it writes it
                 self.enqueue(packets)
                 return BUFFERED if ahead else DELIVERED

@@ -1,7 +1,7 @@
 """The delivering side: what a node does with an event its transport hands back (every node, every event, once).
 
-The transport (``LocalTransport`` or the cluster bus) calls :meth:`LocalDelivery.deliver` for each event; it goes to
-this node's subscribers of the channel through the protocol's fan-out (``sio/fanout.py`` ``LeanManager.fanout``:
+The transport (``LocalTransport`` or the cluster bus) calls :meth:`LocalDelivery.deliver` for each event (the bus calls
+:meth:`LocalDelivery.deliver_all` with the events of one read); it goes to this node's subscribers of the channel through the protocol's fan-out (``sio/fanout.py`` ``LeanManager.fanout``:
 encoded once, one prebuilt frame per recipient), except the socket that sent it and except sockets whose recovery is
 still replaying history: their live events wait at a gate (:meth:`hold` / :meth:`release`, sio/recovery.py) so
 replayed and live events reach them in order. A gate released after a replay leaves a *floor*: the position the
@@ -14,7 +14,7 @@ position order), when the socket goes (:meth:`forget`), or after ``FLOOR_SECONDS
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from realtime_sio.latency.estimate import Estimator, Stamp
@@ -27,10 +27,21 @@ FLOOR_SECONDS = 60.0  # a floor no live event has passed is dropped after this (
 
 
 class Fanout(Protocol):
-    """A protocol's local fan-out: queue one event for every member of ``room`` but ``skip_sid``; returns how many."""
+    """A protocol's local fan-out: queue one event for every member of ``room`` but ``skip_sid``; returns how many.
+
+    :meth:`prepare` and :meth:`send` are the same in two halves, so that a batch of events is encoded in one loop and
+    written in the next (:meth:`LocalDelivery.deliver_all`); nothing may change a room between them."""
 
     def fanout(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Stamp | None = None) -> int:
         """``stamp``: a broadcast's latency stamp, counted per delivery (latency/estimate.py)."""
+        ...
+
+    def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Stamp | None = None) -> Any:
+        """The event encoded for the room's members, or None when the room has none here."""
+        ...
+
+    def send(self, prepared: Any) -> int:
+        """Write what :meth:`prepare` returned (not None); returns how many sockets took it."""
         ...
 
     def has_members(self, namespace: str, room: str) -> bool:
@@ -67,36 +78,66 @@ class LocalDelivery:
 
     def deliver(self, message: Message) -> int:
         """Emit ``message`` to this node's members of its room; returns how many sockets it was queued for."""
-        if message.channel[:1] == "#":
-            control = self._controls.get(message.channel)
-            if control is not None:
-                control(message)
-            return 0
-        args: tuple[Any, ...] = (message.channel, message.data)
-        if message.position is not None:
-            args = (message.channel, message.data, {"position": message.position})
-        skip: Any = message.except_sid
-        gated = self._gates.get(message.channel)
-        if gated:
-            for held in gated.values():
-                held.append(message)
-            skip = [message.except_sid, *gated]
-        floors = self._floors.get(message.channel)
-        if floors and message.position is not None:
-            covered = self._covered(message.channel, floors, message.position)
-            if covered:
-                skip = [*skip, *covered] if isinstance(skip, list) else [skip, *covered]
-        stamp = self._estimator.stamp(message.accepted_at, message.source, args) if self._estimator is not None else None
-        count = self._fanout.fanout(message.event, args, NAMESPACE, message.channel, skip, stamp)
-        if stamp is not None:
-            stamp.finish()
-        if self._also is not None:
-            count += self._also(message)
-        if count:
-            self._metrics.messages_delivered.inc(count)
-            if message.accepted_at:
-                self._metrics.delivery_latency.observe(max(0.0, time.time() - message.accepted_at))
-        return count
+        return self.deliver_all((message,))
+
+    def deliver_all(self, messages: Iterable[Message]) -> int:
+        """Deliver ``messages`` in order (what one read of the cluster bus brought); returns the deliveries.
+
+        Every event of the batch is encoded first, then all are written, then counted: each step runs as one warm
+        loop instead of alternating with the kernel's work of every write (at 14 recipients per event and node this
+        was about a quarter of a node's CPU per delivery, issue 14). A control signal ends a batch: the events
+        before it are written first."""
+        total = 0
+        batch: list[tuple[Message, Any, Stamp | None]] = []
+        prepare = self._fanout.prepare
+        for message in messages:
+            if message.channel[:1] == "#":
+                if batch:
+                    total += self._send(batch)
+                    batch = []
+                control = self._controls.get(message.channel)
+                if control is not None:
+                    control(message)
+                continue
+            args: tuple[Any, ...] = (message.channel, message.data)
+            if message.position is not None:
+                args = (message.channel, message.data, {"position": message.position})
+            skip: Any = message.except_sid
+            gated = self._gates.get(message.channel)
+            if gated:
+                for held in gated.values():
+                    held.append(message)
+                skip = [message.except_sid, *gated]
+            floors = self._floors.get(message.channel)
+            if floors and message.position is not None:
+                covered = self._covered(message.channel, floors, message.position)
+                if covered:
+                    skip = [*skip, *covered] if isinstance(skip, list) else [skip, *covered]
+            stamp = self._estimator.stamp(message.accepted_at, message.source, args) if self._estimator is not None else None
+            batch.append((message, prepare(message.event, args, NAMESPACE, message.channel, skip, stamp), stamp))
+        if batch:
+            total += self._send(batch)
+        return total
+
+    def _send(self, batch: list[tuple[Message, Any, Stamp | None]]) -> int:
+        """Write a prepared batch, then finish its latency stamps, hand it to the other protocol and count it."""
+        send = self._fanout.send
+        counts = [0 if prepared is None else send(prepared) for _, prepared, _ in batch]
+        total = 0
+        now = time.time()
+        observe = self._metrics.delivery_latency.observe
+        for (message, _, stamp), count in zip(batch, counts, strict=True):
+            if stamp is not None:
+                stamp.finish()
+            if self._also is not None:
+                count += self._also(message)
+            if count:
+                total += count
+                if message.accepted_at:
+                    observe(max(0.0, now - message.accepted_at))
+        if total:
+            self._metrics.messages_delivered.inc(total)
+        return total
 
     def serves(self, channel: str) -> bool:
         """Whether an event on ``channel`` can reach anyone on this node: a socket in its room, one mid-recovery at its

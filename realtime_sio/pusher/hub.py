@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from realtime_sio.engine.sink import BUFFERED, DELIVERED, SLOW
 from realtime_sio.latency.estimate import PUSHER, Estimator
 from realtime_sio.publish.broadcaster import Message
 from realtime_sio.publish.presence import JOINING, LEAVING
@@ -133,7 +134,6 @@ class Hub:
             self._remember(channel, data)
         if not members:
             return 0
-        size = len(data)
         limit = self.max_buffered_bytes
         skip = message.except_sid
         delivered = 0
@@ -144,21 +144,19 @@ class Hub:
         for session in members:
             if session.socket_id == skip:
                 continue
-            sink = session.connection  # engine/sink.py FrameSink: the same prebuilt frame for every recipient
-            if sink.is_closing():
-                continue
-            unsent = sink.buffered()
-            if unsent + size > limit:
+            # engine/sink.py FrameSink: the same prebuilt frame for every recipient
+            outcome = session.connection.offer(data, limit)
+            if outcome == DELIVERED:
+                delivered += 1
+                if stamp is not None:
+                    stamp.cells[session.rtt_cell] += 1
+            elif outcome == BUFFERED:
+                delivered += 1
+                if stamp is not None:
+                    stamp.buffered(session, PUSHER)
+            elif outcome == SLOW:
                 self._on_slow_consumer(session)  # counted and logged by the app
                 session.connection.abort()  # unsent data included; the session's end runs the server's leave
-                continue
-            sink.write(data)
-            delivered += 1
-            if stamp is not None:
-                if unsent:
-                    stamp.buffered(session, PUSHER)
-                else:
-                    stamp.cells[session.rtt_cell] += 1
         if stamp is not None:
             stamp.finish(PUSHER)
         self.delivered += delivered

@@ -12,8 +12,9 @@ one client that stops reading cannot grow memory without bound.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
 
 import socketio
 from engineio import packet as eio_packet
@@ -24,10 +25,27 @@ from realtime_sio.engine.sink import BUFFERED, DELIVERED, SLOW
 from realtime_sio.engine.upstream import LeanSocket, Room
 from realtime_sio.latency.estimate import Stamp
 
+# json.dumps builds a new encoder for every call with separators; this one is built once (the same output)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 
 def websocket_frame(text: str) -> bytes:
     """An unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
     return frame(OP_TEXT, text.encode())
+
+
+class Outgoing(NamedTuple):
+    """One event encoded for one room's participants (:meth:`LeanManager.prepare`), written by
+    :meth:`LeanManager.send`."""
+
+    event: str
+    namespace: str
+    participants: Iterable[tuple[str, str]]  # (sid, eio_sid), read when sent
+    skip: set[Any]
+    stamp: Stamp | None
+    frame: bytes | None  # the prebuilt WebSocket frame (None for binary)
+    packets: list[Any]  # the same as Engine.IO packets (queued for a socket that cannot take the frame now)
+    size: int  # their encoded bytes
 
 
 class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
@@ -118,7 +136,9 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
         try:
             # Text: JSON straight away, as packet_class.encode writes it. Its constructor would first walk the whole
             # payload looking for bytes (data_is_binary), the larger part of the cost for a presence member list.
-            body = packet_class.json.dumps([event, *args], separators=(",", ":"))
+            dumps = packet_class.json.dumps
+            doc = [event, *args]
+            body = _COMPACT.encode(doc) if dumps is json.dumps else dumps(doc, separators=(",", ":"))
         except TypeError:  # bytes somewhere (or something JSON cannot hold): the library's path decides
             body = None
         if body is not None:
@@ -144,16 +164,41 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
         With a ``stamp`` (a broadcast event, latency/estimate.py), each delivery is counted for the latency estimate
         and the recipients that asked for acknowledgements are picked at their sample rate (one marked frame).
         """
-        if namespace not in self.rooms:
-            return 0
-        frame, eio_pkts, size = self._encode(event, data, namespace, stamp)
+        outgoing = self.prepare(event, data, namespace, room, skip_sid, stamp)
+        return 0 if outgoing is None else self.send(outgoing)
+
+    def prepare(
+        self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Stamp | None = None
+    ) -> Outgoing | None:
+        """:meth:`fanout`'s first half: the event encoded for ``room`` (None when nobody here is in it), to be written
+        by :meth:`send`. Nothing may change the room in between: the bus prepares a batch of events, then sends them
+        all (publish/delivery.py), with no await between."""
+        rooms = self.rooms.get(namespace)
+        if rooms is None:
+            return None
+        if isinstance(room, str):
+            # Nothing in send() changes a room synchronously (a dropped socket leaves from its own task), so the
+            # room's dict is iterated as is; python-socketio's get_participants copies it per emit.
+            members = rooms.get(room)
+            if not members:
+                return None
+            participants: Iterable[tuple[str, str]] = members.items()
+        else:
+            participants = self.get_participants(namespace, room)
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        return Outgoing(event, namespace, participants, skip, stamp, *self._encode(event, data, namespace, stamp))
+
+    def send(self, outgoing: Outgoing) -> int:
+        """:meth:`fanout`'s second half: write a prepared event to every participant; returns recipients."""
+        event, namespace, skip, stamp, frame, eio_pkts, size = (
+            outgoing.event, outgoing.namespace, outgoing.skip, outgoing.stamp, outgoing.frame, outgoing.packets, outgoing.size
+        )
         marked: tuple[bytes | None, list[Any], int] | None = None  # the frame asking for an acknowledgement
         cells = stamp.cells if stamp is not None else []
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         sockets: dict[str, LeanSocket] = self.server.eio.sockets
         limit = self.max_buffered_bytes
         delivered = 0
-        for sid, eio_sid in self.get_participants(namespace, room):
+        for sid, eio_sid in outgoing.participants:
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)

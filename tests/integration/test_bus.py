@@ -33,7 +33,7 @@ def make_bus(
         history_size=100,
         history_seconds=300,
         top_seconds=3600,
-        deliver=deliver,
+        deliver=lambda messages: sum(deliver(message) for message in messages),
         local_channels=lambda: channels,
         health=Health(),
         metrics=metrics_module.create(process=False),

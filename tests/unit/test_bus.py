@@ -1,12 +1,24 @@
-"""The cluster bus's wire format (cluster/bus.py): the channel can be read without decoding the message."""
+"""The cluster bus (cluster/bus.py): its wire format (the channel can be read without decoding the message) and what
+one subscriber read hands to delivery."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
-from realtime_sio.cluster.bus import decode, encode, encode_around, peek_channel
+from realtime_sio import metrics as metrics_module
+from realtime_sio.cluster.bus import (
+    RedisBus,
+    decode,
+    encode,
+    encode_around,
+    peek_channel,
+)
+from realtime_sio.cluster.script_calls import ScriptCalls
+from realtime_sio.probes import Health
 from realtime_sio.publish.broadcaster import Message
 
 
@@ -50,3 +62,24 @@ def test_the_text_around_the_data_is_the_encoded_message(message: Message) -> No
     data = json.dumps(message.data, separators=(",", ":"))
     assert head + data + tail == encode(message)
     assert decode("- " + head + data + tail) == message
+
+
+def test_one_read_is_delivered_in_one_call_in_order_without_duplicates_or_garbage() -> None:
+    """The messages one subscriber read brought reach delivery together, in bus order; a position already delivered
+    and a message that does not decode are left out (the latter counted as bad input)."""
+    batches: list[list[Message]] = []
+    metrics = metrics_module.create(CollectorRegistry())
+    bus = RedisBus(
+        aioredis.Redis(), "p", 10, 60, 60, deliver=lambda messages: batches.append(messages) or len(messages),
+        local_channels=list, health=Health(), metrics=metrics, url="redis://127.0.0.1:1",
+        calls=ScriptCalls("redis://127.0.0.1:1", 1.0),
+    )
+
+    def raw(position: str, channel: str) -> bytes:
+        return f"{position} {encode(Message(channel, 'E', {'n': 1}))}".encode()
+
+    bus._receive([raw("5-0@ab", "a"), raw("5-1@ab", "b"), raw("5-0@ab", "a"), b"- not json", raw("6-0@ab", "a")])
+    assert [[(m.channel, m.position) for m in batch] for batch in batches] == [
+        [("a", "5-0@ab"), ("b", "5-1@ab"), ("a", "6-0@ab")]
+    ]
+    assert metrics.registry.get_sample_value("realtime_sio_bad_input_total", {"reason": "cluster_message_invalid"}) == 1

@@ -1,5 +1,6 @@
-"""WebSocketConnection's held writes (engine/connection.py) over a real socket pair: what is held goes out as one write,
-in order, at release or at the loop's next iteration at the latest; a close frame never overtakes held data."""
+"""WebSocketConnection (engine/connection.py) over a real socket pair: fan-out's offer, and held writes (what is held
+goes out as one write, in order, at release or at the loop's next iteration at the latest; a close frame never
+overtakes held data)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from realtime_sio.engine.connection import WebSocketConnection
 from realtime_sio.engine.frames import OP_TEXT, frame
+from realtime_sio.engine.sink import BUFFERED, DELIVERED, SKIPPED, SLOW
 
 
 class CountingTransport:
@@ -97,4 +99,31 @@ async def test_an_aborted_connection_drops_what_was_held() -> None:
         await asyncio.sleep(0)
         assert transport.writes == []
     finally:
+        peer.close()
+
+
+async def test_offer_tells_delivered_buffered_slow_and_skipped() -> None:
+    """Fan-out's offer: DELIVERED with nothing unsent ahead, BUFFERED behind unsent (or held) bytes, SLOW without
+    writing when the unsent bytes would pass the limit, SKIPPED once the connection is closing."""
+    connection, transport, peer = await connected()
+    try:
+        connection.accept("dGhlIHNhbXBsZSBub25jZQ==")
+        connection.release()
+        one = frame(OP_TEXT, b"42x")
+        assert connection.offer(one, 1 << 20) == DELIVERED
+        connection.hold()
+        connection.write(b"abc")
+        assert connection.offer(one, 3 + len(one) - 1) == SLOW  # held bytes count as unsent
+        assert connection.offer(one, 3 + len(one)) == BUFFERED
+        connection.release()
+        connection.write(b"\0" * (16 << 20))  # the peer reads nothing: most of it stays in the transport's buffer
+        ahead = connection.buffered()
+        assert ahead > 0
+        writes = len(transport.writes)
+        assert connection.offer(one, ahead + len(one) - 1) == SLOW and len(transport.writes) == writes
+        assert connection.offer(one, ahead + len(one)) == BUFFERED and len(transport.writes) == writes + 1
+        connection.end()
+        assert connection.offer(one, 1 << 30) == SKIPPED
+    finally:
+        connection.abort()
         peer.close()

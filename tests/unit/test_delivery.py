@@ -27,6 +27,12 @@ class Rooms:
         self.skipped.append({s for s in (skip_sid if isinstance(skip_sid, list) else [skip_sid]) if s})
         return 1 if room in self.occupied else 0
 
+    def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
+        return (event, data, namespace, room, skip_sid, stamp)
+
+    def send(self, prepared: Any) -> int:
+        return self.fanout(*prepared)
+
     def has_members(self, namespace: str, room: str) -> bool:
         return room in self.occupied
 
@@ -94,3 +100,26 @@ def test_an_expired_floor_filters_nothing(monkeypatch: Any) -> None:
     monkeypatch.setattr(delivery_module.time, "monotonic", lambda: now + delivery_module.FLOOR_SECONDS + 1)
     local.deliver(Message("news", "E", 4, position="4-0@ep"))
     assert rooms.skipped == [set()]
+
+
+def test_a_batch_is_encoded_before_its_first_write_and_a_control_signal_ends_it() -> None:
+    """deliver_all prepares every event of a batch before sending the first (in order), and sends the events before a
+    control signal before its handler runs; the deliveries of the batch are counted once, in all."""
+    log: list[tuple[str, str]] = []
+
+    class Ordered(Rooms):
+        def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
+            log.append(("prepare", room))
+            return super().prepare(event, data, namespace, room, skip_sid, stamp)
+
+        def send(self, prepared: Any) -> int:
+            log.append(("send", prepared[3]))
+            return super().send(prepared)
+
+    metrics = metrics_module.create(CollectorRegistry())
+    local = LocalDelivery(Ordered({"a", "b", "c"}), metrics, controls={"#signals": lambda m: log.append(("control", m.channel))})
+    batch = [Message("a", "E", 1), Message("b", "E", 2), Message("#signals", "S", {}), Message("c", "E", 3)]
+    assert local.deliver_all(batch) == 3
+    assert log == [("prepare", "a"), ("prepare", "b"), ("send", "a"), ("send", "b"), ("control", "#signals"),
+                   ("prepare", "c"), ("send", "c")]
+    assert metrics.registry.get_sample_value("realtime_sio_messages_delivered_total") == 3

@@ -97,5 +97,6 @@ def test_parse_position() -> None:
     assert parse_position("12-3@ab12") == (12, 3)
     assert parse_cursor("12-3@ab12") == Cursor((12, 3), "ab12")
     assert Cursor((12, 3), "ab12").text == "12-3@ab12" and Cursor((12, 3)).text == "12-3"
-    for bad in ("12", "a-b", "-1", 5, None, "1-" + "9" * 50, "²-1", "1-٣", "1-2@", "1-2@a-b", "1-2@é"):
+    for bad in ("12", "a-b", "-1", 5, None, "1-" + "9" * 50, "²-1", "1-٣", "1-2@", "1-2@a-b", "1-2@é",
+                "1-2\n", " 1-2", "1-2@" + "a" * 33):
         assert parse_position(bad) is None

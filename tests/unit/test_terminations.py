@@ -20,6 +20,12 @@ class RecordingFanout:
         self.rooms.append(room)
         return 0
 
+    def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
+        return (event, data, namespace, room, skip_sid, stamp)
+
+    def send(self, prepared: Any) -> int:
+        return self.fanout(*prepared)
+
     def has_members(self, namespace: str, room: str) -> bool:
         return False
 
