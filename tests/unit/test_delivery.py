@@ -123,3 +123,22 @@ def test_a_batch_is_encoded_before_its_first_write_and_a_control_signal_ends_it(
     assert log == [("prepare", "a"), ("prepare", "b"), ("send", "a"), ("send", "b"), ("control", "#signals"),
                    ("prepare", "c"), ("send", "c")]
     assert metrics.registry.get_sample_value("realtime_sio_messages_delivered_total") == 3
+
+
+def test_a_long_batch_is_written_in_parts_of_batch_events() -> None:
+    """No event waits for more than BATCH_EVENTS encodings before its write: a longer batch goes out in parts, in order."""
+    log: list[str] = []
+
+    class Ordered(Rooms):
+        def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
+            log.append("prepare")
+            return super().prepare(event, data, namespace, room, skip_sid, stamp)
+
+        def send(self, prepared: Any) -> int:
+            log.append("send")
+            return super().send(prepared)
+
+    n = delivery_module.BATCH_EVENTS
+    local = LocalDelivery(Ordered({"a"}), metrics_module.create(CollectorRegistry()))
+    assert local.deliver_all([Message("a", "E", i) for i in range(n + 1)]) == n + 1
+    assert log == ["prepare"] * n + ["send"] * n + ["prepare", "send"]
