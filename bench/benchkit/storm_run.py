@@ -28,6 +28,8 @@ from .storm_talk import Talker, ask_all
 
 DEFAULTS = Settings()  # realtime_sio's defaults: the history window and the node lease the checks are read against
 STATUS_TIMEOUT = 180.0  # seconds for every load generator to answer a status request
+IDLE_SECONDS = 10.0  # each idle window around the broadcasts (the fan-out row subtracts their mean rate)
+BCAST_TAIL_SECONDS = 3.0  # after a broadcast's last receipt, still counted with it (work it left for later)
 Say = Callable[[str], None]
 Statuses = list[dict[str, Any]]
 
@@ -73,10 +75,10 @@ class Storm:
     def say(self, text: str) -> None:
         self.ctx.say(f"{self.kind}: {text}")
 
-    def idle_rate(self) -> float:
-        """The live nodes' CPU rate (cores) over the next 3 s, while nothing is published."""
+    def idle_rate(self, seconds: float) -> float:
+        """The live nodes' CPU rate (cores) over the next ``seconds``, while nothing is published."""
         c0, i0 = self.cpu(), time.monotonic()
-        time.sleep(3.0)
+        time.sleep(seconds)
         return (self.cpu() - c0) / (time.monotonic() - i0)
 
     def cpu(self) -> float:
@@ -182,12 +184,17 @@ class Storm:
         return up
 
     def broadcast(self, up: int) -> None:
-        """A warm-up broadcast, then ``plan.broadcasts`` measured ones: the idle CPU rate for 3 s, one event to every
-        room (100 channels per POST) until the last client has it, the idle rate for 3 s again; CPU per delivery with
-        the mean of the two idle rates subtracted. The table shows the median measured round, the details every round
-        (warm-up first). The idle rate after the broadcast was added after a 100,000-client run in which the peer's
-        idle rate before each round moved between 14 % and 53 % of a core: subtracted over a 6-8 s broadcast, that
-        alone moved its figure by ±12 µs per delivery (19.0, 30.6 and 57.4 µs in one run).
+        """A warm-up broadcast, then ``plan.broadcasts`` measured ones, each one event to every room (100 channels per
+        POST), waited for until the last client has it and then ``BCAST_TAIL_SECONDS`` more. CPU per delivery: the
+        nodes' CPU over all measured broadcasts (tails included), less the idle rate over the same time, divided by
+        their deliveries; the idle rate is the mean of ``IDLE_SECONDS`` windows before the warm-up and after the last
+        broadcast. The details list every round (warm-up first) against the idle rate before.
+
+        Why so: a 100,000-client run measured each round against a 3 s idle window before it (later: before and after
+        it), and the peer's idle rate moved between 0.3 % and 77 % of a core from window to window, so its rounds gave
+        7.6 to 72 µs per delivery. Work a broadcast leaves for later (V8 collects garbage when its loop is idle) fell
+        into the next round's idle window and was subtracted from it. The tails count that work with the broadcasts
+        that caused it; the long windows average the rest.
 
         The warm-up is there for the peer: its first broadcasts run before V8 has optimised the path (45-50 µs per
         delivery at 20,000 clients in its first two rounds, 26 µs in the third), and a server runs warm in
@@ -195,30 +202,37 @@ class Storm:
         assert self.publisher is not None
         m = self.m
         rounds: list[dict[str, float | None]] = []
+        idle_before = self.idle_rate(IDLE_SECONDS)
+        phase0 = (self.cpu(), time.monotonic())
+        delivered = 0
         for r in range(self.ctx.plan.broadcasts + 1):  # round 0: the warm-up
-            idle_before = self.idle_rate()
+            if r == 1:
+                phase0 = (self.cpu(), time.monotonic())
             cpu0, sys0, mono0 = self.cpu(), self.system_cpu(), time.monotonic()
             sent = self.publisher.ask(f"broadcast {r}", "broadcast", timeout=120)
             statuses, complete = self.poll(_receipts_reach(up * (r + 1)),  # receipts counted over every round so far
                                            timeout=60 + self.ctx.plan.clients / 2000, step=0.2)
+            time.sleep(BCAST_TAIL_SECONDS)
             used, took = self.cpu() - cpu0, time.monotonic() - mono0
             kernel = (self.system_cpu() - sys0) / used * 100 if used > 0 else None  # idle included, as measured
-            idle_after = self.idle_rate()
-            idle_rate = (idle_before + idle_after) / 2
-            cpu = used - idle_rate * took
             got = tally.total(statuses, "bcast") - up * r
+            if r:
+                delivered += got
             last_at = max(float(s["bcast_last_at"]) for s in statuses)
             rounds.append({"ms": last_at - float(sent["t0"]) if got > 0 and last_at > float(sent["t0"]) else None,
                            "missing": up - got, "posts_failed": float(sent["failed"]),
-                           "us_per_delivery": max(0.0, cpu) * 1e6 / max(1, got), "idle_cpu_pct": idle_rate * 100,
-                           "idle_before_pct": idle_before * 100, "idle_after_pct": idle_after * 100,
+                           "us_per_delivery": max(0.0, used - idle_before * took) * 1e6 / max(1, got),
                            "kernel_pct": kernel})
             self.say(f"broadcast {r} reached {got}/{up} in {rounds[-1]['ms']} ms{'' if complete else ' (timed out)'}")
             if not complete:
                 break
+        phase_used, phase_took = self.cpu() - phase0[0], time.monotonic() - phase0[1]
+        idle_after = self.idle_rate(IDLE_SECONDS)
+        idle = (idle_before + idle_after) / 2
         m["bcast_rounds"] = [{k: round(v, 1) if v is not None else None for k, v in x.items()} for x in rounds]
+        m["bcast_idle_pct"] = [round(idle_before * 100, 1), round(idle_after * 100, 1)]
+        m["us_per_delivery"] = max(0.0, phase_used - idle * phase_took) * 1e6 / max(1, delivered)
         measured = rounds[1:] or rounds  # the warm-up alone only when every later round failed to start
-        m["us_per_delivery"] = sorted(x["us_per_delivery"] or 0.0 for x in measured)[len(measured) // 2]
         times = sorted(x["ms"] for x in measured if x["ms"] is not None)
         m["bcast_ms"] = times[len(times) // 2] if times else None
         m["bcast_missing"] = max(int(x["missing"] or 0) for x in rounds)
