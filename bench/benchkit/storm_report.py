@@ -122,7 +122,7 @@ def details(results: Results) -> list[str]:
                  f"connect errors while connecting {m.get('connect_errors') or {}}",
                  f"connect errors during the storm {m.get('storm_connect_errors') or {}}",
                  f"disconnect reasons {m.get('disconnect_reasons') or {}}",
-                 f"broadcast rounds, warm-up first, each against the idle rate before the warm-up {m.get('bcast_rounds') or []}; "
+                 f"broadcast rounds, warm-up first, each against the idle rate before the warm-up {m.get('bcast_rounds') or []}",
                  f"idle CPU before and after the broadcasts (% of a core) {m.get('bcast_idle_pct')}",
                  f"CPU in cores during the stream before the kill {m.get('stream_cores') or {}}",
                  f"CPU seconds from the kill until all were back {m.get('storm_cpu_s') or {}}",
