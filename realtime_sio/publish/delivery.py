@@ -1,8 +1,9 @@
 """The delivering side: what a node does with an event its transport hands back (every node, every event, once).
 
 The transport (``LocalTransport`` or the cluster bus) calls :meth:`LocalDelivery.deliver` for each event (the bus calls
-:meth:`LocalDelivery.deliver_all` with the events of one read); it goes to this node's subscribers of the channel through the protocol's fan-out (``sio/fanout.py`` ``LeanManager.fanout``:
-encoded once, one prebuilt frame per recipient), except the socket that sent it and except sockets whose recovery is
+:meth:`LocalDelivery.deliver_all` with the events of one read); it goes to this node's subscribers of the channel
+through the protocol's fan-out (``sio/fanout.py`` ``LeanManager.prepare`` and ``send``: encoded once, one prebuilt
+frame per recipient), except the socket that sent it and except sockets whose recovery is
 still replaying history: their live events wait at a gate (:meth:`hold` / :meth:`release`, sio/recovery.py) so
 replayed and live events reach them in order. A gate released after a replay leaves a *floor*: the position the
 socket has everything up to. An event's live copy can reach this node after the history read that already replayed

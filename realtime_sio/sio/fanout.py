@@ -190,15 +190,13 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
 
     def send(self, outgoing: Outgoing) -> int:
         """:meth:`fanout`'s second half: write a prepared event to every participant; returns recipients."""
-        event, namespace, skip, stamp, frame, eio_pkts, size = (
-            outgoing.event, outgoing.namespace, outgoing.skip, outgoing.stamp, outgoing.frame, outgoing.packets, outgoing.size
-        )
+        event, namespace, participants, skip, stamp, frame, eio_pkts, size = outgoing
         marked: tuple[bytes | None, list[Any], int] | None = None  # the frame asking for an acknowledgement
         cells = stamp.cells if stamp is not None else []
         sockets: dict[str, LeanSocket] = self.server.eio.sockets
         limit = self.max_buffered_bytes
         delivered = 0
-        for sid, eio_sid in outgoing.participants:
+        for sid, eio_sid in participants:
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
