@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=d.rate, help=f"targeted events per second (default {d.rate})")
     parser.add_argument("--seconds", type=float, default=d.seconds, help=f"targeted stream before the kill (default {d.seconds:g})")
     parser.add_argument("--broadcasts", type=int, default=d.broadcasts,
-                        help=f"broadcasts to all, each measured apart (default {d.broadcasts}; the table shows the median)")
+                        help=f"broadcasts to all after a warm-up (default {d.broadcasts}; fan-out CPU over all of them, time: the median)")
     parser.add_argument("--rooms", type=int, default=d.rooms, help=f"public rooms (default {d.rooms})")
     parser.add_argument("--per-worker", type=int, default=d.per_worker, help="clients per load-generator process")
     parser.add_argument("--servers", default=",".join(SERVER_NAMES), help="comma list of: " + ", ".join(SERVER_NAMES))

@@ -231,7 +231,8 @@ class Storm:
         idle = (idle_before + idle_after) / 2
         m["bcast_rounds"] = [{k: round(v, 1) if v is not None else None for k, v in x.items()} for x in rounds]
         m["bcast_idle_pct"] = [round(idle_before * 100, 1), round(idle_after * 100, 1)]
-        m["us_per_delivery"] = max(0.0, phase_used - idle * phase_took) * 1e6 / max(1, delivered)
+        # none without a measured broadcast (--broadcasts 0, or the warm-up never completed)
+        m["us_per_delivery"] = max(0.0, phase_used - idle * phase_took) * 1e6 / delivered if delivered else None
         measured = rounds[1:] or rounds  # the warm-up alone only when every later round failed to start
         times = sorted(x["ms"] for x in measured if x["ms"] is not None)
         m["bcast_ms"] = times[len(times) // 2] if times else None

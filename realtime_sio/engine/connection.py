@@ -235,7 +235,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.write(frame(OP_TEXT, message.encode()) if isinstance(message, str) else frame(OP_BINARY, message))
 
     def write(self, data: bytes) -> None:
-        """Write bytes (prebuilt frames) unless the connection is closing (engine/sink.py FrameSink)."""
+        """Write bytes (prebuilt frames) unless the connection is closing."""
         if self.close_code is None and not self.transport.is_closing():
             held = self._held
             if held is not None:

@@ -31,10 +31,6 @@ class FrameSink(Protocol):
         BUFFERED. One call per recipient, so the checks and the write cost one method call between them."""
         ...
 
-    def write(self, data: bytes) -> None:
-        """Write whole frames; dropped silently once the connection is closing."""
-        ...
-
     def buffered(self) -> int:
         """Bytes accepted but not yet sent (the transport's write buffer): the slow-reader bound reads it."""
         ...
@@ -60,10 +56,6 @@ class TransportSink:
             return SLOW
         transport.write(data)
         return BUFFERED if ahead else DELIVERED
-
-    def write(self, data: bytes) -> None:
-        if not self._transport.is_closing():
-            self._transport.write(data)
 
     def buffered(self) -> int:
         return self._transport.get_write_buffer_size()

@@ -64,11 +64,15 @@ MAX_POSITION_LENGTH = 64
 _POSITION = re.compile(r"([0-9]{1,20})-([0-9]{1,20})(?:@([0-9A-Za-z]{1,32}))?")
 
 
-def parse_cursor(value: object) -> Cursor | None:
-    """``"1700000000000-3@ab12cd34"`` (or without ``@epoch``) → :class:`Cursor`; anything malformed → ``None``."""
+def _match(value: object) -> re.Match[str] | None:
     if not isinstance(value, str) or len(value) > MAX_POSITION_LENGTH:
         return None
-    match = _POSITION.fullmatch(value)
+    return _POSITION.fullmatch(value)
+
+
+def parse_cursor(value: object) -> Cursor | None:
+    """``"1700000000000-3@ab12cd34"`` (or without ``@epoch``) → :class:`Cursor`; anything malformed → ``None``."""
+    match = _match(value)
     if match is None:
         return None
     ms, seq, epoch = match.groups()
@@ -78,9 +82,7 @@ def parse_cursor(value: object) -> Cursor | None:
 def parse_position(value: object) -> tuple[int, int] | None:
     """``"1700000000000-3"`` (an optional ``@epoch`` is ignored) → ``(1700000000000, 3)``; malformed → ``None``.
     Every node runs this for every event it delivers: no Cursor is built."""
-    if not isinstance(value, str) or len(value) > MAX_POSITION_LENGTH:
-        return None
-    match = _POSITION.fullmatch(value)
+    match = _match(value)
     return None if match is None else (int(match[1]), int(match[2]))
 
 

@@ -102,22 +102,29 @@ def test_an_expired_floor_filters_nothing(monkeypatch: Any) -> None:
     assert rooms.skipped == [set()]
 
 
+class Ordered(Rooms):
+    """Rooms that also log each prepare and send, in order, as (step, room)."""
+
+    def __init__(self, occupied: set[str], log: list[tuple[str, str]]) -> None:
+        super().__init__(occupied)
+        self.log = log
+
+    def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
+        self.log.append(("prepare", room))
+        return super().prepare(event, data, namespace, room, skip_sid, stamp)
+
+    def send(self, prepared: Any) -> int:
+        self.log.append(("send", prepared[3]))
+        return super().send(prepared)
+
+
 def test_a_batch_is_encoded_before_its_first_write_and_a_control_signal_ends_it() -> None:
     """deliver_all prepares every event of a batch before sending the first (in order), and sends the events before a
     control signal before its handler runs; the deliveries of the batch are counted once, in all."""
     log: list[tuple[str, str]] = []
-
-    class Ordered(Rooms):
-        def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
-            log.append(("prepare", room))
-            return super().prepare(event, data, namespace, room, skip_sid, stamp)
-
-        def send(self, prepared: Any) -> int:
-            log.append(("send", prepared[3]))
-            return super().send(prepared)
-
     metrics = metrics_module.create(CollectorRegistry())
-    local = LocalDelivery(Ordered({"a", "b", "c"}), metrics, controls={"#signals": lambda m: log.append(("control", m.channel))})
+    controls = {"#signals": lambda m: log.append(("control", m.channel))}
+    local = LocalDelivery(Ordered({"a", "b", "c"}, log), metrics, controls=controls)
     batch = [Message("a", "E", 1), Message("b", "E", 2), Message("#signals", "S", {}), Message("c", "E", 3)]
     assert local.deliver_all(batch) == 3
     assert log == [("prepare", "a"), ("prepare", "b"), ("send", "a"), ("send", "b"), ("control", "#signals"),
@@ -127,18 +134,8 @@ def test_a_batch_is_encoded_before_its_first_write_and_a_control_signal_ends_it(
 
 def test_a_long_batch_is_written_in_parts_of_batch_events() -> None:
     """No event waits for more than BATCH_EVENTS encodings before its write: a longer batch goes out in parts, in order."""
-    log: list[str] = []
-
-    class Ordered(Rooms):
-        def prepare(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, stamp: Any = None) -> Any:
-            log.append("prepare")
-            return super().prepare(event, data, namespace, room, skip_sid, stamp)
-
-        def send(self, prepared: Any) -> int:
-            log.append("send")
-            return super().send(prepared)
-
+    log: list[tuple[str, str]] = []
     n = delivery_module.BATCH_EVENTS
-    local = LocalDelivery(Ordered({"a"}), metrics_module.create(CollectorRegistry()))
+    local = LocalDelivery(Ordered({"a"}, log), metrics_module.create(CollectorRegistry()))
     assert local.deliver_all([Message("a", "E", i) for i in range(n + 1)]) == n + 1
-    assert log == ["prepare"] * n + ["send"] * n + ["prepare", "send"]
+    assert [step for step, _ in log] == ["prepare"] * n + ["send"] * n + ["prepare", "send"]
