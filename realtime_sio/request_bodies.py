@@ -39,8 +39,11 @@ def middleware(body_timeout: float, limit_for: Callable[[web.Request], int], ref
         if declared is not None and declared > limit:
             return _refuse(refused, errors.API_PAYLOAD_TOO_LARGE, f"limit is {limit} bytes, Content-Length is {declared}")
         try:
-            async with asyncio.timeout(body_timeout):
-                body = await request.read()  # bounded by the app's client_max_size (the largest limit)
+            if request.content.is_eof():  # all of it arrived with the head (most small bodies): no deadline needed
+                body = await request.read()
+            else:
+                async with asyncio.timeout(body_timeout):
+                    body = await request.read()  # bounded by the app's client_max_size (the largest limit)
         except TimeoutError:
             return _refuse(refused, errors.REQUEST_TIMEOUT, f"body not complete after {body_timeout:g} s")
         except web.HTTPRequestEntityTooLarge:

@@ -289,6 +289,8 @@ class RedisBus:
         """The publish scripts of ``batch``, sent together: Redis runs them in order, each atomically (raises the
         first error, e.g. when Redis is away)."""
         calls = [self._calls.call(self._script, *self._script_call(message, True, once_key)) for message, once_key in batch]
+        if len(calls) == 1:  # one event (most requests): its call's reply, without gather's bookkeeping
+            return [self._result(await calls[0])]
         replies = await asyncio.gather(*calls, return_exceptions=True)
         for reply in replies:
             if isinstance(reply, BaseException):

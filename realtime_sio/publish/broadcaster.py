@@ -131,7 +131,9 @@ class Broadcaster:
         Raises whatever the transport raises when delivery cannot be guaranteed; then none of the batch is confirmed
         (some may have been delivered: callers answer 503 and publishers retry, with an idempotency key if they
         must not deliver twice)."""
-        results = await self.transport.send_batch([(replace(message, source=source), key) for message, key in batch])
+        results = await self.transport.send_batch(
+            [(message if message.source == source else replace(message, source=source), key) for message, key in batch]
+        )
         received = self._received[source]
         for result in results:
             if result is not False:

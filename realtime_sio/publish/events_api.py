@@ -141,6 +141,7 @@ def routes(
     once_key: Callable[[str, str], str],
 ) -> list[web.RouteDef]:
     """The sidecar route bound to its collaborators."""
+    counters: dict[str, Any] = {}  # counters[status] = the route's request counter for that status (labels() once)
 
     async def post_events(request: web.Request) -> web.Response:
         status_label = "200"
@@ -153,7 +154,7 @@ def routes(
             accepted = time.time()
             batch = [
                 (
-                    Message(channel, req.event, req.data, req.socket_id, None, accepted),
+                    Message(channel, req.event, req.data, req.socket_id, None, accepted, source="http"),
                     None if req.idempotency_key is None else once_key(req.idempotency_key, channel),
                 )
                 for channel in req.channels
@@ -181,6 +182,9 @@ def routes(
                 log.info("api_request_rejected", route="events", code=exc.error.code)
             return error_response(exc.error, exc.detail)
         finally:
-            metrics.api_requests.labels(route="events", status=status_label).inc()
+            counter = counters.get(status_label)
+            if counter is None:
+                counter = counters[status_label] = metrics.api_requests.labels(route="events", status=status_label)
+            counter.inc()
 
     return [web.post("/api/v1/events", post_events)]

@@ -22,7 +22,7 @@ from socketio import packet as sio_packet
 
 from realtime_sio.engine.frames import OP_TEXT, frame
 from realtime_sio.engine.sink import BUFFERED, DELIVERED, SLOW
-from realtime_sio.engine.upstream import LeanSocket, Room
+from realtime_sio.engine.upstream import LeanSocket, PendingSids, Room
 from realtime_sio.latency.estimate import Stamp
 
 # json.dumps builds a new encoder for every call with separators; this one is built once (the same output)
@@ -53,6 +53,8 @@ class LeanManager(socketio.AsyncManager):  # type: ignore[misc]
 
     def __init__(self, max_buffered_bytes: int, on_slow_consumer: Callable[[str], None] | None = None) -> None:
         super().__init__()
+        self.pending_connect: PendingSids = PendingSids()
+        self.pending_disconnect: PendingSids = PendingSids()
         self.max_buffered_bytes = max_buffered_bytes
         self.on_slow_consumer = on_slow_consumer or (lambda sid: None)
         self.last_delivered = 0  # recipients of the most recent emit (read by the broadcaster for metrics)

@@ -116,6 +116,31 @@ def test_socketio_server_and_manager_state() -> None:
         assert hasattr(manager, attr), f"socketio manager .{attr} is gone (sio/fanout.py)"
 
 
+async def test_pending_sids_keep_upstream_list_protocol_in_constant_time() -> None:
+    """fanout.LeanManager swaps python-socketio's pending_connect/pending_disconnect lists for upstream.SidSets: its
+    pre_connect, connect, pre_disconnect, is_connected and basic_disconnect still see a socket connect and leave, and
+    the namespace's entry is a SidSet (a dict) however upstream created it."""
+    from realtime_sio.engine.upstream import SidSet
+    from realtime_sio.sio.fanout import LeanManager
+
+    server = socketio.AsyncServer(async_mode="aiohttp", client_manager=LeanManager(1 << 20))
+    manager = server.manager
+    sids = [await manager.pre_connect(f"eio-{i}", "/") for i in range(3)]
+    assert isinstance(manager.pending_connect["/"], SidSet)
+    assert not manager.is_connected(sids[0], "/"), "a pre-connected socket is not connected yet"
+    for sid in sids:
+        assert await manager.connect(sid, "/") == sid
+    assert "/" not in manager.pending_connect, "upstream drops a namespace's entry once it is empty"
+    assert manager.is_connected(sids[1], "/")
+    manager.pre_disconnect(sids[1], "/")
+    assert isinstance(manager.pending_disconnect["/"], SidSet)
+    assert not manager.is_connected(sids[1], "/"), "a socket being disconnected is no longer connected"
+    assert manager.is_connected(sids[2], "/")
+    manager.basic_disconnect(sids[1], "/")
+    assert "/" not in manager.pending_disconnect
+    assert manager.is_connected(sids[2], "/") and not manager.is_connected(sids[1], "/")
+
+
 def test_aiohttp_names_used() -> None:
     """engine/upstream.hide_versions sets aiohttp.web_response.SERVER_SOFTWARE (read for every response's Server header);
     logs._ClientErrorFilter recognises aiohttp's parser errors by HttpProcessingError."""
