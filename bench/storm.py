@@ -66,7 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=d.rate, help=f"targeted events per second (default {d.rate})")
     parser.add_argument("--seconds", type=float, default=d.seconds, help=f"targeted stream before the kill (default {d.seconds:g})")
     parser.add_argument("--broadcasts", type=int, default=d.broadcasts,
-                        help=f"broadcasts to all after a warm-up (default {d.broadcasts}; fan-out CPU over all of them, time: the median)")
+                        help=f"broadcasts to all after a warm-up (default {d.broadcasts}; time to reach all: the median)")
+    parser.add_argument("--burst", type=int, default=d.burst,
+                        help=f"events to every room at once after them, for the fan-out CPU row (default {d.burst}; "
+                             "0: the row comes from the broadcasts)")
     parser.add_argument("--rooms", type=int, default=d.rooms, help=f"public rooms (default {d.rooms})")
     parser.add_argument("--per-worker", type=int, default=d.per_worker, help="clients per load-generator process")
     parser.add_argument("--servers", default=",".join(SERVER_NAMES), help="comma list of: " + ", ".join(SERVER_NAMES))
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_cleanup()
     plan = StormPlan(clients=args.clients, nodes=args.nodes, rate=args.rate, seconds=args.seconds, rooms=args.rooms,
-                     broadcasts=args.broadcasts,
+                     broadcasts=args.broadcasts, burst=args.burst,
                      per_worker=args.per_worker)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     if not servers or set(servers) - set(SERVER_NAMES):

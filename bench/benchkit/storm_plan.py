@@ -42,7 +42,8 @@ class StormPlan:
     rooms: int = 1000
     presence_every: int = 10  # every 10th client of each node also joins a presence channel
     presence_channels: int = 100
-    broadcasts: int = 3  # broadcasts to all after a warm-up (fan-out CPU over all of them; time: the median one)
+    broadcasts: int = 3  # broadcasts to all after a warm-up (time to reach everyone: the median one)
+    burst: int = 5  # events to every room at once after the broadcasts (the fan-out CPU row; 0 = from the broadcasts)
     rate: int = 1000  # targeted events per second
     seconds: float = 20.0  # targeted stream before the kill
     after_seconds: float = 5.0  # stream kept flowing after every client is back

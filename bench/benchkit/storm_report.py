@@ -34,8 +34,11 @@ def rows_for(plan: StormPlan) -> list[Row]:
             f"(ms; median of {p.broadcasts} rounds after a warm-up)",
             "lower"),
         Row("bcast_missing", "  clients that never got it", "lower", count=True),
-        Row("us_per_delivery", "Server CPU per fan-out delivery, idle CPU subtracted (µs; the broadcasts after a warm-up, "
-            "3 s after each included)", "lower"),
+        Row("us_per_delivery", "Server CPU per fan-out delivery, idle CPU subtracted (µs; "
+            + (f"a burst of {p.burst} events to every room at once, 3 s after the last receipt included)" if p.burst else
+               "the broadcasts after a warm-up, 3 s after each included)"), "lower"),
+        Row("us_per_delivery_rounds", "  the same over the broadcasts after the warm-up, 3 s after each included (µs)",
+            "lower"),
         Row("steady_p50", f"Targeted events ({p.rate:,}/s to private-user.<id>) before the kill: p50 (ms)", "lower"),
         Row("steady_p99", "  p99 (ms)", "lower"),
         Row("steady_max", "  max (ms)", "lower"),
@@ -123,7 +126,8 @@ def details(results: Results) -> list[str]:
                  f"connect errors during the storm {m.get('storm_connect_errors') or {}}",
                  f"disconnect reasons {m.get('disconnect_reasons') or {}}",
                  f"broadcast rounds, warm-up first, each against the idle rate before the warm-up {m.get('bcast_rounds') or []}",
-                 f"idle CPU before and after the broadcasts (% of a core) {m.get('bcast_idle_pct')}",
+                 f"the burst {m.get('burst')}",
+                 f"idle CPU before the broadcasts and after the burst (% of a core) {m.get('bcast_idle_pct')}",
                  f"CPU in cores during the stream before the kill {m.get('stream_cores') or {}}",
                  f"CPU seconds from the kill until all were back {m.get('storm_cpu_s') or {}}",
                  f"the same per moved client above the stream's rate (ms) {m.get('storm_cpu_ms_per_mover') or {}}",

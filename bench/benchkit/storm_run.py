@@ -50,9 +50,22 @@ def wall_ms() -> float:
     return time.time() * 1000.0
 
 
-def _receipts_reach(count: int) -> Callable[[Statuses], bool]:
-    """Whether the load generators have received ``count`` broadcast events in all."""
-    return lambda statuses: tally.total(statuses, "bcast") >= count
+def _receipts_reach(event: str, count: int) -> Callable[[Statuses], bool]:
+    """Whether the load generators have received ``count`` events named ``event`` ("bcast", "burst") in all."""
+    return lambda statuses: tally.total(statuses, event) >= count
+
+
+def _receipts_settle(event: str, count: int, quiet: float) -> Callable[[Statuses], bool]:
+    """Whether ``count`` events named ``event`` arrived in all, or none more for ``quiet`` seconds."""
+    last = [-1.0, time.monotonic()]  # receipts at the last change, and when
+
+    def done(statuses: Statuses) -> bool:
+        got, now = tally.total(statuses, event), time.monotonic()
+        if got != last[0]:
+            last[0], last[1] = got, now
+        return got >= count or now - last[1] >= quiet
+
+    return done
 
 
 @dataclass
@@ -185,33 +198,38 @@ class Storm:
 
     def broadcast(self, up: int) -> None:
         """A warm-up broadcast, then ``plan.broadcasts`` measured ones, each one event to every room (100 channels per
-        POST), waited for until the last client has it and then ``BCAST_TAIL_SECONDS`` more. CPU per delivery: the
-        nodes' CPU over all measured broadcasts (tails included), less the idle rate over the same time, divided by
-        their deliveries; the idle rate is the mean of ``IDLE_SECONDS`` windows before the warm-up and after the last
-        broadcast. The details list every round (warm-up first) against the idle rate before.
+        POST), waited for until the last client has it and then ``BCAST_TAIL_SECONDS`` more; then the burst:
+        ``plan.burst`` events to every room, all POSTed at once, waited for the same way. The time rows come from
+        the broadcasts, the fan-out CPU row from the burst: the nodes' CPU from its first POST until
+        ``BCAST_TAIL_SECONDS`` after its last receipt, less the idle rate over the same time, divided by its
+        deliveries. The idle rate is the mean of ``IDLE_SECONDS`` windows before the warm-up and right after the
+        burst. The details list every broadcast (warm-up first) against the idle rate before, and their whole-phase
+        figure (the row's method before the burst).
 
-        Why so: a 100,000-client run measured each round against a 3 s idle window before it (later: before and after
-        it), and the peer's idle rate moved between 0.3 % and 77 % of a core from window to window, so its rounds gave
-        7.6 to 72 µs per delivery. Work a broadcast leaves for later (V8 collects garbage when its loop is idle) fell
-        into the next round's idle window and was subtracted from it. The tails count that work with the broadcasts
-        that caused it; the long windows average the rest.
+        Why so: one event per room makes a broadcast's CPU (100,000 deliveries, ~2 s of CPU) about as large as the
+        idle CPU the same seconds hold (tens of % of a core for the pings of 100,000 clients, over 4-6 s of delivery
+        and the tail), and the peer's idle rate drifted by a third of a core within a run (2026-12-07: 41.9 → 18.0 %),
+        so its figure moved between 27.7 and 56.9 µs per delivery from run to run. A burst of several events per
+        room is several times the signal over about the same idle time. Work a burst leaves for later (V8 collects
+        garbage when its loop is idle) falls into its tail and counts with it.
 
         The warm-up is there for the peer: its first broadcasts run before V8 has optimised the path (45-50 µs per
         delivery at 20,000 clients in its first two rounds, 26 µs in the third), and a server runs warm in
-        production. One broadcast per run, without it, made the ratio move between 0.36x and 0.60x."""
+        production."""
         assert self.publisher is not None
-        m = self.m
+        plan, m = self.ctx.plan, self.m
         rounds: list[dict[str, float | None]] = []
         idle_before = self.idle_rate(IDLE_SECONDS)
         phase0 = (self.cpu(), time.monotonic())
         delivered = 0
-        for r in range(self.ctx.plan.broadcasts + 1):  # round 0: the warm-up
+        complete = False
+        for r in range(plan.broadcasts + 1):  # round 0: the warm-up
             if r == 1:
                 phase0 = (self.cpu(), time.monotonic())
             cpu0, sys0, mono0 = self.cpu(), self.system_cpu(), time.monotonic()
             sent = self.publisher.ask(f"broadcast {r}", "broadcast", timeout=120)
-            statuses, complete = self.poll(_receipts_reach(up * (r + 1)),  # receipts counted over every round so far
-                                           timeout=60 + self.ctx.plan.clients / 2000, step=0.2)
+            statuses, complete = self.poll(_receipts_reach("bcast", up * (r + 1)),  # counted over every round so far
+                                           timeout=60 + plan.clients / 2000, step=0.2)
             time.sleep(BCAST_TAIL_SECONDS)
             used, took = self.cpu() - cpu0, time.monotonic() - mono0
             kernel = (self.system_cpu() - sys0) / used * 100 if used > 0 else None  # idle included, as measured
@@ -227,17 +245,47 @@ class Storm:
             if not complete:
                 break
         phase_used, phase_took = self.cpu() - phase0[0], time.monotonic() - phase0[1]
+        burst = self.burst(up) if complete and plan.burst > 0 else None
         idle_after = self.idle_rate(IDLE_SECONDS)
         idle = (idle_before + idle_after) / 2
         m["bcast_rounds"] = [{k: round(v, 1) if v is not None else None for k, v in x.items()} for x in rounds]
         m["bcast_idle_pct"] = [round(idle_before * 100, 1), round(idle_after * 100, 1)]
-        # none without a measured broadcast (--broadcasts 0, or the warm-up never completed)
-        m["us_per_delivery"] = max(0.0, phase_used - idle * phase_took) * 1e6 / delivered if delivered else None
+        # the broadcasts' own figure (none without a measured broadcast: --broadcasts 0, or the warm-up never completed)
+        m["us_per_delivery_rounds"] = max(0.0, phase_used - idle * phase_took) * 1e6 / delivered if delivered else None
+        if burst is not None:
+            used, took, got = burst.pop("cpu_s"), burst.pop("s"), burst["delivered"]
+            burst["us_per_delivery"] = max(0.0, used - idle * took) * 1e6 / got if got else None
+            m["burst"] = {k: round(v, 1) if isinstance(v, float) else v for k, v in burst.items()}
+            m["us_per_delivery"] = burst["us_per_delivery"]
+        else:
+            m["us_per_delivery"] = m["us_per_delivery_rounds"]
         measured = rounds[1:] or rounds  # the warm-up alone only when every later round failed to start
         times = sorted(x["ms"] for x in measured if x["ms"] is not None)
         m["bcast_ms"] = times[len(times) // 2] if times else None
         m["bcast_missing"] = max(int(x["missing"] or 0) for x in rounds)
         m["bcast_posts_failed"] = sum(int(x["posts_failed"] or 0) for x in rounds)
+
+    def burst(self, up: int) -> dict[str, Any]:
+        """``plan.burst`` events to every room at once; the nodes' CPU (``cpu_s``) and seconds (``s``) from the first
+        POST until ``BCAST_TAIL_SECONDS`` after the last receipt, and what arrived."""
+        assert self.publisher is not None
+        n = self.ctx.plan.burst
+        cpu0, sys0, mono0 = self.cpu(), self.system_cpu(), time.monotonic()
+        sent = self.publisher.ask(f"burst {n}", "burst", timeout=300)
+        # until all arrived, or none for BCAST_TAIL_SECONDS: a server that lost some must not have minutes of idle
+        # CPU counted as its fan-out (the peer's clients got 473,771 of 500,000 at 100,000, 2026-12-07 22:44)
+        statuses, _ = self.poll(_receipts_settle("burst", up * n, BCAST_TAIL_SECONDS),
+                                timeout=120 + self.ctx.plan.clients * n / 2000, step=0.2)
+        got = tally.total(statuses, "burst")
+        complete = got >= up * n
+        if complete:
+            time.sleep(BCAST_TAIL_SECONDS)  # else the receipts stopped that long ago: that was the tail
+        used, took = self.cpu() - cpu0, time.monotonic() - mono0
+        last_at = max(float(s["burst_last_at"]) for s in statuses)
+        self.say(f"burst of {n} events per room reached {got}/{up * n}{'' if complete else ' (timed out)'}")
+        return {"events_per_room": n, "delivered": got, "missing": up * n - got, "posts_failed": int(sent["failed"]),
+                "ms": last_at - float(sent["t0"]) if got > 0 and last_at > float(sent["t0"]) else None,
+                "kernel_pct": (self.system_cpu() - sys0) / used * 100 if used > 0 else None, "cpu_s": used, "s": took}
 
     def stream_and_kill(self) -> tuple[float, float, list[int]]:
         """Targeted events for ``seconds``, the SIGKILL, the reconnection storm, then ``after_seconds`` more.

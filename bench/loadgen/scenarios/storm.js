@@ -48,6 +48,7 @@ export async function run(opts) {
     leaving: new Map(), // leaving.get(user) = when presence:leaving first named the user (wall ms)
     connectErrors: {}, disconnectReasons: {},
     bcast: 0, bcastDup: 0, bcastLastAt: 0,
+    burst: 0, burstLastAt: 0, // "burst" events received (n per room, no round to check), the last one's receipt time
     presenceSubscribed: 0, // presence:subscribed received (one per presence join the server answered with its members)
     targeted: 0, dup: 0, wrongUser: 0,
     dupSample: [], // [seq, first receipt recovered 0/1, this receipt recovered 0/1, moved client 0/1], at most 10
@@ -95,6 +96,9 @@ export async function run(opts) {
       bcastSeen[k] = mark;
       sink.bcast++;
       sink.bcastLastAt = Math.max(sink.bcastLastAt, t);
+    } else if (event === "burst") {
+      sink.burst++;
+      sink.burstLastAt = Math.max(sink.burstLastAt, t);
     } else if (event === "presence:subscribed") {
       sink.presenceSubscribed++;
     } else if (event === "presence:leaving") {
@@ -115,7 +119,8 @@ export async function run(opts) {
       down: clients.filter((c) => !c.up && !c.left && c.everConnected).length,
       reconnects: sink.reconnects, reconnect_attempts: sink.reconnectAttempts, disconnects: sink.disconnects,
       subscribe_failures: sink.subscribeFailures, subscribe_refusals: sink.subscribeRefusals, last_back_at: sink.lastBackAt,
-      bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt, presence_subscribed: sink.presenceSubscribed,
+      bcast: sink.bcast, bcast_dup: sink.bcastDup, bcast_last_at: sink.bcastLastAt,
+      burst: sink.burst, burst_last_at: sink.burstLastAt, presence_subscribed: sink.presenceSubscribed,
       targeted: sink.targeted, dup: sink.dup, dup_sample: sink.dupSample, wrong_user: sink.wrongUser, resets: sink.resets.length,
       connect_errors: sink.connectErrors, disconnect_reasons: sink.disconnectReasons,
       loop_max_ms: Math.round(loopDelay.max / 1e6),

@@ -3,6 +3,7 @@
 //
 // stdin commands, JSON-line answers:
 //   broadcast <r>  → one "bcast" event (round r) to every room (100 channels per POST); report "broadcast" {t0, t1, errors}
+//   burst <n>      → n "burst" events to every room, all POSTs at once (fan-out CPU under load); report "burst" {t0, t1, …}
 //   stream         → start targeted events at --rate/s: event seq goes to private-user.u<seq % users>, data {ts, seq}
 //   dead <node>    → stop sending to that node (the runner kills it next); report "dead"
 //   stop           → stop the stream, wait for answers; report "stopped" {accepted: [seq, ...], errors, …}
@@ -61,9 +62,19 @@ export async function run(opts) {
       const rooms = Array.from({ length: opts.rooms }, (_, k) => `room.${k}`);
       const posts = [];
       const round = Number(arg) || 0;
-      for (let k = 0; k < rooms.length; k += 100) posts.push(publishMany(rooms.slice(k, k + 100), { ts: t0, round }));
+      for (let k = 0; k < rooms.length; k += 100) posts.push(publishMany(rooms.slice(k, k + 100), "bcast", { ts: t0, round }));
       const oks = await Promise.all(posts);
       report("broadcast", { t0, t1: now(), posts: oks.length, failed: oks.filter((ok) => !ok).length });
+    } else if (command === "burst") {
+      const t0 = now();
+      const rooms = Array.from({ length: opts.rooms }, (_, k) => `room.${k}`);
+      const posts = [];
+      const events = Number(arg) || 1;
+      for (let n = 0; n < events; n++) {
+        for (let k = 0; k < rooms.length; k += 100) posts.push(publishMany(rooms.slice(k, k + 100), "burst", { ts: t0, n }));
+      }
+      const oks = await Promise.all(posts);
+      report("burst", { t0, t1: now(), posts: oks.length, failed: oks.filter((ok) => !ok).length });
     } else if (command === "stream") {
       const t0 = now();
       streaming = setInterval(() => {
@@ -98,9 +109,9 @@ export async function run(opts) {
   }
 
   /** One event to up to 100 channels in one POST (the route's limit). */
-  async function publishMany(channels, data) {
+  async function publishMany(channels, event, data) {
     for (let attempt = 0; attempt <= opts.retries; attempt++) {
-      const status = await publishers[pick()].publishChannels(channels, "bcast", data);
+      const status = await publishers[pick()].publishChannels(channels, event, data);
       if (status === 200) return true;
       await delay(50 * (attempt + 1));
     }
