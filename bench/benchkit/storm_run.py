@@ -55,6 +55,12 @@ def _receipts_reach(event: str, count: int) -> Callable[[Statuses], bool]:
     return lambda statuses: tally.total(statuses, event) >= count
 
 
+def _span_ms(sent: Mapping[str, Any], last_at: float, got: int) -> float | None:
+    """Milliseconds from the publisher's first send (``sent["t0"]``) to the last receipt; None when nothing arrived."""
+    t0 = float(sent["t0"])
+    return last_at - t0 if got > 0 and last_at > t0 else None
+
+
 def _receipts_settle(event: str, count: int, quiet: float) -> Callable[[Statuses], bool]:
     """Whether ``count`` events named ``event`` arrived in all, or none more for ``quiet`` seconds."""
     last = [-1.0, time.monotonic()]  # receipts at the last change, and when
@@ -237,7 +243,7 @@ class Storm:
             if r:
                 delivered += got
             last_at = max(float(s["bcast_last_at"]) for s in statuses)
-            rounds.append({"ms": last_at - float(sent["t0"]) if got > 0 and last_at > float(sent["t0"]) else None,
+            rounds.append({"ms": _span_ms(sent, last_at, got),
                            "missing": up - got, "posts_failed": float(sent["failed"]),
                            "us_per_delivery": max(0.0, used - idle_before * took) * 1e6 / max(1, got),
                            "kernel_pct": kernel})
@@ -253,10 +259,11 @@ class Storm:
         # the broadcasts' own figure (none without a measured broadcast: --broadcasts 0, or the warm-up never completed)
         m["us_per_delivery_rounds"] = max(0.0, phase_used - idle * phase_took) * 1e6 / delivered if delivered else None
         if burst is not None:
-            used, took, got = burst.pop("cpu_s"), burst.pop("s"), burst["delivered"]
-            burst["us_per_delivery"] = max(0.0, used - idle * took) * 1e6 / got if got else None
-            m["burst"] = {k: round(v, 1) if isinstance(v, float) else v for k, v in burst.items()}
-            m["us_per_delivery"] = burst["us_per_delivery"]
+            report, used, took = burst
+            got = report["delivered"]
+            report["us_per_delivery"] = max(0.0, used - idle * took) * 1e6 / got if got else None
+            m["burst"] = {k: round(v, 1) if isinstance(v, float) else v for k, v in report.items()}
+            m["us_per_delivery"] = report["us_per_delivery"]
         else:
             m["us_per_delivery"] = m["us_per_delivery_rounds"]
         measured = rounds[1:] or rounds  # the warm-up alone only when every later round failed to start
@@ -265,9 +272,9 @@ class Storm:
         m["bcast_missing"] = max(int(x["missing"] or 0) for x in rounds)
         m["bcast_posts_failed"] = sum(int(x["posts_failed"] or 0) for x in rounds)
 
-    def burst(self, up: int) -> dict[str, Any]:
-        """``plan.burst`` events to every room at once; the nodes' CPU (``cpu_s``) and seconds (``s``) from the first
-        POST until ``BCAST_TAIL_SECONDS`` after the last receipt, and what arrived."""
+    def burst(self, up: int) -> tuple[dict[str, Any], float, float]:
+        """``plan.burst`` events to every room at once: what arrived, and the nodes' CPU seconds and the seconds from
+        the first POST until ``BCAST_TAIL_SECONDS`` after the last receipt."""
         assert self.publisher is not None
         n = self.ctx.plan.burst
         cpu0, sys0, mono0 = self.cpu(), self.system_cpu(), time.monotonic()
@@ -283,9 +290,10 @@ class Storm:
         used, took = self.cpu() - cpu0, time.monotonic() - mono0
         last_at = max(float(s["burst_last_at"]) for s in statuses)
         self.say(f"burst of {n} events per room reached {got}/{up * n}{'' if complete else ' (timed out)'}")
-        return {"events_per_room": n, "delivered": got, "missing": up * n - got, "posts_failed": int(sent["failed"]),
-                "ms": last_at - float(sent["t0"]) if got > 0 and last_at > float(sent["t0"]) else None,
-                "kernel_pct": (self.system_cpu() - sys0) / used * 100 if used > 0 else None, "cpu_s": used, "s": took}
+        report = {"events_per_room": n, "delivered": got, "missing": up * n - got, "posts_failed": int(sent["failed"]),
+                  "ms": _span_ms(sent, last_at, got),
+                  "kernel_pct": (self.system_cpu() - sys0) / used * 100 if used > 0 else None}
+        return report, used, took
 
     def stream_and_kill(self) -> tuple[float, float, list[int]]:
         """Targeted events for ``seconds``, the SIGKILL, the reconnection storm, then ``after_seconds`` more.

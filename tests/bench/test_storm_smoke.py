@@ -62,3 +62,6 @@ def test_tiny_storm_loses_nothing_on_realtime_sio_and_runs_on_the_peer(tmp_path:
     assert (ours["presence_ghosts"], ours["presence_missing"], ours["presence_unprobed"]) == (0, 0, 0)
     assert ours["false_leavings"] == 0
     assert ours["live_nodes_reaped"] == 0 and ours["dead_node_reaped"] is True
+    # the burst behind the fan-out CPU row: every event to every room reached every client, and it was measured
+    assert (ours["burst"]["delivered"], ours["burst"]["missing"]) == (60 * plan.burst, 0), ours["burst"]
+    assert ours["us_per_delivery"] is not None and round(ours["us_per_delivery"], 1) == ours["burst"]["us_per_delivery"]
