@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from realtime_sio.cluster.script_calls import ScriptCalls
 from tests.pusher_client import PusherClient
 from tests.support import (
     STARTED,
@@ -68,6 +69,21 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
     client = aioredis.Redis.from_url(redis_server.url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def script_calls(redis_server: RedisServer) -> AsyncIterator[Callable[..., ScriptCalls]]:
+    """Make script calls (cluster/script_calls.py) to :func:`redis_server` (``timeout`` seconds per reply, 5 unless
+    given); every one made is closed after the test."""
+    made: list[ScriptCalls] = []
+
+    def make(timeout: float = 5.0) -> ScriptCalls:
+        made.append(ScriptCalls(redis_server.url, timeout))
+        return made[-1]
+
+    yield make
+    for calls in made:
+        await calls.aclose()
 
 
 @pytest.fixture

@@ -288,17 +288,19 @@ class RedisBus:
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
         """The publish scripts of ``batch``, sent together: Redis runs them in order, each atomically (raises the
         first error, e.g. when Redis is away)."""
-        calls = [self._calls.call(self._script, *self._script_call(message, True, once_key)) for message, once_key in batch]
-        if len(calls) == 1:  # one event (most requests): its call's reply, without gather's bookkeeping
-            return [self._result(await calls[0])]
-        replies = await asyncio.gather(*calls, return_exceptions=True)
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                raise reply
-        return [self._result(raw) for raw in replies]
+        replies = self._calls.call_many(self._script, [self._script_call(message, True, once_key) for message, once_key in batch])
+        try:
+            return [self._result(await reply) for reply in replies]
+        except BaseException:
+            for reply in replies:  # the caller raises the first error: the others are seen (or, unsettled, cancelled)
+                if not reply.done():
+                    reply.cancel()
+                elif not reply.cancelled():
+                    reply.exception()
+            raise
 
     async def _publish(self, message: Message, record: bool, once_key: str | None) -> Any:
-        """Run the publish script for one message, with the other script calls of this loop iteration."""
+        """Run the publish script for one message (written to Redis at once)."""
         return await self._calls.call(self._script, *self._script_call(message, record, once_key))
 
     def _script_call(self, message: Message, record: bool, once_key: str | None) -> tuple[list[str], list[Any]]:

@@ -102,7 +102,7 @@ class Nodes:
             if not await self._redis.set(f"{self._prefix}:reap:{node_id}", self.node_id, nx=True, px=self._lease_ms * 3):
                 continue  # another node is on it
             held = await self._presence.held_by(node_id)
-            for start in range(0, len(held), REAP_BATCH):  # together: one script pipeline per batch (script_calls.py)
+            for start in range(0, len(held), REAP_BATCH):  # at most REAP_BATCH script calls in flight
                 await asyncio.gather(*(self._presence.leave_for(node_id, channel, sid)  # announces a user's last leave
                                        for channel, sid in held[start : start + REAP_BATCH]))
             await self._redis.delete(self._presence.node_key(node_id), self._subs_key(node_id))

@@ -1,4 +1,4 @@
-"""Lua script calls made in the same loop iteration go to Redis together, on one pipelined connection of their own.
+"""Lua script calls go to Redis on one pipelined connection of their own, written the moment they are made.
 
 Publishes, presence joins and presence leaves are script calls. Through redis-py's pool each held a pooled
 connection from the moment it was sent until the loop had read its reply, so a node needed (calls per second) x
@@ -6,11 +6,13 @@ connection from the moment it was sent until the loop had read its reply, so a n
 pool (``REDIS_POOL_SIZE``) and publishes queued behind one another (issue 14). And a pipeline of one EVALSHA cost
 about 140 µs of CPU in redis-py against 45 µs here (cluster/redis_line.py), on every published event's path.
 
-Calls run in Redis in the order they were made: a flush writes its calls in order, in pipelines of ``BATCH`` at most,
-one after the other, all on the one connection. Each caller gets its own script's reply or error; an error of the
-connection (Redis away, a reply later than the timeout) goes to every call in flight: such a call may or may not have
-run, and is not sent again. A script missing from Redis's cache (after a restart) is loaded and only the calls Redis
-refused with NOSCRIPT are sent again: they never ran.
+A call is written when it is made (:meth:`ScriptCalls.call_many`: several in one write), and its reply settles the
+caller's future in the callback that read it: no flush task or reader task between them, each of which cost a loop
+iteration, and an iteration lasts up to ``ADMISSION_MAX_LAG`` on a saturated node (issue 14). Calls run in Redis in
+the order they were made. Each caller gets its own script's reply or error; an error of the connection (Redis away,
+a reply later than the timeout) goes to every call in flight: such a call may or may not have run, and is not sent
+again. A script missing from Redis's cache (after a restart) is loaded and only the calls Redis refused with NOSCRIPT
+are sent again, once: they never ran.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import hiredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from realtime_sio.cluster.redis_line import RedisLine
+from realtime_sio.cluster.redis_line import Command, RedisLine
 
-BATCH = 256  # calls per pipeline at most
+Arguments = tuple[Sequence[str], Sequence[Any]]  # a call's KEYS and ARGV
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +39,46 @@ class Script:
     sha: str
 
 
-@dataclass(frozen=True, slots=True)
 class _Call:
-    script: Script
-    keys: Sequence[str]
-    args: Sequence[Any]
-    reply: asyncio.Future[Any]
+    """One script call in flight: the line's sink for its reply, which settles the caller's future."""
 
+    __slots__ = ("args", "keys", "owner", "reply", "resent", "script")
 
-def _error(reply: hiredis.ReplyError) -> ResponseError:
-    """A script's error reply as redis-py raises it (NOSCRIPT as its own kind: the call never ran)."""
-    text = str(reply)
-    return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
+    def __init__(self, owner: ScriptCalls, script: Script, keys: Sequence[str], args: Sequence[Any], reply: asyncio.Future[Any]) -> None:
+        self.owner = owner
+        self.script = script
+        self.keys = keys
+        self.args = args
+        self.reply = reply
+        self.resent = False  # sent again after NOSCRIPT (a second NOSCRIPT is its error)
+
+    def command(self) -> Command:
+        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
+
+    def settle(self, reply: Any) -> None:
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and not self.resent:
+            self.owner.reload(self)  # even for a cancelled caller: its call was made, and runs as if it had run now
+        elif self.reply.done():
+            return  # its caller was cancelled: the script ran (or failed) all the same
+        elif isinstance(reply, hiredis.ReplyError):
+            text = str(reply)
+            self.reply.set_exception(NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text))
+        else:
+            self.reply.set_result(reply)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(error)
 
 
 class ScriptCalls:
-    """The node's script calls, sent together per loop iteration over one pipelined connection."""
+    """The node's script calls, written as they are made over one pipelined connection."""
 
     def __init__(self, url: str, timeout: float) -> None:
         """``url``: the Redis to call; ``timeout``: seconds to connect and for each reply (REDIS_POOL_TIMEOUT)."""
         self._line = RedisLine(url, timeout)
-        self._pending: list[_Call] = []
-        self._flushes: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps weak references)
+        self._missing: list[_Call] = []  # refused with NOSCRIPT, waiting for their script to be loaded
+        self._reloading: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -71,54 +91,48 @@ class ScriptCalls:
         return Script(source, hashlib.sha1(source.encode()).hexdigest())
 
     def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
-        """``script``'s reply for ``keys``/``args``, sent with the other calls of this loop iteration."""
+        """``script``'s reply for ``keys``/``args`` (sent now)."""
+        return self.call_many(script, [(keys, args)])[0]
+
+    def call_many(self, script: Script, each: Sequence[Arguments]) -> list[asyncio.Future[Any]]:
+        """``script``'s replies for each ``(keys, args)``, in order, the calls sent now in one write."""
         loop = asyncio.get_running_loop()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        reply: asyncio.Future[Any] = loop.create_future()
-        self._pending.append(_Call(script, keys, args, reply))
-        return reply
+        calls = [_Call(self, script, keys, args, loop.create_future()) for keys, args in each]
+        self._line.submit([call.command() for call in calls], calls)
+        return [call.reply for call in calls]
 
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
+    def reload(self, call: _Call) -> None:
+        """A call Redis refused with NOSCRIPT (it never ran): sent again once its script is loaded."""
+        self._missing.append(call)
+        if self._reloading is None:
+            self._reloading = asyncio.ensure_future(self._load_and_resend())
 
-    async def _send(self, batch: list[_Call]) -> None:
-        for start in range(0, len(batch), BATCH):
-            part = batch[start : start + BATCH]
-            try:
-                replies = await self._pipeline(part)
-                missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-                if missing:
-                    for script in {part[i].script.sha: part[i].script for i in missing}.values():
+    async def _load_and_resend(self) -> None:
+        try:
+            while self._missing:
+                missing, self._missing = self._missing, []
+                try:
+                    for script in {call.script.sha: call.script for call in missing}.values():
                         loaded = (await self._line.execute([("SCRIPT", "LOAD", script.source)]))[0]
                         if isinstance(loaded, hiredis.ReplyError):
-                            raise _error(loaded)
-                    for i, reply in zip(missing, await self._pipeline([part[i] for i in missing]), strict=True):
-                        replies[i] = reply
-            except asyncio.CancelledError:
-                for call in batch[start:]:
-                    call.reply.cancel()
-                raise
-            except Exception as exc:  # noqa: BLE001 - handed to every call of this pipeline
-                replies = [exc] * len(part)
-            for call, reply in zip(part, replies, strict=True):
-                if call.reply.done():
-                    continue  # its caller was cancelled: the script ran (or failed) all the same
-                if isinstance(reply, BaseException):
-                    call.reply.set_exception(reply)
-                else:
-                    call.reply.set_result(reply)
-
-    async def _pipeline(self, part: list[_Call]) -> list[Any]:
-        """EVALSHA for each call, written together; a refused call's reply is its exception."""
-        replies = await self._line.execute(
-            [("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args) for call in part]
-        )
-        return [_error(reply) if isinstance(reply, hiredis.ReplyError) else reply for reply in replies]
+                            raise ResponseError(str(loaded))
+                except asyncio.CancelledError:
+                    for call in missing:
+                        call.reply.cancel()
+                    raise
+                except RedisError as exc:  # handed to every call that waited for the script
+                    for call in missing:
+                        call.fail(exc)
+                    continue
+                for call in missing:
+                    call.resent = True
+                self._line.submit([call.command() for call in missing], missing)
+        finally:
+            self._reloading = None
 
     async def aclose(self) -> None:
         """Close the connection (calls still in flight fail with ConnectionError)."""
+        if self._reloading is not None:
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
         await self._line.aclose()

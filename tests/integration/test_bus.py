@@ -25,6 +25,7 @@ PREFIX = "rtsio-test"
 
 def make_bus(
     url: str,
+    calls: ScriptCalls,
     client: aioredis.Redis, deliver: Callable[[Message], int], channels: list[str], serves: Callable[[str], bool] | None = None
 ) -> RedisBus:
     return RedisBus(
@@ -39,7 +40,7 @@ def make_bus(
         metrics=metrics_module.create(process=False),
         serves=serves or (lambda channel: True),
         url=url,
-        calls=ScriptCalls(url, 5.0),
+        calls=calls,
     )
 
 
@@ -55,13 +56,13 @@ async def next_bus_message(pubsub: Any) -> Message:
     return message
 
 
-async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """A position read that already counts an event whose pub/sub message this node has not handled yet (a subscribe
     racing a publish) must not make the node drop that event as already delivered."""
     delivered: list[Message] = []
-    subscriber = make_bus(redis_server.url, redis_client, lambda m: delivered.append(m) or 1, ["private-user.9"])
+    subscriber = make_bus(redis_server.url, script_calls(), redis_client, lambda m: delivered.append(m) or 1, ["private-user.9"])
     subscriber.subscribed.set()  # as run() does once subscribed
-    publisher = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    publisher = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 0, [])
     pubsub = redis_client.pubsub()
     await pubsub.subscribe(f"{PREFIX}:events")
     try:
@@ -80,14 +81,14 @@ async def test_event_in_flight_during_a_position_read_is_still_delivered(redis_s
 
 
 
-async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgotten(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_events_of_channels_this_node_does_not_serve_are_skipped_and_forgotten(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """The subscriber delivers only the channels it serves, in order; a skipped channel's position, when someone joins
     it later, is below every event of it this node has not handled and above those of earlier milliseconds (never a
     stale cached one), and it is told without asking Redis."""
     served = {"b"}
     delivered: list[Message] = []
-    subscriber = make_bus(redis_server.url, redis_client, lambda m: delivered.append(m) or 1, sorted(served), serves=served.__contains__)
-    publisher = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    subscriber = make_bus(redis_server.url, script_calls(), redis_client, lambda m: delivered.append(m) or 1, sorted(served), serves=served.__contains__)
+    publisher = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 0, [])
     task = asyncio.create_task(subscriber.run())
     try:
         await asyncio.wait_for(subscriber.subscribed.wait(), 5)
@@ -124,11 +125,11 @@ def position_of(text: str | None | bool) -> tuple[int, int]:
     return position
 
 
-async def test_a_quiet_cluster_still_tells_positions_without_redis(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_quiet_cluster_still_tells_positions_without_redis(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """With nothing published, the node's own tick gives it a watermark: a new channel's position comes without a
     Redis read, in the current epoch, and events published after it are above it. While the subscriber is down
     there is none (Redis is read again)."""
-    subscriber = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    subscriber = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 0, [])
     task = asyncio.create_task(subscriber.run())
     try:
         await asyncio.wait_for(subscriber.subscribed.wait(), 5)
@@ -153,12 +154,12 @@ async def evalsha_calls(client: aioredis.Redis) -> int:
 
 
 async def test_positions_asked_together_are_read_in_one_script_call(
-    redis_server: RedisServer, redis_client: aioredis.Redis
+    redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis
 ) -> None:
     """Joins that ask for positions in the same loop iteration (a reconnect storm) cost Redis one script call: each
     gets its channel's position (the top after an event, "now - 1 ms" before any), the same channel the same one."""
-    subscriber = make_bus(redis_server.url, redis_client, lambda m: 1, [])
-    publisher = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    subscriber = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 1, [])
+    publisher = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 0, [])
     sent = await publisher.send(Message("with-event", "E", 1), record=True)
     assert isinstance(sent, str)
     await subscriber.position("warm-up")  # loads the script
@@ -174,9 +175,9 @@ async def test_positions_asked_together_are_read_in_one_script_call(
     assert quiet is not None and quiet.endswith("@" + epoch)
 
 
-async def test_a_failed_position_read_reaches_every_waiter(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_failed_position_read_reaches_every_waiter(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """When Redis is away, every join waiting on the shared read gets the error (Recovery then retries or defers)."""
-    subscriber = make_bus(redis_server.url, redis_client, lambda m: 1, [])
+    subscriber = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 1, [])
     await subscriber.position("warm-up")
     redis_server.stop()
     results = await asyncio.gather(*(subscriber.position(f"c.{n}") for n in range(5)), return_exceptions=True)
@@ -188,10 +189,10 @@ async def command_calls(client: aioredis.Redis, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-async def test_history_reads_asked_together_share_one_pipeline(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_history_reads_asked_together_share_one_pipeline(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """Recoveries that read history in the same loop iteration (a reconnect storm) read the epoch once between them,
     so they hold one pooled connection, and each still gets exactly its own channel's events after its cursor."""
-    bus = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    bus = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 0, [])
     sent = {n: [await bus.send(Message(f"user.{n}", "E", (n, k)), record=True) for k in range(n % 3 + 1)] for n in range(30)}
     cursor = Cursor((int(time.time() * 1000) - 60_000, 0))
     before = await command_calls(redis_client, "get")
@@ -203,9 +204,9 @@ async def test_history_reads_asked_together_share_one_pipeline(redis_server: Red
         assert [e.data for e in replay] == [[n, k] for k in range(n % 3 + 1)]
 
 
-async def test_a_failed_history_read_reaches_every_waiter(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_failed_history_read_reaches_every_waiter(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """When Redis is away, every recovery waiting on the shared history read gets the error (Recovery then retries)."""
-    bus = make_bus(redis_server.url, redis_client, lambda m: 0, [])
+    bus = make_bus(redis_server.url, script_calls(), redis_client, lambda m: 0, [])
     await bus.since("warm-up", Cursor((0, 0)))
     redis_server.stop()
     results = await asyncio.gather(*(bus.since(f"c.{n}", Cursor((0, 0))) for n in range(5)), return_exceptions=True)

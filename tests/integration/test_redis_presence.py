@@ -4,6 +4,7 @@ the presence:joining/leaving announcements its scripts publish on the cluster bu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Self
 
 import redis.asyncio as aioredis
@@ -19,9 +20,9 @@ CHANNEL = "presence-chat.1"
 PREFIX = "rtsio-test"
 
 
-async def test_a_join_answers_every_member_once_per_user(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_join_answers_every_member_once_per_user(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """Two users, one of them with two sockets: the join answers both users, with their info as stored."""
-    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
+    store = RedisPresence(redis_client, PREFIX, "node-a", script_calls())
     first = await store.join(CHANNEL, "s1", Member(user_id=1, user_info={"name": "Ann", "tags": ["a", "é"]}))
     second = await store.join(CHANNEL, "s2", Member(user_id="u2", user_info=None))
     again = await store.join(CHANNEL, "s3", Member(user_id=1, user_info={"name": "Ann"}))
@@ -34,9 +35,9 @@ async def test_a_join_answers_every_member_once_per_user(redis_server: RedisServ
     )
 
 
-async def test_a_stored_entry_that_is_not_a_member_is_skipped_and_the_others_are_kept(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_stored_entry_that_is_not_a_member_is_skipped_and_the_others_are_kept(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """Entries that are not JSON, or JSON but no member, leave the rest of the list intact."""
-    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
+    store = RedisPresence(redis_client, PREFIX, "node-a", script_calls())
     await store.join(CHANNEL, "s1", Member(user_id=1, user_info={"name": "Ann"}))
     await redis_client.hset(f"{PREFIX}:ps:{CHANNEL}:info", mapping={"x": "[1]"})
     assert await store.members(CHANNEL) == [Member(1, {"name": "Ann"})]
@@ -75,10 +76,10 @@ class BusListener:
         return out
 
 
-async def test_the_scripts_announce_a_users_first_join_and_last_leave_on_the_bus(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_the_scripts_announce_a_users_first_join_and_last_leave_on_the_bus(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """presence:joining for a user's first socket and presence:leaving for the last, each once, with the stored member,
     as the bus message a node delivers (no position, the socket itself left out)."""
-    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
+    store = RedisPresence(redis_client, PREFIX, "node-a", script_calls())
     async with BusListener(redis_client) as bus:
         await store.join(CHANNEL, "s1", Member(user_id=1, user_info={"name": "Ann"}))
         await store.join(CHANNEL, "s2", Member(user_id=1, user_info={"name": "Ann", "tab": 2}))
@@ -92,9 +93,9 @@ async def test_the_scripts_announce_a_users_first_join_and_last_leave_on_the_bus
     ]
 
 
-async def test_a_socket_that_joins_again_as_another_user_leaves_as_the_first(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_socket_that_joins_again_as_another_user_leaves_as_the_first(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """The same socket re-joined as someone else: the first user is announced leaving and is no member any more."""
-    store = RedisPresence(redis_client, PREFIX, "node-a", ScriptCalls(redis_server.url, 5.0))
+    store = RedisPresence(redis_client, PREFIX, "node-a", script_calls())
     async with BusListener(redis_client) as bus:
         await store.join(CHANNEL, "s1", Member(user_id=1, user_info=None))
         joined = await store.join(CHANNEL, "s1", Member(user_id=2, user_info=None))
@@ -105,11 +106,11 @@ async def test_a_socket_that_joins_again_as_another_user_leaves_as_the_first(red
     ]
 
 
-async def test_a_leave_that_failed_announces_when_it_is_retried(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_leave_that_failed_announces_when_it_is_retried(redis_server: RedisServer, script_calls: Callable[..., ScriptCalls], redis_client: aioredis.Redis) -> None:
     """Issue 14's lost presence:leaving: a leave whose script call fails (Redis holds it past the timeout) is deferred,
     nothing is announced and the member stays; the retry (what Nodes.run does) removes the member and announces it
     once."""
-    calls = ScriptCalls(redis_server.url, 0.3)
+    calls = script_calls(0.3)
     listener = aioredis.Redis.from_url(redis_server.url)
     try:
         store = RedisPresence(redis_client, PREFIX, "node-a", calls)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,12 +14,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from realtime_sio.cluster import script_calls
 from realtime_sio.cluster.script_calls import ScriptCalls
 from tests.support import RedisServer, eventually
 
 APPEND = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
 REFUSE_ODD = "if tonumber(ARGV[1]) % 2 == 1 then return redis.error_reply('odd ' .. ARGV[1]) end return ARGV[1]"
+
+
+@pytest.fixture
+def calls(script_calls: Callable[..., ScriptCalls]) -> ScriptCalls:
+    return script_calls()
 
 
 async def connected_clients(redis_client: aioredis.Redis) -> int:
@@ -41,20 +46,20 @@ async def test_every_call_shares_one_connection(redis_server: RedisServer, redis
         await calls.aclose()
 
 
-async def test_calls_run_in_the_order_they_were_made_across_pipelines(
-    redis_server: RedisServer, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """More calls than one pipeline holds: Redis still runs them in the order they were made."""
-    monkeypatch.setattr(script_calls, "BATCH", 7)
-    calls = ScriptCalls(redis_server.url, 5.0)
+async def test_calls_run_in_the_order_they_were_made(calls: ScriptCalls, redis_client: aioredis.Redis) -> None:
+    """Calls made one by one and calls made together in one write, interleaved: Redis runs them in the order they
+    were made."""
     append = calls.register(APPEND)
-    await asyncio.gather(*(calls.call(append, ["order"], [str(i)]) for i in range(40)))
+    replies = []
+    for i in range(0, 40, 4):
+        replies.append(calls.call(append, ["order"], [str(i)]))
+        replies += calls.call_many(append, [(["order"], [str(i + k)]) for k in (1, 2, 3)])
+    await asyncio.gather(*replies)
     assert [int(v) for v in await redis_client.lrange("order", 0, -1)] == list(range(40))
 
 
-async def test_each_caller_gets_its_own_reply_or_error(redis_server: RedisServer) -> None:
+async def test_each_caller_gets_its_own_reply_or_error(calls: ScriptCalls) -> None:
     """A script error answers only the call that caused it; the calls around it get their replies."""
-    calls = ScriptCalls(redis_server.url, 5.0)
     refuse = calls.register(REFUSE_ODD)
     replies = await asyncio.gather(*(calls.call(refuse, [], [str(i)]) for i in range(4)), return_exceptions=True)
     assert replies[0] == b"0" and replies[2] == b"2"
@@ -62,10 +67,9 @@ async def test_each_caller_gets_its_own_reply_or_error(redis_server: RedisServer
     assert isinstance(replies[3], ResponseError) and "odd 3" in str(replies[3])
 
 
-async def test_a_flushed_script_cache_runs_each_call_once(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_flushed_script_cache_runs_each_call_once(calls: ScriptCalls, redis_client: aioredis.Redis) -> None:
     """After SCRIPT FLUSH (a Redis restart) the calls Redis refused with NOSCRIPT are sent again once the script is
     loaded: each runs exactly once."""
-    calls = ScriptCalls(redis_server.url, 5.0)
     append = calls.register(APPEND)
     await calls.call(append, ["once"], ["warm"])
     await redis_client.script_flush()
@@ -152,10 +156,9 @@ async def test_after_a_redis_restart_the_next_call_reconnects_and_runs_once(redi
         await calls.aclose()
 
 
-async def test_a_cancelled_caller_leaves_the_others_their_replies(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+async def test_a_cancelled_caller_leaves_the_others_their_replies(calls: ScriptCalls, redis_client: aioredis.Redis) -> None:
     """A caller cancelled while its batch is in flight does not disturb the batch: the others get their replies and
     the cancelled call still ran (as a single command sent before the cancellation would have)."""
-    calls = ScriptCalls(redis_server.url, 5.0)
     append = calls.register(APPEND)
     first = asyncio.ensure_future(calls.call(append, ["cancel"], ["a"]))
     second = calls.call(append, ["cancel"], ["b"])
