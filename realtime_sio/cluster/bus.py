@@ -576,8 +576,8 @@ class RedisBus:
                 self._mark(True)
                 self.subscribed.set()
                 delay = 0.1
-                while True:
-                    self._receive(await subscription.next_batch())
+                subscription.start(self._receive)  # each read's messages, delivered in the read callback
+                await subscription.ended  # raises why the subscription ended
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: mark down, back off, resubscribe

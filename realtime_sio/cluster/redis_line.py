@@ -14,8 +14,8 @@ a reply settles its command inside the read callback (a :class:`Sink` may act on
 connection keeps the deadline of the oldest command in flight, instead of a timeout context per caller (issue 14:
 a published event took 9 loop iterations from request to answer, 3 without Redis).
 
-Also what the cluster bus's subscriber connects with (:func:`open_connection`): TCP, TLS (``rediss://``, with the
-URL's ``ssl_*`` options) or a Unix socket (``unix://``), the URL's credentials and database. Other URL options (pool
+Connections (:func:`connect`, also the cluster bus's subscriber's) go over TCP, TLS (``rediss://``, with the URL's
+``ssl_*`` options) or a Unix socket (``unix://``), with the URL's credentials and database. Other URL options (pool
 and socket timeouts) do not apply here.
 
 Every wait has a deadline, ``timeout``: connecting (with AUTH and SELECT), and each reply. A reply that is late closes
@@ -32,8 +32,8 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import hiredis
 from redis.asyncio.connection import (
@@ -45,10 +45,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-READ_SIZE = 256 * 1024
 LATE_GRACE = 0.5  # seconds: a deadline timer firing later than this fired after a stall of the loop
 HOLD_SECONDS = 0.25  # then the overdue reply is looked for again this much later, after the sockets were read
 Command = Sequence[str | bytes | int | float]
+C = TypeVar("C", bound="Connection")
 
 
 def pack(command: Command) -> bytes:
@@ -70,51 +70,6 @@ def tls_context(options: dict[str, Any]) -> ssl.SSLContext:
     if options.get("ssl_certfile"):
         context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"), options.get("ssl_password"))
     return context
-
-
-async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, parser: hiredis.Reader, *command: str) -> Any:
-    """Send one command and return its reply, on a connection nothing else reads yet (while setting it up)."""
-    writer.write(pack(command))
-    while (reply := parser.gets()) is False:
-        data = await reader.read(READ_SIZE)
-        if not data:
-            raise RedisConnectionError("Redis closed the connection")
-        parser.feed(data)
-    if isinstance(reply, hiredis.ReplyError):
-        raise RedisConnectionError(f"Redis refused the connection: {reply}")
-    return reply
-
-
-async def open_connection(
-    url: str, timeout: float, *, select: bool = True
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, hiredis.Reader]:
-    """Connect to ``url`` and authenticate (and SELECT its database unless ``select`` is false) within ``timeout``
-    seconds; returns the streams and the reply parser they feed. Raises redis-py's ConnectionError or TimeoutError."""
-    try:
-        return await _open(url, timeout, select)
-    except TimeoutError:
-        raise RedisTimeoutError(f"could not connect to Redis within {timeout}s") from None
-
-
-async def _open(url: str, timeout: float, select: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, hiredis.Reader]:
-    options: dict[str, Any] = dict(parse_url(url))
-    async with asyncio.timeout(timeout):
-        try:
-            if options.get("connection_class") is UnixDomainSocketConnection:
-                reader, writer = await asyncio.open_unix_connection(options["path"])
-            else:
-                host, port, tls = _address(options)
-                reader, writer = await asyncio.open_connection(host, port, ssl=tls)
-        except OSError as exc:
-            raise RedisConnectionError(f"cannot connect to Redis: {exc.strerror or exc}") from exc
-        parser = hiredis.Reader()
-        try:
-            for command in _setup(options, select):
-                await ask(reader, writer, parser, *command)
-        except BaseException:
-            writer.close()
-            raise
-    return reader, writer, parser
 
 
 def _address(options: dict[str, Any]) -> tuple[str, int, ssl.SSLContext | None]:
@@ -162,7 +117,7 @@ class Reply:
             self.future.set_exception(error)
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One open connection: the sinks of the commands in flight, in the order they were written, each with the loop
     time it was written at."""
 
@@ -253,21 +208,22 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
 
-async def _connect(url: str, timeout: float) -> _Connection:
-    """A connection to ``url``, authenticated and on its database, within ``timeout`` seconds."""
+async def connect(url: str, timeout: float, factory: Callable[[float], C], *, select: bool = True) -> C:
+    """A connection to ``url`` made by ``factory(timeout)``, authenticated (and on its database unless ``select`` is
+    false), within ``timeout`` seconds. Raises redis-py's ConnectionError or TimeoutError."""
     options: dict[str, Any] = dict(parse_url(url))
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
             try:
                 if options.get("connection_class") is UnixDomainSocketConnection:
-                    _, connection = await loop.create_unix_connection(lambda: _Connection(timeout), options["path"])
+                    _, connection = await loop.create_unix_connection(lambda: factory(timeout), options["path"])
                 else:
                     host, port, tls = _address(options)
-                    _, connection = await loop.create_connection(lambda: _Connection(timeout), host, port, ssl=tls)
+                    _, connection = await loop.create_connection(lambda: factory(timeout), host, port, ssl=tls)
             except OSError as exc:
                 raise RedisConnectionError(f"cannot connect to Redis: {exc.strerror or exc}") from exc
-            setup = _setup(options, select=True)
+            setup = _setup(options, select)
             if setup:
                 futures = [loop.create_future() for _ in setup]
                 try:
@@ -297,7 +253,7 @@ class RedisLine:
     def __init__(self, url: str, timeout: float) -> None:
         self._url = url
         self._timeout = timeout
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         self._opening: asyncio.Task[None] | None = None
         self._queued: list[tuple[Sequence[Command], Sequence[Sink]]] = []  # sent while the connection opens
 
@@ -324,7 +280,7 @@ class RedisLine:
     async def _open(self) -> None:
         """Open the connection and write what was queued meanwhile (or fail it with the reason it could not open)."""
         try:
-            connection = await _connect(self._url, self._timeout)
+            connection = await connect(self._url, self._timeout, Connection)
         except asyncio.CancelledError:
             self._fail_queued(RedisConnectionError("the connection to Redis was closed"))
             raise

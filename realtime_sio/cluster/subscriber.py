@@ -1,92 +1,146 @@
-"""One Redis pub/sub subscription, read in bulk: every message a socket read brought is parsed in one hiredis loop.
+"""One Redis pub/sub subscription, read in bulk: every message a read brought is parsed in one hiredis loop and handed
+on in the read callback itself.
 
 Every node receives every cluster event, so the per-message cost of reading pub/sub is paid once per node per event.
 redis-py's ``PubSub.get_message`` spends about 20 µs on each (a timeout context, the retry wrapper, push handling, one
-await per message); here a read of up to ``READ_SIZE`` bytes is parsed at about 1 µs per message.
+await per message); here a read is parsed at about 1 µs per message. And the payloads go to the bus
+(:meth:`Subscription.start`) inside the connection's read callback: no reader task to wake, which cost a loop
+iteration per read, and a loop iteration lasts up to ``ADMISSION_MAX_LAG`` on a saturated node (issue 14).
 
-It speaks only what a subscriber needs (AUTH, SUBSCRIBE, PING) over TCP, TLS (``rediss://``, with the URL's
-``ssl_*`` options) or a Unix socket (``unix://``), with the URL's credentials, connected as the script calls' line is
-(``cluster/redis_line.py``); other URL options (pool and socket timeouts) do not apply to it. Every wait has a
-deadline: connecting and subscribing ``timeout``; a connection silent for ``IDLE_PING`` seconds is pinged and given up
-when the answer does not come within ``timeout`` (a half-open TCP connection to a Redis that went away would otherwise
-look like a quiet channel forever).
+It speaks only what a subscriber needs (AUTH, SUBSCRIBE, PING), connected as the script calls' line is
+(``cluster/redis_line.py``: TCP, TLS or a Unix socket, the URL's credentials). Every wait has a deadline: connecting
+and subscribing ``timeout``; a connection silent for ``IDLE_PING`` seconds is pinged and given up when the answer
+does not come within ``timeout`` (a half-open TCP connection to a Redis that went away would otherwise look like a
+quiet channel forever).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from realtime_sio.cluster.redis_line import READ_SIZE, ask, open_connection, pack
+from realtime_sio.cluster.redis_line import Connection, Reply, connect
 
 IDLE_PING = 30.0  # seconds of silence before the subscriber asks Redis whether it is still there
 
 
-class Subscription:
-    """A connection subscribed to one channel; :meth:`next_batch` returns the payloads of the next messages."""
+class _Ignore:
+    """The sink of a PING: its answer only proves the connection alive (any read does)."""
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, parser: hiredis.Reader, timeout: float
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._timeout = timeout
-        self._parser = parser
+    def settle(self, reply: object) -> None:
+        pass
+
+    def fail(self, error: BaseException) -> None:
+        pass
+
+
+class Subscription(Connection):
+    """A connection subscribed to one channel. The payloads of its messages are held until :meth:`start`, then handed,
+    as each read brings them, to the function it was given; :attr:`ended` fails with the reason the connection
+    ended."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout)
+        loop = asyncio.get_running_loop()
+        self._deliver: Callable[[list[bytes]], None] | None = None
+        self._early: list[bytes] = []  # payloads that came before start()
+        self._heard = True  # something was read since the last idle check
+        self._idle = loop.call_later(IDLE_PING, self._idle_check)
+        self.ended: asyncio.Future[None] = loop.create_future()
 
     @classmethod
     async def open(cls, url: str, channel: str, timeout: float = 5.0) -> Subscription:
         """Connect, authenticate and subscribe within ``timeout`` seconds; raises redis-py's ConnectionError (or a
         TimeoutError) when that fails."""
         async with asyncio.timeout(timeout):
-            reader, writer, parser = await open_connection(url, timeout, select=False)
+            subscription = await connect(url, timeout, cls, select=False)
             try:
-                await ask(reader, writer, parser, "SUBSCRIBE", channel)
+                confirmed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                subscription.send([("SUBSCRIBE", channel)], [Reply(confirmed)])
+                if isinstance(reply := await confirmed, hiredis.ReplyError):
+                    raise RedisConnectionError(f"Redis refused the subscription: {reply}")
             except BaseException:
-                writer.close()
+                subscription.close(RedisConnectionError("the subscriber connection was closed"))
                 raise
-        return cls(reader, writer, parser, timeout)
+        return subscription
 
-    async def _read(self) -> bytes:
-        try:
-            async with asyncio.timeout(IDLE_PING):
-                data = await self._reader.read(READ_SIZE)
-        except TimeoutError:
-            self._writer.write(pack(("PING",)))
-            try:
-                async with asyncio.timeout(self._timeout):
-                    data = await self._reader.read(READ_SIZE)
-            except TimeoutError:
-                raise RedisConnectionError(f"Redis did not answer a PING within {self._timeout}s") from None
-        if not data:
-            raise RedisConnectionError("Redis closed the subscriber connection")
-        return data
+    @property
+    def held(self) -> int:
+        """How many payloads wait for :meth:`start` (they came while the bus was catching up)."""
+        return len(self._early)
 
-    async def next_batch(self) -> list[bytes]:
-        """The payloads of the messages the next read(s) brought, in order (at least one). Raises redis-py's
-        ConnectionError when the connection ends, fails or stays silent past its deadline."""
+    def start(self, deliver: Callable[[list[bytes]], None]) -> None:
+        """From now on, hand each read's payloads (in order, at least one) to ``deliver``, starting with those that
+        came before. An exception from ``deliver`` ends the connection with it."""
+        self._deliver = deliver
+        held, self._early = self._early, []
+        if held:
+            self._hand_over(held)
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        parser = self._parser
+        waiting = self._waiting
         batch: list[bytes] = []
-        while True:
-            while (reply := self._parser.gets()) is not False:
+        try:
+            parser.feed(data)
+            while (reply := parser.gets()) is not False:
                 if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
                     batch.append(reply[2])
-                elif isinstance(reply, hiredis.ReplyError):
+                elif isinstance(reply, hiredis.ReplyError) and not waiting:
                     raise RedisConnectionError(f"Redis error on the subscriber connection: {reply}")
-                # anything else: the answer to our PING, or a (un)subscribe confirmation
-            if batch:
-                return batch
-            self._parser.feed(await self._read())
+                elif waiting:  # the confirmation of SUBSCRIBE, an AUTH answer, the answer to our PING
+                    waiting.popleft()[0].settle(reply)
+        except hiredis.ProtocolError as exc:
+            self.close(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+            return
+        except RedisConnectionError as exc:
+            self.close(exc)
+            return
+        if batch:
+            if self._deliver is None:
+                self._early += batch
+            else:
+                self._hand_over(batch)
 
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._writer.close()
+    def _hand_over(self, batch: list[bytes]) -> None:
+        assert self._deliver is not None
+        try:
+            self._deliver(batch)
+        except Exception as exc:  # noqa: BLE001 - the bus resubscribes and catches up, as after a Redis failure
+            self.close(exc)
+
+    def _idle_check(self) -> None:
+        """Every IDLE_PING: a connection nothing was read from since the last check is asked for a PONG (its deadline
+        is the reply deadline of every command here)."""
+        if self.closed:
+            return
+        if not self._heard and not self._waiting:
+            try:
+                self.send([("PING",)], [_Ignore()])
+            except RedisConnectionError as exc:
+                self.close(exc)
+                return
+        self._heard = False
+        self._idle = asyncio.get_running_loop().call_later(IDLE_PING, self._idle_check)
+
+    def close(self, error: BaseException) -> None:
+        """End the subscription: :attr:`ended` fails with ``error`` (idempotent)."""
+        self._idle.cancel()
+        if not self.ended.done():
+            self.ended.set_exception(error)
+        super().close(error)
 
     async def aclose(self) -> None:
         """Close the connection and wait (at most ``timeout``) until it is closed."""
-        self.close()
+        self.close(RedisConnectionError("the subscriber connection was closed"))
+        if not self.ended.cancelled():
+            self.ended.exception()  # retrieved: whoever waited has seen it
         try:
             async with asyncio.timeout(self._timeout):
-                await self._writer.wait_closed()
-        except (OSError, TimeoutError):
-            pass  # already broken, or the peer is gone: the transport is closed either way
+                await self.lost
+        except TimeoutError:
+            pass  # the transport is closed either way

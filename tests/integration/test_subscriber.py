@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from realtime_sio.cluster import subscriber as subscriber_module
 from realtime_sio.cluster.subscriber import Subscription
 from tests.certs import TestCA
-from tests.support import RedisServer, free_port
+from tests.support import RedisServer, eventually, free_port
 
 CHANNEL = "rtsio-test:events"
 
@@ -53,27 +54,58 @@ async def pinged(url: str) -> None:
         await client.aclose()
 
 
+class Received:
+    """What a started subscription hands over (``start``), batch by batch, with the task that handed each (None: the
+    connection's read callback)."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.batches: asyncio.Queue[tuple[list[bytes], asyncio.Task[object] | None]] = asyncio.Queue()
+        subscription.start(lambda batch: self.batches.put_nowait((batch, asyncio.current_task())))
+
+    async def collect(self, count: int) -> tuple[list[bytes], int]:
+        """``count`` payloads and the largest number one batch held."""
+        got: list[bytes] = []
+        largest = 0
+        self.tasks: list[asyncio.Task[object] | None] = []
+        async with asyncio.timeout(10):
+            while len(got) < count:
+                batch, task = await self.batches.get()
+                self.tasks.append(task)
+                largest = max(largest, len(batch))
+                got.extend(batch)
+        return got, largest
+
+
 async def collect(subscription: Subscription, count: int) -> tuple[list[bytes], int]:
-    """``count`` payloads and the largest number one batch held."""
-    got: list[bytes] = []
-    largest = 0
-    async with asyncio.timeout(10):
-        while len(got) < count:
-            batch = await subscription.next_batch()
-            largest = max(largest, len(batch))
-            got.extend(batch)
-    return got, largest
+    return await Received(subscription).collect(count)
 
 
 async def test_messages_arrive_in_order_many_per_read(redis_server: RedisServer) -> None:
-    """5,000 published messages come out in publish order, several per read (one parse loop per read)."""
+    """5,000 published messages come out in publish order, several per read (one parse loop per read), handed over in
+    the read callback (a task in between would cost a loop iteration per read)."""
     subscription = await Subscription.open(redis_server.url, CHANNEL)
     try:
+        received = Received(subscription)
         payloads = [b"%d {}" % n for n in range(5000)]
         await publish(redis_server.url, payloads)
-        got, largest = await collect(subscription, len(payloads))
+        got, largest = await received.collect(len(payloads))
         assert got == payloads
         assert largest > 1
+        assert set(received.tasks) == {None}, "handed over by a task, not the read callback"
+    finally:
+        await subscription.aclose()
+
+
+async def test_messages_before_start_are_handed_over_first(redis_server: RedisServer) -> None:
+    """What arrives between subscribing and ``start`` (the bus catches up from the streams meanwhile) is kept and
+    handed over first, in order, then what comes later."""
+    subscription = await Subscription.open(redis_server.url, CHANNEL)
+    try:
+        await publish(redis_server.url, [b"- early 1", b"- early 2"])
+        await eventually(lambda: subscription.held == 2, what="the early messages to be read")
+        received = Received(subscription)
+        await publish(redis_server.url, [b"- late"])
+        assert (await received.collect(3))[0] == [b"- early 1", b"- early 2", b"- late"]
     finally:
         await subscription.aclose()
 
@@ -143,16 +175,16 @@ async def test_a_silent_redis_is_pinged_and_given_up_after_the_deadline(
     monkeypatch.setattr(subscriber_module, "IDLE_PING", 0.2)
     subscription = await Subscription.open(redis_server.url, CHANNEL, timeout=1.0)
     try:
-        waiting = asyncio.create_task(subscription.next_batch())
+        received = Received(subscription)
         await pinged(redis_server.url)
-        assert not waiting.done()  # the PONG is not a message: still waiting
+        assert not subscription.ended.done() and received.batches.empty()  # the PONG is not a message
         await publish(redis_server.url, [b"- still here"])
-        assert await asyncio.wait_for(waiting, 5) == [b"- still here"]
+        assert (await received.collect(1))[0] == [b"- still here"]
         assert redis_server.proc is not None
         redis_server.proc.send_signal(signal.SIGSTOP)
         try:
-            with pytest.raises(RedisConnectionError, match="did not answer a PING"):
-                await asyncio.wait_for(subscription.next_batch(), 5)
+            with pytest.raises(RedisTimeoutError, match="no reply from Redis"):
+                await asyncio.wait_for(subscription.ended, 5)
         finally:
             redis_server.proc.send_signal(signal.SIGCONT)
     finally:
@@ -160,12 +192,12 @@ async def test_a_silent_redis_is_pinged_and_given_up_after_the_deadline(
 
 
 async def test_redis_going_away_ends_the_wait(redis_server: RedisServer) -> None:
-    """When redis-server dies the pending read raises ConnectionError (the bus then resubscribes and catches up)."""
+    """When redis-server dies the subscription ends with ConnectionError (the bus then resubscribes and catches up)."""
     subscription = await Subscription.open(redis_server.url, CHANNEL)
     try:
-        waiting = asyncio.create_task(subscription.next_batch())
+        Received(subscription)
         redis_server.stop()
-        with pytest.raises(RedisConnectionError, match="closed the subscriber connection"):
-            await asyncio.wait_for(waiting, 5)
+        with pytest.raises(RedisConnectionError, match="closed the connection"):
+            await asyncio.wait_for(subscription.ended, 5)
     finally:
         await subscription.aclose()
