@@ -57,7 +57,12 @@ from realtime_sio.publish.channel_directory import (
     LocalChannelDirectory,
 )
 from realtime_sio.publish.delivery import LocalDelivery
-from realtime_sio.publish.events_api import once_key_maker
+from realtime_sio.publish.events_api import (
+    EVENTS_PATH,
+    EventsEndpoint,
+    lean_route,
+    once_key_maker,
+)
 from realtime_sio.publish.events_api import routes as events_routes
 from realtime_sio.publish.history import MemoryHistory
 from realtime_sio.publish.presence import Announce, LocalPresence, PresenceStore
@@ -186,16 +191,15 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
     sio.attach(web_app)
     web_app.add_routes(probe_routes(health, metrics))
     web_app.add_routes(client_assets.routes())
-    web_app.add_routes(
-        events_routes(
-            broadcaster,
-            metrics,
-            settings.api_key,
-            settings.api_max_body_bytes,
-            settings.max_channel_name_length,
-            once_key=once_key_maker(settings.cluster.prefix),
-        )
+    events = EventsEndpoint(
+        broadcaster,
+        metrics,
+        settings.api_key,
+        settings.api_max_body_bytes,
+        settings.max_channel_name_length,
+        once_key=once_key_maker(settings.cluster.prefix),
     )
+    web_app.add_routes(events_routes(events))
     pusher = PusherApi(
         settings.pusher.apps,
         broadcaster,
@@ -253,6 +257,8 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Real
         scheme="https" if tls is not None else "http",
         pusher=pusher_ws.open if pusher_ws is not None else None,
         pusher_max_message_bytes=settings.pusher.max_message_bytes,
+        posts={EVENTS_PATH: lean_route(events)},
+        post_max_body=settings.api_max_body_bytes,
     )
     realtime = Realtime(
         settings, metrics, health, sio, manager, namespace, broadcaster, web_app, lifecycle, upgrades, tls, pusher_ws

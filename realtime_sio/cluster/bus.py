@@ -32,7 +32,7 @@ from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.cluster.subscriber import Subscription
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
-from realtime_sio.publish.broadcaster import Message
+from realtime_sio.publish.broadcaster import Message, Then, outcome_of
 from realtime_sio.publish.history import (
     Cursor,
     Entry,
@@ -288,16 +288,20 @@ class RedisBus:
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
         """The publish scripts of ``batch``, sent together: Redis runs them in order, each atomically (raises the
         first error, e.g. when Redis is away)."""
-        replies = self._calls.call_many(self._script, [self._script_call(message, True, once_key) for message, once_key in batch])
-        try:
-            return [self._result(await reply) for reply in replies]
-        except BaseException:
-            for reply in replies:  # the caller raises the first error: the others are seen (or, unsettled, cancelled)
-                if not reply.done():
-                    reply.cancel()
-                elif not reply.cancelled():
-                    reply.exception()
-            raise
+        return await outcome_of(self.start_batch, batch)
+
+    def start_batch(self, batch: list[tuple[Message, str | None]], then: Then) -> None:
+        """:meth:`send_batch` without a coroutine: the scripts are written now and ``then`` gets the positions (or the
+        first error) in the callback that read the last reply."""
+
+        def finish(replies: list[Any]) -> None:
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    then(reply)
+                    return
+            then([self._result(reply) for reply in replies])
+
+        self._calls.call_many_then(self._script, [self._script_call(message, True, once_key) for message, once_key in batch], finish)
 
     async def _publish(self, message: Message, record: bool, once_key: str | None) -> Any:
         """Run the publish script for one message (written to Redis at once)."""

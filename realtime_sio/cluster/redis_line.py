@@ -144,19 +144,27 @@ class Connection(asyncio.Protocol):
         if not self.lost.done():
             self.lost.set_result(None)
 
+    @property
+    def in_flight(self) -> int:
+        """Commands written whose replies have not come yet."""
+        return len(self._waiting)
+
     def data_received(self, data: bytes) -> None:
         parser = self._parser
-        waiting = self._waiting
         try:
             parser.feed(data)
             while (reply := parser.gets()) is not False:
-                if not waiting:
-                    raise RedisConnectionError("Redis sent a reply nobody asked for")
-                waiting.popleft()[0].settle(reply)
+                self.reply_received(reply)
         except hiredis.ProtocolError as exc:
             self.close(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
         except RedisConnectionError as exc:
             self.close(exc)
+
+    def reply_received(self, reply: Any) -> None:
+        """One parsed reply: it settles the oldest command in flight (raises ConnectionError when there is none)."""
+        if not self._waiting:
+            raise RedisConnectionError("Redis sent a reply nobody asked for")
+        self._waiting.popleft()[0].settle(reply)
 
     def send(self, commands: Sequence[Command], sinks: Sequence[Sink]) -> None:
         """Write ``commands``; their replies go to ``sinks`` (raises ConnectionError when nothing could be written)."""

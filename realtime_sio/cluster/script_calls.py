@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import hiredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from realtime_sio import logs
 from realtime_sio.cluster.redis_line import Command, RedisLine
+
+log = logs.get(__name__)
 
 Arguments = tuple[Sequence[str], Sequence[Any]]  # a call's KEYS and ARGV
 
@@ -39,36 +43,77 @@ class Script:
     sha: str
 
 
+class _Batch:
+    """Calls whose outcomes go to one callback, once all are known, in the callback that learnt the last one."""
+
+    __slots__ = ("outcomes", "remaining", "then")
+
+    def __init__(self, size: int, then: Callable[[list[Any]], None]) -> None:
+        self.outcomes: list[Any] = [None] * size
+        self.remaining = size
+        self.then = then
+
+    def done(self, index: int, outcome: Any) -> None:
+        self.outcomes[index] = outcome
+        self.remaining -= 1
+        if self.remaining == 0:
+            try:
+                self.then(self.outcomes)
+            except Exception:  # a caller's bug must not end the connection whose read told it
+                log.exception("script_calls_callback_failed")
+
+
 class _Call:
-    """One script call in flight: the line's sink for its reply, which settles the caller's future."""
+    """One script call in flight: the line's sink for its reply, which settles the caller's future (or its batch's
+    callback)."""
 
-    __slots__ = ("args", "keys", "owner", "reply", "resent", "script")
+    __slots__ = ("args", "batch", "index", "keys", "owner", "reply", "resent", "script")
 
-    def __init__(self, owner: ScriptCalls, script: Script, keys: Sequence[str], args: Sequence[Any], reply: asyncio.Future[Any]) -> None:
+    def __init__(
+        self,
+        owner: ScriptCalls,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        reply: asyncio.Future[Any] | None,
+        batch: _Batch | None = None,
+        index: int = 0,
+    ) -> None:
         self.owner = owner
         self.script = script
         self.keys = keys
         self.args = args
         self.reply = reply
+        self.batch = batch
+        self.index = index
         self.resent = False  # sent again after NOSCRIPT (a second NOSCRIPT is its error)
 
     def command(self) -> Command:
         return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
 
     def settle(self, reply: Any) -> None:
-        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT") and not self.resent:
-            self.owner.reload(self)  # even for a cancelled caller: its call was made, and runs as if it had run now
-        elif self.reply.done():
-            return  # its caller was cancelled: the script ran (or failed) all the same
-        elif isinstance(reply, hiredis.ReplyError):
+        if isinstance(reply, hiredis.ReplyError):
             text = str(reply)
-            self.reply.set_exception(NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text))
-        else:
-            self.reply.set_result(reply)
+            if text.startswith("NOSCRIPT") and not self.resent:
+                self.owner.reload(self)  # even for a cancelled caller: its call was made, and runs as if it had run now
+                return
+            reply = NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
+        self._finish(reply)
 
     def fail(self, error: BaseException) -> None:
-        if not self.reply.done():
-            self.reply.set_exception(error)
+        self._finish(error)
+
+    def _finish(self, outcome: Any) -> None:
+        if self.batch is not None:
+            self.batch.done(self.index, outcome)
+            return
+        reply = self.reply
+        if reply is None or reply.done():
+            return  # its caller was cancelled: the script ran (or failed) all the same
+        if isinstance(outcome, BaseException):
+            reply.set_exception(outcome)
+        else:
+            reply.set_result(outcome)
 
 
 class ScriptCalls:
@@ -97,9 +142,21 @@ class ScriptCalls:
     def call_many(self, script: Script, each: Sequence[Arguments]) -> list[asyncio.Future[Any]]:
         """``script``'s replies for each ``(keys, args)``, in order, the calls sent now in one write."""
         loop = asyncio.get_running_loop()
-        calls = [_Call(self, script, keys, args, loop.create_future()) for keys, args in each]
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in each]
+        calls = [_Call(self, script, keys, args, future) for (keys, args), future in zip(each, futures, strict=True)]
         self._line.submit([call.command() for call in calls], calls)
-        return [call.reply for call in calls]
+        return futures
+
+    def call_many_then(self, script: Script, each: Sequence[Arguments], then: Callable[[list[Any]], None]) -> None:
+        """Like :meth:`call_many`, but ``then`` gets every call's outcome (its reply, or the exception :meth:`call`
+        would raise), in order, in the callback that learnt the last one: no future to wake, which would cost the
+        caller a loop iteration. ``then`` must not raise (what it raises is logged)."""
+        batch = _Batch(len(each), then)
+        calls = [_Call(self, script, keys, args, None, batch, i) for i, (keys, args) in enumerate(each)]
+        if not calls:
+            then([])
+            return
+        self._line.submit([call.command() for call in calls], calls)
 
     def reload(self, call: _Call) -> None:
         """A call Redis refused with NOSCRIPT (it never ran): sent again once its script is loaded."""
@@ -118,7 +175,7 @@ class ScriptCalls:
                             raise ResponseError(str(loaded))
                 except asyncio.CancelledError:
                     for call in missing:
-                        call.reply.cancel()
+                        call.fail(RedisConnectionError("the script calls were closed"))
                     raise
                 except RedisError as exc:  # handed to every call that waited for the script
                     for call in missing:

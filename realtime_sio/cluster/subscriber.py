@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,6 +48,7 @@ class Subscription(Connection):
         loop = asyncio.get_running_loop()
         self._deliver: Callable[[list[bytes]], None] | None = None
         self._early: list[bytes] = []  # payloads that came before start()
+        self._batch: list[bytes] = []  # the payloads of the read being parsed
         self._heard = True  # something was read since the last idle check
         self._idle = loop.call_later(IDLE_PING, self._idle_check)
         self.ended: asyncio.Future[None] = loop.create_future()
@@ -80,31 +82,24 @@ class Subscription(Connection):
         if held:
             self._hand_over(held)
 
+    def reply_received(self, reply: Any) -> None:
+        if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+            self._batch.append(reply[2])
+        elif self.in_flight:  # the confirmation of SUBSCRIBE, an AUTH answer, the answer to our PING
+            super().reply_received(reply)
+        elif isinstance(reply, hiredis.ReplyError):
+            raise RedisConnectionError(f"Redis error on the subscriber connection: {reply}")
+
     def data_received(self, data: bytes) -> None:
         self._heard = True
-        parser = self._parser
-        waiting = self._waiting
-        batch: list[bytes] = []
-        try:
-            parser.feed(data)
-            while (reply := parser.gets()) is not False:
-                if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
-                    batch.append(reply[2])
-                elif isinstance(reply, hiredis.ReplyError) and not waiting:
-                    raise RedisConnectionError(f"Redis error on the subscriber connection: {reply}")
-                elif waiting:  # the confirmation of SUBSCRIBE, an AUTH answer, the answer to our PING
-                    waiting.popleft()[0].settle(reply)
-        except hiredis.ProtocolError as exc:
-            self.close(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+        super().data_received(data)  # the read's messages collect in _batch
+        batch, self._batch = self._batch, []
+        if not batch or self.closed:
             return
-        except RedisConnectionError as exc:
-            self.close(exc)
-            return
-        if batch:
-            if self._deliver is None:
-                self._early += batch
-            else:
-                self._hand_over(batch)
+        if self._deliver is None:
+            self._early += batch
+        else:
+            self._hand_over(batch)
 
     def _hand_over(self, batch: list[bytes]) -> None:
         assert self._deliver is not None
@@ -118,7 +113,7 @@ class Subscription(Connection):
         is the reply deadline of every command here)."""
         if self.closed:
             return
-        if not self._heard and not self._waiting:
+        if not self._heard and not self.in_flight:
             try:
                 self.send([("PING",)], [_Ignore()])
             except RedisConnectionError as exc:

@@ -33,6 +33,7 @@ from realtime_sio.errors import ErrorCode
 
 WEBSOCKET_KEY = "realtime_sio.websocket"  # environ entry holding the WebSocketConnection
 POLLING_KEY = "realtime_sio.polling"  # environ entry marking a long-polling request the router serves itself
+POST_KEY = "realtime_sio.post"  # environ entry holding the PostHandler of a POST the router serves itself
 _LINGER_SECONDS = 5.0  # after a refusal, how long the client has to close its side
 
 log = logs.get(__name__)
@@ -61,6 +62,12 @@ class SiteState:
     stopped: bool = False
 
 
+Answer = Callable[[Reply], None]  # writes a served request's answer (once)
+# A route the router serves itself: (environ, whole body, answer). It must answer once, now or later (within a deadline
+# of its own), and must not raise.
+PostHandler = Callable[[dict[str, Any], bytes, Answer], None]
+
+
 @dataclass(frozen=True, slots=True)
 class Upgrades:
     """Shared by every connection's router: its head deadline and limit, what counts as an Engine.IO WebSocket and
@@ -82,6 +89,10 @@ class Upgrades:
     pusher_prefix: str = "/app/"
     pusher_max_message_bytes: int = 10_000
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # one per served WebSocket or polling request
+    # POST routes served here without aiohttp, for plain kept-alive HTTP/1.1 requests (the sidecar's /api/v1/events:
+    # answered in the loop iteration that learnt the publish's outcome); anything doubtful still goes to aiohttp
+    posts: dict[str, PostHandler] = field(default_factory=dict)
+    post_max_body: int = 1_048_576  # a larger POST to those routes goes to aiohttp (whose middleware answers 413)
     body_timeout: float = 30.0  # a lean polling POST's body must arrive in full within this (else 408)
     keepalive_timeout: float = 75.0  # after a lean polling answer, the next request head must start within this
     # set by the site when it stops (shutdown): a request head completed later is not served, its connection is closed
@@ -198,6 +209,20 @@ def polling_body_length(method: str, path: str, version: str, environ: dict[str,
     return length if 0 < length <= max_body else None
 
 
+def post_body_length(method: str, path: str, version: str, environ: dict[str, Any], routes: dict[str, Any], max_body: int) -> int | None:
+    """The body length of a plain POST to one of ``routes`` the router serves itself, or None: HTTP/1.0, upgrades,
+    chunked or oversized bodies and ``Expect`` are aiohttp's."""
+    if method != "POST" or version != "HTTP/1.1" or path not in routes:
+        return None
+    if "HTTP_UPGRADE" in environ or "HTTP_TRANSFER_ENCODING" in environ or "HTTP_EXPECT" in environ:
+        return None
+    declared = environ.get("HTTP_CONTENT_LENGTH")
+    if declared is None or not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
+        return None
+    length = int(declared)
+    return length if length <= max_body else None
+
+
 class _Body:
     """Engine.IO's ``wsgi.input`` for a lean polling POST: the body the router already read."""
 
@@ -269,6 +294,10 @@ class UpgradeRouter(asyncio.Protocol):
             return
         if parsed is not None and upgrades.lean:
             length = polling_body_length(*parsed, upgrades.path, upgrades.max_message_bytes)
+            if length is None and upgrades.posts:
+                length = post_body_length(*parsed, upgrades.posts, upgrades.post_max_body)
+                if length is not None:
+                    parsed[3][POST_KEY] = upgrades.posts[parsed[1]]
             if length is not None:
                 del head[: end + 4]
                 self._polling, self._body_needed = parsed[3], length
@@ -320,6 +349,10 @@ class UpgradeRouter(asyncio.Protocol):
         transport = self._transport
         assert transport is not None
         transport.pause_reading()  # one request at a time; a pipelined next one waits in the socket
+        handler = environ.get(POST_KEY)
+        if handler is not None:
+            self._serve_post(handler, environ, body)
+            return
         environ["wsgi.input"] = _Body(body)
         environ["CONTENT_LENGTH"] = str(len(body))  # WSGI names (engineio reads these, not the HTTP_ ones)
         environ["CONTENT_TYPE"] = environ.get("HTTP_CONTENT_TYPE", "")
@@ -332,8 +365,6 @@ class UpgradeRouter(asyncio.Protocol):
         """engineio answers the request (a new session passes admission control first); the answer is written with
         the connection kept alive when it is a 200, then the next request head is read."""
         upgrades = self._upgrades
-        transport = self._transport
-        assert transport is not None
         reply: Any = None
         if "sid=" not in environ["QUERY_STRING"]:
             reply = upgrades.admit(environ)
@@ -343,18 +374,43 @@ class UpgradeRouter(asyncio.Protocol):
             except Exception as exc:  # noqa: BLE001 - engineio failed on this request; the connection ends, the server goes on
                 log.error("polling_request_failed", error=type(exc).__name__)
                 reply = Reply("500 Internal Server Error", [], b"")
+        keep = isinstance(reply, Reply) and reply.status.startswith("200")
+        self._finish(reply if isinstance(reply, Reply) else Reply("500 Internal Server Error", [], b""), environ, keep)
+
+    def _serve_post(self, handler: PostHandler, environ: dict[str, Any], body: bytes) -> None:
+        """A POST route served here: its handler answers now or later; the connection stays open for the next
+        request (whatever the status: the whole body was read)."""
+        answered = False
+
+        def answer(reply: Reply) -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                self._finish(reply, environ, True)
+
+        try:
+            handler(environ, body, answer)
+        except Exception as exc:  # noqa: BLE001 - the handler failed on this request; the connection ends, the server goes on
+            log.error("post_request_failed", path=environ.get("PATH_INFO"), error=type(exc).__name__)
+            if not answered:
+                answered = True
+                self._finish(Reply("500 Internal Server Error", [], b""), environ, False)
+
+    def _finish(self, reply: Reply, environ: dict[str, Any], keep: bool) -> None:
+        """Write a served request's answer; then read the next request head (kept alive, unless ``keep`` is false or
+        the client asked to close)."""
+        transport = self._transport
+        assert transport is not None
         self._polling = None
         self._serving = False
         if transport.is_closing():
             return
-        keep = isinstance(reply, Reply) and reply.status.startswith("200") and environ.get("HTTP_CONNECTION", "").lower() != "close"
-        if not isinstance(reply, Reply):
-            reply = Reply("500 Internal Server Error", [], b"")
+        keep = keep and environ.get("HTTP_CONNECTION", "").lower() != "close"
         transport.write(render_reply(reply, keep_alive=keep))
         if not keep:
             transport.close()
             return
-        self._timer = asyncio.get_running_loop().call_later(upgrades.keepalive_timeout, self._idle_overdue)
+        self._timer = asyncio.get_running_loop().call_later(self._upgrades.keepalive_timeout, self._idle_overdue)
         transport.resume_reading()
         leftover, self._head = bytes(self._head), bytearray()
         if leftover:

@@ -9,6 +9,7 @@ at once (``LocalTransport``); in a cluster it happens when Redis hands the event
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,6 +17,26 @@ from typing import Any, Literal, Protocol
 
 from realtime_sio.metrics import EVENT_SOURCES, Metrics
 from realtime_sio.publish.history import Cursor, MemoryHistory, Replay, Unrecoverable
+
+Results = list[str | None | Literal[False]]  # per event of a batch: its position, None without history, False: sent before
+# what a batch publish hands its callback: every event's result, or the error that kept it from being confirmed
+Then = Callable[[Results | BaseException], None]
+
+
+async def outcome_of(start: Callable[[list[tuple[Message, str | None]], Then], None], batch: list[tuple[Message, str | None]]) -> Results:
+    """Await what ``start(batch, then)`` hands ``then`` (raised when it is an error)."""
+    future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
+
+    def then(outcome: Results | BaseException) -> None:
+        if future.done():
+            return  # the awaiting caller was cancelled
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    start(batch, then)
+    return await future
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,11 @@ class Transport(Protocol):
 
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
         """Record and deliver several messages in order, as :meth:`send` each with ``record=True``."""
+        ...
+
+    def start_batch(self, batch: list[tuple[Message, str | None]], then: Then) -> None:
+        """:meth:`send_batch` started now, its outcome handed to ``then`` (which must not raise) instead of awaited:
+        a caller answering an HTTP request from ``then`` answers in the loop iteration that learnt the outcome."""
         ...
 
     async def since(self, channel: str, cursor: Cursor) -> Replay:
@@ -94,16 +120,22 @@ class LocalTransport:
     async def send(
         self, message: Message, record: bool, once_key: str | None = None, *, local_fallback: bool = True
     ) -> str | None | Literal[False]:
+        return self._send(message, record, once_key)
+
+    def _send(self, message: Message, record: bool, once_key: str | None) -> str | None | Literal[False]:
         if once_key is not None and not self._once.claim(once_key):
             return False
         if record and self.history is not None:
-            entry = await self.history.append(message.channel, message.event, message.data, message.except_sid)
+            entry = self.history.record(message.channel, message.event, message.data, message.except_sid)
             message = replace(message, position=entry.position)
         self._deliver(message)
         return message.position
 
     async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
-        return [await self.send(message, record=True, once_key=key) for message, key in batch]
+        return [self._send(message, True, key) for message, key in batch]
+
+    def start_batch(self, batch: list[tuple[Message, str | None]], then: Then) -> None:
+        then([self._send(message, True, key) for message, key in batch])
 
     async def since(self, channel: str, cursor: Cursor) -> Replay:
         return Unrecoverable("expired") if self.history is None else await self.history.since(channel, cursor)
@@ -131,14 +163,23 @@ class Broadcaster:
         Raises whatever the transport raises when delivery cannot be guaranteed; then none of the batch is confirmed
         (some may have been delivered: callers answer 503 and publishers retry, with an idempotency key if they
         must not deliver twice)."""
-        results = await self.transport.send_batch(
-            [(message if message.source == source else replace(message, source=source), key) for message, key in batch]
-        )
+        return await outcome_of(lambda events, then: self.start_batch(events, then, source=source), batch)
+
+    def start_batch(self, batch: list[tuple[Message, str | None]], then: Then, *, source: str) -> None:
+        """:meth:`publish_batch` started now, its outcome (the results, or the error) handed to ``then`` in the loop
+        iteration that learnt it (``then`` must not raise)."""
         received = self._received[source]
-        for result in results:
-            if result is not False:
-                received.inc()
-        return results
+
+        def count(outcome: Results | BaseException) -> None:
+            if not isinstance(outcome, BaseException):
+                for result in outcome:
+                    if result is not False:
+                        received.inc()
+            then(outcome)
+
+        self.transport.start_batch(
+            [(message if message.source == source else replace(message, source=source), key) for message, key in batch], count
+        )
 
     async def signal(
         self,

@@ -11,22 +11,25 @@ unless the whole request is valid. 503 when delivery cannot be guaranteed (Redis
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 from realtime_sio import errors, logs
 from realtime_sio.channels import is_valid_name
+from realtime_sio.engine.upgrade_router import Answer, PostHandler, Reply
 from realtime_sio.errors import ErrorCode, RealtimeError
 from realtime_sio.event_names import is_reserved
 from realtime_sio.metrics import Metrics
-from realtime_sio.publish.broadcaster import Broadcaster, Message
+from realtime_sio.publish.broadcaster import Broadcaster, Message, Results
 
 log = logs.get(__name__)
 
@@ -34,6 +37,8 @@ MAX_CHANNELS = 100
 MAX_EVENT_NAME = 200
 MAX_IDEMPOTENCY_KEY = 200
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+EVENTS_PATH = "/api/v1/events"
+JSON_HEADERS = [("Content-Type", "application/json; charset=utf-8")]
 # The 503 detail when the transport failed: a pipeline that broke midway may have run some of its scripts.
 UNCONFIRMED = "none of the {} channels confirmed (some may have been delivered; an idempotency key makes the retry safe)"
 
@@ -121,70 +126,136 @@ def parse_event_request(body: bytes, max_channel_length: int, header_key: str | 
     return EventRequest(tuple(dict.fromkeys(raw)), event, doc.get("data"), socket_id or None, key or header)
 
 
-def bearer_ok(request: web.Request, api_key: str | None) -> bool:
-    """True when the request carries ``Authorization: Bearer <api_key>`` (constant-time)."""
+def bearer_ok(authorization: bytes, api_key: str | None) -> bool:
+    """True when the ``Authorization`` header's raw bytes are ``Bearer <api_key>`` (constant-time)."""
     if not api_key:
         return False
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() != "bearer ":
+    if authorization[:7].lower() != b"bearer ":
         return False
-    # A header that is not UTF-8 arrives with lone surrogates: encode them back rather than raise (a 500).
-    return hmac.compare_digest(header[7:].strip().encode("utf-8", "surrogateescape"), api_key.encode())
+    return hmac.compare_digest(authorization[7:].strip(), api_key.encode())
 
 
-def routes(
-    broadcaster: Broadcaster,
-    metrics: Metrics,
-    api_key: str | None,
-    max_body: int,
-    max_channel_length: int,
-    once_key: Callable[[str, str], str],
-) -> list[web.RouteDef]:
-    """The sidecar route bound to its collaborators."""
-    counters: dict[str, Any] = {}  # counters[status] = the route's request counter for that status (labels() once)
+Respond = Callable[[int, dict[str, Any]], None]  # (HTTP status, JSON body): the answer to one request
 
-    async def post_events(request: web.Request) -> web.Response:
-        status_label = "200"
+
+class EventsEndpoint:
+    """The route's work, apart from any HTTP server: check one request, publish it, answer it once.
+
+    Served by aiohttp (:func:`routes`) and, for a plain kept-alive HTTP/1.1 request, by the connection's own router
+    (engine/upgrade_router.py), which answers in the loop iteration that learnt the publish's outcome: aiohttp's
+    handler task costs a loop iteration to start and one to resume, and on a saturated node an iteration lasts up to
+    ADMISSION_MAX_LAG (issue 14)."""
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        metrics: Metrics,
+        api_key: str | None,
+        max_body: int,
+        max_channel_length: int,
+        once_key: Callable[[str, str], str],
+    ) -> None:
+        self._broadcaster = broadcaster
+        self._metrics = metrics
+        self._api_key = api_key
+        self.max_body = max_body
+        self._max_channel_length = max_channel_length
+        self._once_key = once_key
+        self._counters: dict[str, Any] = {}  # counters[status] = the route's request counter for that status
+
+    def handle(self, authorization: bytes, idempotency_key: str | None, body: bytes, respond: Respond) -> None:
+        """Answer a request with these header values and this whole body: ``respond`` is called once, now (a refusal,
+        or an in-memory publish) or in the loop iteration that learnt the cluster's answer; it must not raise."""
         try:
-            if not bearer_ok(request, api_key):
-                detail = None if api_key else "REALTIME_SIO_API_KEY is not configured on this server"
+            if not bearer_ok(authorization, self._api_key):
+                detail = None if self._api_key else "REALTIME_SIO_API_KEY is not configured on this server"
                 raise RealtimeError(errors.API_UNAUTHORIZED, detail)
-            header_key = request.headers.get(IDEMPOTENCY_HEADER)
-            req = parse_event_request(await read_body(request, max_body), max_channel_length, header_key)
-            accepted = time.time()
-            batch = [
-                (
-                    Message(channel, req.event, req.data, req.socket_id, None, accepted, source="http"),
-                    None if req.idempotency_key is None else once_key(req.idempotency_key, channel),
-                )
-                for channel in req.channels
-            ]
-            try:  # every channel in one transport call: one Redis round trip for the whole request
-                results = await broadcaster.publish_batch(batch, source="http")
-            except Exception as exc:  # noqa: BLE001 - transport failure: tell the publisher to retry
-                log.warning("publish_failed", route="events", error=type(exc).__name__, channels=len(batch))
-                raise RealtimeError(errors.API_UNAVAILABLE, UNCONFIRMED.format(len(batch))) from None
+            if len(body) > self.max_body:
+                raise RealtimeError(errors.API_PAYLOAD_TOO_LARGE, f"limit is {self.max_body} bytes")
+            req = parse_event_request(body, self._max_channel_length, idempotency_key)
+        except RealtimeError as exc:
+            self.refuse(exc, respond)
+            return
+        accepted = time.time()
+        batch = [
+            (
+                Message(channel, req.event, req.data, req.socket_id, None, accepted, source="http"),
+                None if req.idempotency_key is None else self._once_key(req.idempotency_key, channel),
+            )
+            for channel in req.channels
+        ]
+
+        def answer(outcome: Results | BaseException) -> None:
+            if isinstance(outcome, BaseException):  # transport failure: tell the publisher to retry
+                log.warning("publish_failed", route="events", error=type(outcome).__name__, channels=len(batch))
+                self.refuse(RealtimeError(errors.API_UNAVAILABLE, UNCONFIRMED.format(len(batch))), respond)
+                return
             positions: dict[str, str | None] = {}
             duplicates: list[str] = []
-            for channel, position in zip(req.channels, results, strict=True):
+            for channel, position in zip(req.channels, outcome, strict=True):
                 if position is False:
                     duplicates.append(channel)  # delivered before under this idempotency key
                 else:
                     positions[channel] = position
-            answer: dict[str, Any] = {"ok": True, "channels": len(req.channels), "positions": positions}
+            doc: dict[str, Any] = {"ok": True, "channels": len(req.channels), "positions": positions}
             if duplicates:
-                answer["duplicates"] = duplicates
+                doc["duplicates"] = duplicates
                 log.info("publish_duplicate_ignored", route="events", channels=len(duplicates))
-            return web.json_response(answer)
-        except RealtimeError as exc:
-            status_label = str(exc.error.status)
-            if exc.error is not errors.API_UNAVAILABLE:
-                log.info("api_request_rejected", route="events", code=exc.error.code)
-            return error_response(exc.error, exc.detail)
-        finally:
-            counter = counters.get(status_label)
-            if counter is None:
-                counter = counters[status_label] = metrics.api_requests.labels(route="events", status=status_label)
-            counter.inc()
+            self._count("200")
+            respond(200, doc)
 
-    return [web.post("/api/v1/events", post_events)]
+        # every channel in one transport call: one Redis round trip for the whole request
+        self._broadcaster.start_batch(batch, answer, source="http")
+
+    def refuse(self, exc: RealtimeError, respond: Respond) -> None:
+        """Answer with a catalogue error (logged, except unavailability, which the publish path logged)."""
+        if exc.error is not errors.API_UNAVAILABLE:
+            log.info("api_request_rejected", route="events", code=exc.error.code)
+        self._count(str(exc.error.status))
+        respond(exc.error.status, {"error": exc.error.payload(exc.detail)})
+
+    def _count(self, status: str) -> None:
+        counter = self._counters.get(status)
+        if counter is None:
+            counter = self._counters[status] = self._metrics.api_requests.labels(route="events", status=status)
+        counter.inc()
+
+
+def routes(endpoint: EventsEndpoint) -> list[web.RouteDef]:
+    """The sidecar route on aiohttp (what the connection's router does not serve itself: HTTP/1.0, chunked bodies,
+    ``Expect``, oversized requests)."""
+
+    async def post_events(request: web.Request) -> web.Response:
+        # A header that is not UTF-8 arrives with lone surrogates: encoded back to its bytes rather than raise (a 500).
+        authorization = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        answered: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+
+        def respond(status: int, doc: dict[str, Any]) -> None:
+            if not answered.done():
+                answered.set_result((status, doc))
+
+        try:
+            body = await read_body(request, endpoint.max_body)
+        except RealtimeError as exc:
+            endpoint.refuse(exc, respond)
+        else:
+            endpoint.handle(authorization, request.headers.get(IDEMPOTENCY_HEADER), body, respond)
+        status, doc = await answered
+        return web.json_response(doc, status=status)
+
+    return [web.post(EVENTS_PATH, post_events)]
+
+
+def lean_route(endpoint: EventsEndpoint) -> PostHandler:
+    """The route as the connection's router serves it (engine/upgrade_router.py ``Upgrades.posts``): header values as
+    the router read them (Latin-1, so their bytes are what was sent)."""
+
+    def serve(environ: dict[str, Any], body: bytes, answer: Answer) -> None:
+        def respond(status: int, doc: dict[str, Any]) -> None:
+            payload = json.dumps(doc, separators=(",", ":")).encode()
+            answer(Reply(f"{status} {HTTPStatus(status).phrase}", JSON_HEADERS, payload))
+
+        authorization = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1")
+        endpoint.handle(authorization, environ.get("HTTP_IDEMPOTENCY_KEY"), body, respond)
+
+    return serve

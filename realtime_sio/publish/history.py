@@ -142,6 +142,10 @@ class MemoryHistory:
             del self._entries[channel]
 
     async def append(self, channel: str, event: str, data: Any, except_sid: str | None) -> Entry:
+        return self.record(channel, event, data, except_sid)
+
+    def record(self, channel: str, event: str, data: Any, except_sid: str | None) -> Entry:
+        """Append an event now (nothing to wait for in memory): its entry, with its position."""
         ms, seq = self._next_position()
         entry = Entry(format_position((ms, seq), self.epoch), event, data, except_sid)
         entries = self._entries.setdefault(channel, deque())

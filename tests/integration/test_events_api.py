@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -96,3 +98,63 @@ async def test_private_channel_emit_reaches_only_its_user(server: ServerProcess,
     assert note[:2] == ("private-user.5", {"n": 1})
     await six.sio.call("ping")
     assert six.named("Note") == []
+
+
+async def chunked_post(url: str, body: bytes) -> tuple[int, Any]:
+    """The same POST with a chunked body: aiohttp serves it (the connection's router serves only plain ones)."""
+
+    async def chunks() -> Any:
+        yield body
+
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        response = await http.post(f"{url}/api/v1/events", data=chunks(), headers={"Content-Type": "application/json"})
+        return response.status, await response.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"channel":"both-paths","event":"E","data":1}',
+        b"{nope",
+        b'{"channel":"bad name!","event":"E"}',
+        b'{"channel":"both-paths","event":"connect","data":1}',
+    ],
+)
+async def test_the_router_and_aiohttp_answer_alike(server: ServerProcess, body: bytes) -> None:
+    """A plain request (served by the connection's router) and the same request chunked (served by aiohttp) get the
+    same status and the same JSON, positions apart."""
+    plain = await post(server.url, raw=body)
+    chunked = await chunked_post(server.url, body)
+    assert plain[0] == chunked[0]
+    if plain[0] == 200:
+        assert plain[1]["ok"] is chunked[1]["ok"] is True and plain[1]["positions"].keys() == chunked[1]["positions"].keys()
+    else:
+        assert plain[1] == chunked[1]
+
+
+async def test_a_kept_alive_connection_answers_pipelined_posts_in_order(server: ServerProcess, clients: Any) -> None:
+    """Three POSTs written at once on one connection (HTTP/1.1 pipelining): three answers in order, the events in that
+    order, and the connection stays open for a fourth."""
+    listener: Client = clients(server.url)
+    await listener.connect()
+    await listener.joined("pipelined")
+
+    def request(n: int) -> bytes:
+        body = b'{"channel":"pipelined","event":"P","data":%d}' % n
+        head = f"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(request(1) + request(2) + request(3))
+        for _ in range(3):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in head.lower()
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            assert json.loads(await reader.readexactly(length))["ok"] is True
+        writer.write(request(4))
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).startswith(b"HTTP/1.1 200 ")
+        got = await listener.wait_for("P", 4)
+        assert [args[1] for args in got] == [1, 2, 3, 4]
+    finally:
+        writer.close()

@@ -14,6 +14,7 @@ from realtime_sio.engine.upgrade_router import (
     is_pusher_websocket,
     parse_head,
     polling_body_length,
+    post_body_length,
     render_reply,
     wrong_websocket_version,
 )
@@ -186,3 +187,30 @@ def test_heads_over_the_limit_are_refused_complete_or_not() -> None:
     assert head_too_large(limit + 1, limit - 3, limit)
     small = GOOD + b"\r\n\r\n"
     assert not head_too_large(len(small), small.find(b"\r\n\r\n"), limit)
+
+
+def test_plain_posts_to_a_served_route_are_served_by_the_router_with_their_body_length() -> None:
+    """POST /api/v1/events over HTTP/1.1 with a Content-Length up to the limit is the router's (0 included: its handler
+    answers the empty body)."""
+    routes = {"/api/v1/events": object()}
+    for length in (0, 38, 1000):
+        parsed = parse_head(b"POST /api/v1/events HTTP/1.1\r\nHost: a\r\nContent-Length: %d" % length)
+        assert parsed is not None and post_body_length(*parsed, routes, 1000) == length
+
+
+def test_doubtful_posts_and_other_routes_go_to_aiohttp() -> None:
+    """Another path or method, HTTP/1.0, chunked, Expect, no or a bad Content-Length, or one over the limit."""
+    routes = {"/api/v1/events": object()}
+    heads = [
+        b"POST /api/v1/other HTTP/1.1\r\nContent-Length: 2",
+        b"GET /api/v1/events HTTP/1.1",
+        b"POST /api/v1/events HTTP/1.0\r\nContent-Length: 2",
+        b"POST /api/v1/events HTTP/1.1\r\nTransfer-Encoding: chunked",
+        b"POST /api/v1/events HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue",
+        b"POST /api/v1/events HTTP/1.1",
+        b"POST /api/v1/events HTTP/1.1\r\nContent-Length: -2",
+        b"POST /api/v1/events HTTP/1.1\r\nContent-Length: 1001",
+    ]
+    for head in heads:
+        parsed = parse_head(head)
+        assert parsed is not None and post_body_length(*parsed, routes, 1000) is None, head
