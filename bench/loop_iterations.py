@@ -1,7 +1,6 @@
 """Loop iterations per publish: how many turns of its event loop a server needs to answer ``POST /api/v1/events``.
 
-On a saturated node (a reconnect storm) every turn of the loop is long, up to ``ADMISSION_MAX_LAG`` for
-realtime_sio, so a request's latency is (turns it needs) x (length of a turn), and a publisher with a fixed number of
+On a saturated node (a reconnect storm) every turn of the loop is long (hundreds of milliseconds), so a request's latency is (turns it needs) x (length of a turn), and a publisher with a fixed number of
 connections (Laravel's queue workers) gets throughput in proportion. This measures the turns: each server runs with
 a callback that spends ``--burn-ms`` in every turn (realtime_sio: ``bench/benchkit/loop_burner.py``; the Node peer:
 ``node --require ./loop_burner.cjs``), one client POSTs one event at a time over one kept-alive connection, and the

@@ -190,7 +190,7 @@ class ClusterSettings:
 class AdmissionSettings:
     """When new connections are refused with a retryable 503 (admission.py)."""
 
-    max_lag: float = 0.5  # refuse new connections while the event loop runs this late (0 = never)
+    max_lag: float = 2.0  # refuse new connections while the event loop runs this late (0 = never)
     fd_reserve: int = 256  # descriptors kept free: new connections are refused closer to RLIMIT_NOFILE
 
 

@@ -9,7 +9,7 @@ same callback.
 
 Loop iterations, not only CPU, are what a command costs on a busy node: each hand-off between callbacks and tasks
 (a future resolved, a task woken) waits for the next iteration, and when the loop is saturated (a reconnect storm)
-an iteration lasts up to ``ADMISSION_MAX_LAG``. So nothing here hands off: :meth:`RedisLine.submit` writes at once,
+an iteration lasts hundreds of milliseconds. So nothing here hands off: :meth:`RedisLine.submit` writes at once,
 a reply settles its command inside the read callback (a :class:`Sink` may act on it there), and one timer per
 connection keeps the deadline of the oldest command in flight, instead of a timeout context per caller (issue 14:
 a published event took 9 loop iterations from request to answer, 3 without Redis).

@@ -8,7 +8,7 @@ about 140 µs of CPU in redis-py against 45 µs here (cluster/redis_line.py), on
 
 A call is written when it is made (:meth:`ScriptCalls.call_many`: several in one write), and its reply settles the
 caller's future in the callback that read it: no flush task or reader task between them, each of which cost a loop
-iteration, and an iteration lasts up to ``ADMISSION_MAX_LAG`` on a saturated node (issue 14). Calls run in Redis in
+iteration, and an iteration lasts hundreds of milliseconds on a saturated node (issue 14). Calls run in Redis in
 the order they were made. Each caller gets its own script's reply or error; an error of the connection (Redis away,
 a reply later than the timeout) goes to every call in flight: such a call may or may not have run, and is not sent
 again. A script missing from Redis's cache (after a restart) is loaded and only the calls Redis refused with NOSCRIPT

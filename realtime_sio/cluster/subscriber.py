@@ -5,7 +5,7 @@ Every node receives every cluster event, so the per-message cost of reading pub/
 redis-py's ``PubSub.get_message`` spends about 20 µs on each (a timeout context, the retry wrapper, push handling, one
 await per message); here a read is parsed at about 1 µs per message. And the payloads go to the bus
 (:meth:`Subscription.start`) inside the connection's read callback: no reader task to wake, which cost a loop
-iteration per read, and a loop iteration lasts up to ``ADMISSION_MAX_LAG`` on a saturated node (issue 14).
+iteration per read, and a loop iteration lasts hundreds of milliseconds on a saturated node (issue 14).
 
 It speaks only what a subscriber needs (AUTH, SUBSCRIBE, PING), connected as the script calls' line is
 (``cluster/redis_line.py``: TCP, TLS or a Unix socket, the URL's credentials). Every wait has a deadline: connecting

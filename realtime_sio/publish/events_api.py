@@ -143,8 +143,8 @@ class EventsEndpoint:
 
     Served by aiohttp (:func:`routes`) and, for a plain kept-alive HTTP/1.1 request, by the connection's own router
     (engine/upgrade_router.py), which answers in the loop iteration that learnt the publish's outcome: aiohttp's
-    handler task costs a loop iteration to start and one to resume, and on a saturated node an iteration lasts up to
-    ADMISSION_MAX_LAG (issue 14)."""
+    handler task costs a loop iteration to start and one to resume, and on a saturated node an iteration lasts
+    hundreds of milliseconds (issue 14)."""
 
     def __init__(
         self,
