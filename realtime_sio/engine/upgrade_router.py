@@ -410,7 +410,18 @@ class UpgradeRouter(asyncio.Protocol):
         if not keep:
             transport.close()
             return
-        self._timer = asyncio.get_running_loop().call_later(self._upgrades.keepalive_timeout, self._idle_overdue)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._upgrades.keepalive_timeout, self._idle_overdue)
+        if self._head:  # a pipelined next request: read on the next turn (an answer given inside its own request's
+            loop.call_soon(self._resume)  # callback must not recurse into the next one, and the next, ...)
+        else:
+            transport.resume_reading()
+
+    def _resume(self) -> None:
+        """Serve what a client pipelined behind the request just answered, then read on."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
         transport.resume_reading()
         leftover, self._head = bytes(self._head), bytearray()
         if leftover:

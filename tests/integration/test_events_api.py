@@ -158,3 +158,22 @@ async def test_a_kept_alive_connection_answers_pipelined_posts_in_order(server: 
         assert [args[1] for args in got] == [1, 2, 3, 4]
     finally:
         writer.close()
+
+
+async def test_thousands_of_pipelined_posts_are_answered_in_order(server: ServerProcess) -> None:
+    """2,000 POSTs in one write (hostile pipelining; an in-memory node answers each inside the callback that read it):
+    2,000 answers in order on the same connection, no error (answering must not recurse into the next request)."""
+    body = b'{"channel":"pipelined-many","event":"P","data":1}'
+    head = f"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write((head.encode() + body) * 2000)
+        positions = []
+        for _ in range(2000):
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
+            length = int(answer.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            positions.append(json.loads(await reader.readexactly(length))["positions"]["pipelined-many"])
+        assert positions == sorted(positions, key=lambda p: tuple(int(x) for x in p.split("@")[0].split("-")))
+    finally:
+        writer.close()
