@@ -127,13 +127,12 @@ class Subscription(Connection):
         self._idle.cancel()
         if not self.ended.done():
             self.ended.set_exception(error)
+            self.ended.exception()  # seen: a subscription that failed while opening has nobody awaiting it
         super().close(error)
 
     async def aclose(self) -> None:
         """Close the connection and wait (at most ``timeout``) until it is closed."""
         self.close(RedisConnectionError("the subscriber connection was closed"))
-        if not self.ended.cancelled():
-            self.ended.exception()  # retrieved: whoever waited has seen it
         try:
             async with asyncio.timeout(self._timeout):
                 await self.lost
