@@ -32,7 +32,7 @@ from realtime_sio.cluster.script_calls import ScriptCalls
 from realtime_sio.cluster.subscriber import Subscription
 from realtime_sio.metrics import Metrics
 from realtime_sio.probes import Health
-from realtime_sio.publish.broadcaster import Message, Then, outcome_of
+from realtime_sio.publish.broadcaster import Message, Then
 from realtime_sio.publish.history import (
     Cursor,
     Entry,
@@ -285,14 +285,9 @@ class RedisBus:
             return None
         return self._result(raw)
 
-    async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
-        """The publish scripts of ``batch``, sent together: Redis runs them in order, each atomically (raises the
-        first error, e.g. when Redis is away)."""
-        return await outcome_of(self.start_batch, batch)
-
     def start_batch(self, batch: list[tuple[Message, str | None]], then: Then) -> None:
-        """:meth:`send_batch` without a coroutine: the scripts are written now and ``then`` gets the positions (or the
-        first error) in the callback that read the last reply."""
+        """The publish scripts of ``batch``, written now in one write: Redis runs them in order, each atomically, and
+        ``then`` gets the positions (or the first error, e.g. Redis away) in the callback that read the last reply."""
 
         def finish(replies: list[Any]) -> None:
             for reply in replies:

@@ -67,13 +67,10 @@ class Transport(Protocol):
         """
         ...
 
-    async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
-        """Record and deliver several messages in order, as :meth:`send` each with ``record=True``."""
-        ...
-
     def start_batch(self, batch: list[tuple[Message, str | None]], then: Then) -> None:
-        """:meth:`send_batch` started now, its outcome handed to ``then`` (which must not raise) instead of awaited:
-        a caller answering an HTTP request from ``then`` answers in the loop iteration that learnt the outcome."""
+        """Record and deliver several messages in order, as :meth:`send` each with ``record=True``, started now; the
+        outcome (each result, or the error) goes to ``then`` (which must not raise) instead of being awaited: a caller
+        answering an HTTP request from ``then`` answers in the loop iteration that learnt the outcome."""
         ...
 
     async def since(self, channel: str, cursor: Cursor) -> Replay:
@@ -130,9 +127,6 @@ class LocalTransport:
             message = replace(message, position=entry.position)
         self._deliver(message)
         return message.position
-
-    async def send_batch(self, batch: list[tuple[Message, str | None]]) -> list[str | None | Literal[False]]:
-        return [self._send(message, True, key) for message, key in batch]
 
     def start_batch(self, batch: list[tuple[Message, str | None]], then: Then) -> None:
         then([self._send(message, True, key) for message, key in batch])

@@ -166,3 +166,21 @@ async def test_a_cancelled_caller_leaves_the_others_their_replies(calls: ScriptC
     first.cancel()
     assert await second == 2
     assert await redis_client.lrange("cancel", 0, -1) == [b"a", b"b"]
+
+
+async def test_a_batch_callback_gets_every_outcome_once_even_after_a_flushed_script_cache(
+    calls: ScriptCalls, redis_client: aioredis.Redis
+) -> None:
+    """call_many_then (the publish path's callback chain): after SCRIPT FLUSH the refused calls are loaded and sent
+    again, and the callback is told once, with each call's reply or its script error, in call order."""
+    refuse = calls.register(REFUSE_ODD)
+    await calls.call(refuse, [], ["0"])  # loaded
+    await redis_client.script_flush()
+    told: asyncio.Queue[list[object]] = asyncio.Queue()
+    calls.call_many_then(refuse, [([], [str(i)]) for i in range(4)], told.put_nowait)
+    outcomes = await asyncio.wait_for(told.get(), 5)
+    assert outcomes[0] == b"0" and outcomes[2] == b"2"
+    assert isinstance(outcomes[1], ResponseError) and "odd 1" in str(outcomes[1])
+    assert isinstance(outcomes[3], ResponseError) and "odd 3" in str(outcomes[3])
+    await calls.call(refuse, [], ["4"])  # a later call goes through: nothing told the callback a second time
+    assert told.empty()
